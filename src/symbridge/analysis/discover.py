@@ -1,0 +1,370 @@
+"""Function discovery without symbols.
+
+Starts come from ``.eh_frame`` FDEs, the entry point and the argument it hands to
+``__libc_start_main`` (main), ``.init_array``/``.fini_array``, exported symbols, relocated code pointers,
+direct call targets found by recursive disassembly, RIP-relative ``lea`` of code, tail-call and
+out-of-function jump targets, and finally code found in the gaps between functions.
+Each function records every source that vouched for it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass, field
+
+import iced_x86 as ix
+
+from ..elf.ehframe import fde_ranges
+from ..elf.image import ElfImage
+from . import disasm as d
+
+MAX_FUNCTIONS = 500_000
+MAX_FUNCTION_BYTES = 1 << 20
+MAX_JUMP_TABLE = 2048
+
+NORETURN = frozenset({
+    "exit", "_exit", "_Exit", "abort", "__stack_chk_fail", "__assert_fail", "err", "errx", "verr", "verrx",
+    "__fortify_fail", "longjmp", "siglongjmp", "__longjmp_chk", "pthread_exit", "quick_exit", "__cxa_throw",
+    "__cxa_rethrow", "_Unwind_Resume", "__libc_fatal", "__chk_fail", "__cxa_bad_cast", "thrd_exit",
+    "__assert_perror_fail", "__libc_start_main",
+})
+
+
+_TRUSTED = frozenset({"eh_frame", "symbol", "plt"})
+_STRONG = frozenset({"eh_frame", "symbol", "plt", "export", "entry", "call", "init_array", "section", "debug",
+                     "names-file"})
+
+
+@dataclass
+class Found:
+    address: int
+    size: int = 0
+    sources: set[str] = field(default_factory=set)
+    name: str | None = None
+
+
+class _Discovery:
+    def __init__(self, img: ElfImage, use_symbols: bool, extra_starts: dict[int, str] | None = None):
+        self.img = img
+        self.use_symbols = use_symbols
+        self.found: dict[int, Found] = {}
+        self.known_size: dict[int, int] = {}
+        self.code = img.code_ranges
+        self.code_starts = [a for a, _ in self.code]
+        self.plt_ranges = [(s.addr, s.addr + s.size) for s in img.sections
+                           if s.executable and s.name.startswith(".plt")]
+        self.extra = extra_starts or {}
+        self.noreturn: set[int] = set()
+
+    # ------------------------------------------------------------------ helpers
+    def in_code(self, addr: int) -> bool:
+        i = bisect.bisect_right(self.code_starts, addr) - 1
+        return i >= 0 and addr < self.code[i][1]
+
+    def code_end(self, addr: int) -> int:
+        i = bisect.bisect_right(self.code_starts, addr) - 1
+        return self.code[i][1] if i >= 0 else addr
+
+    def in_plt(self, addr: int) -> bool:
+        return any(a <= addr < b for a, b in self.plt_ranges)
+
+    def add(self, addr: int, source: str, size: int = 0, name: str | None = None) -> bool:
+        if not self.in_code(addr):
+            return False
+        f = self.found.get(addr)
+        new = f is None
+        if new:
+            if len(self.found) >= MAX_FUNCTIONS:
+                return False
+            f = self.found[addr] = Found(addr)
+        f.sources.add(source)
+        if size and addr not in self.known_size:
+            self.known_size[addr] = min(size, MAX_FUNCTION_BYTES)
+        if name and not f.name:
+            f.name = name
+        return new
+
+    # ------------------------------------------------------------------ seeds
+    def seed(self) -> None:
+        img = self.img
+        for addr, name in img.plt.items():
+            entsize = next((s.entsize for s in img.sections if s.contains(addr)), 16) or 16
+            self.add(addr, "plt", entsize if entsize in (8, 16) else 16, f"{name}@plt")
+        for start, size in fde_ranges(img):
+            if not self.in_plt(start):
+                self.add(start, "eh_frame", size)
+        for sym in img.symbols:
+            if not sym.defined or sym.kind not in ("STT_FUNC", "STT_GNU_IFUNC") or not sym.address:
+                continue
+            if self.in_plt(sym.address):
+                continue
+            if self.use_symbols:
+                self.add(sym.address, "symbol", sym.size, sym.name or None)
+            elif sym.table == "dynsym" and sym.bind != "STB_LOCAL":
+                self.add(sym.address, "export", sym.size)
+        for addr, source in self.extra.items():
+            self.add(addr, source)
+        if img.entry:
+            self.add(img.entry, "entry")
+        for name in (".init_array", ".fini_array", ".preinit_array"):
+            sec = img.section(name)
+            if sec is None or sec.type == "SHT_NOBITS" or sec.size > 1 << 20:
+                continue
+            raw = img.data[sec.offset: sec.offset + sec.size]
+            for (ptr,) in struct.iter_unpack("<Q", raw[: len(raw) // 8 * 8]):
+                self.add(ptr, "init_array")
+        for sec_name in (".init", ".fini"):
+            sec = img.section(sec_name)
+            if sec is not None and sec.executable:
+                self.add(sec.addr, "section", sec.size)
+        for ptr in img.code_pointers:
+            if not self.in_plt(ptr):
+                self.add(ptr, "pointer")
+
+    # ------------------------------------------------------------------ traversal
+    def next_start_after(self, addr: int, starts: list[int]) -> int:
+        i = bisect.bisect_right(starts, addr)
+        return starts[i] if i < len(starts) else self.code_end(addr)
+
+    def explore(self, start: int, limit: int, bounded: bool) -> tuple[int, list[tuple[int, str]]]:
+        """Recursive descent inside [start, limit). Returns the extent reached and new starts found.
+
+        Records in ``self.noreturn`` a function none of whose paths returns."""
+        img = self.img
+        data = img.read(start, min(limit - start, MAX_FUNCTION_BYTES))
+        if not data:
+            return 0, []
+        dec = ix.Decoder(64, data, ip=start)
+        end_addr = start + len(data)
+        todo = [start]
+        seen_blocks: set[int] = set()
+        found: list[tuple[int, str]] = []
+        extent = start
+        returns = False
+        is_exec = img.elf_type == "ET_EXEC"
+        while todo:
+            pc = todo.pop()
+            if pc in seen_blocks or not start <= pc < end_addr:
+                continue
+            seen_blocks.add(pc)
+            dec.ip = pc
+            dec.position = pc - start
+            recent_lea: list[int] = []
+            bound: int | None = None
+            ended = False
+            while dec.can_decode:
+                ins = dec.decode()
+                if ins.mnemonic == d.M_INVALID:
+                    returns = ended = True
+                    break
+                nxt = ins.next_ip
+                if nxt > extent:
+                    extent = nxt
+                fc = ins.flow_control
+                if ins.mnemonic == d.M_CMP and ins.op_count == 2 and ins.op1_kind in d.OK_IMM:
+                    bound = ins.immediate(1)
+                if ins.is_ip_rel_memory_operand:
+                    target = ins.ip_rel_memory_address
+                    if ins.mnemonic == d.M_LEA:
+                        if self.in_code(target) and not start <= target < end_addr:
+                            found.append((target, "lea"))
+                        elif not self.in_code(target):
+                            recent_lea.append(target)
+                    if fc == d.FC_CALL or fc == d.FC_ICALL or fc == d.FC_IJMP:
+                        if img.got.get(target) in NORETURN:
+                            ended = True
+                            break
+                elif is_exec and ins.op_count == 2 and ins.op1_kind in d.OK_IMM and \
+                        ins.op0_kind == d.OK_REGISTER and ins.mnemonic == ix.Mnemonic.MOV:
+                    v = ins.immediate(1)
+                    if v > 0x1000 and self.in_code(v) and not start <= v < end_addr:
+                        found.append((v, "imm"))
+                if fc == d.FC_NEXT:
+                    continue
+                if fc == d.FC_CALL:
+                    t = ins.near_branch_target
+                    if self.in_code(t):
+                        found.append((t, "call"))
+                        if img.plt.get(t) in NORETURN or t in self.noreturn:
+                            ended = True
+                            break
+                    continue
+                if fc == d.FC_JCC or fc == d.FC_JMP:
+                    t = ins.near_branch_target
+                    if ins.op0_kind not in d.OK_NEAR:
+                        returns = ended = True
+                        break
+                    if (start < t < end_addr and t not in self.found) or t == start:
+                        if t != start:
+                            todo.append(t)
+                    elif self.in_code(t):
+                        if not self.in_plt(t):
+                            found.append((t, "jump"))
+                        if fc == d.FC_JMP and not (img.plt.get(t) in NORETURN or t in self.noreturn):
+                            returns = True
+                    if fc == d.FC_JMP:
+                        ended = True
+                        break
+                    continue
+                if fc == d.FC_IJMP:
+                    targets = self.jump_table(ins, recent_lea, start, end_addr, bound)
+                    todo.extend(targets)
+                    if not targets:
+                        returns = True  # an indirect tail call
+                    ended = True
+                    break
+                if fc in (d.FC_ICALL, d.FC_INT, d.FC_EXC):
+                    if ins.mnemonic in (d.M_UD2, d.M_HLT):
+                        ended = True
+                        break
+                    continue
+                returns = ended = True  # return, xbegin and the rest end the block
+                break
+            if not ended:
+                returns = True  # ran off the end of what we may read: assume it returns
+        if not returns:
+            self.noreturn.add(start)
+        if bounded:
+            extent = min(extent, limit)
+        return extent - start, found
+
+    def jump_table(self, ins: ix.Instruction, recent_lea: list[int], lo: int, hi: int,
+                   bound: int | None) -> list[int]:
+        """Targets of a switch jump table, within [lo, hi); `bound` is the compare that guards it."""
+        img = self.img
+        out: list[int] = []
+        count = bound + 1 if bound is not None and 0 <= bound < MAX_JUMP_TABLE else 256
+        if ins.op0_kind == d.OK_MEMORY and ins.memory_base == ix.Register.NONE and ins.memory_index_scale == 8:
+            table = ins.memory_displacement
+            for i in range(count):
+                raw = img.read(table + 8 * i, 8)
+                if len(raw) < 8:
+                    break
+                t = struct.unpack("<Q", raw)[0]
+                if not lo <= t < hi:
+                    break
+                out.append(t)
+        elif recent_lea:
+            table = recent_lea[-1]
+            for i in range(count):
+                raw = img.read(table + 4 * i, 4)
+                if len(raw) < 4:
+                    break
+                t = (table + struct.unpack("<i", raw)[0]) & 0xFFFFFFFFFFFFFFFF
+                if not lo <= t < hi:
+                    break
+                out.append(t)
+        return out
+
+    def run(self) -> list[Found]:
+        self.seed()
+        done: set[int] = set()
+        self.explore_pending(done)
+        if self.noreturn:  # calls to functions found not to return may have been followed too far
+            for addr in list(self.found):
+                if not self.found[addr].sources & _TRUSTED:
+                    done.discard(addr)
+                    self.known_size.pop(addr, None)
+        for _ in range(64):
+            self.explore_pending(done)
+            before = len(self.found)
+            self.fill_gaps(done)
+            if len(self.found) == before:
+                break
+        return self.finish()
+
+    def explore_pending(self, done: set[int]) -> None:
+        while True:
+            pending = sorted(a for a in self.found if a not in done)
+            if not pending:
+                break
+            starts = sorted(self.found)
+            for addr in pending:
+                done.add(addr)
+                if self.in_plt(addr):
+                    continue
+                size = self.known_size.get(addr)
+                limit = addr + size if size else self.next_start_after(addr, starts)
+                extent, new = self.explore(addr, limit, bounded=True)
+                if not size:
+                    self.known_size[addr] = extent
+                for target, source in new:
+                    if not self.in_plt(target):
+                        self.add(target, source)
+
+    def fill_gaps(self, done: set[int]) -> None:
+        """Code in the holes between known functions, past alignment padding, becomes a function."""
+        starts = sorted(self.found)
+        for lo, hi in self.code:
+            if any(a <= lo < b for a, b in self.plt_ranges):
+                continue
+            i = bisect.bisect_left(starts, lo)
+            pos = lo
+            while pos < hi:
+                nxt = starts[i] if i < len(starts) and starts[i] < hi else hi
+                if nxt > pos:
+                    self.try_gap(pos, nxt, done)
+                if nxt >= hi:
+                    break
+                pos = max(nxt + self.known_size.get(nxt, 0), nxt + 1)
+                i += 1
+                while i < len(starts) and starts[i] < pos:
+                    i += 1
+
+    def try_gap(self, lo: int, hi: int, done: set[int]) -> None:
+        """Functions in the hole [lo, hi), one after the other, each past its alignment padding."""
+        while hi - lo >= 4:
+            data = self.img.read(lo, hi - lo)
+            pad = 0
+            for ins in ix.Decoder(64, data, ip=lo):
+                if ins.mnemonic in d.PADDING or (ins.mnemonic == ix.Mnemonic.ADD and data[ins.ip - lo] == 0):
+                    pad = ins.next_ip
+                    continue
+                break
+            start = pad or lo
+            if start >= hi or hi - start < 4:
+                return
+            size, new = self.explore(start, hi, bounded=True)
+            if size < 4:
+                return
+            self.add(start, "gap")
+            done.add(start)
+            self.known_size[start] = size
+            for target, source in new:
+                if not self.in_plt(target):
+                    self.add(target, source)
+            lo = start + size
+
+    def drop_interior(self) -> None:
+        """Weak starts (jump, lea, pointer, gap) strictly inside a function of known extent go."""
+        trusted = sorted((a, a + self.known_size[a]) for a, f in self.found.items()
+                         if f.sources & _TRUSTED and self.known_size.get(a))
+        los = [a for a, _ in trusted]
+        for addr in list(self.found):
+            f = self.found[addr]
+            if f.sources & _STRONG:
+                continue
+            i = bisect.bisect_left(los, addr) - 1
+            if i >= 0 and trusted[i][0] < addr < trusted[i][1]:
+                del self.found[addr]
+
+    def finish(self) -> list[Found]:
+        self.drop_interior()
+        starts = sorted(self.found)
+        out = []
+        for i, addr in enumerate(starts):
+            f = self.found[addr]
+            size = self.known_size.get(addr, 0)
+            nxt = starts[i + 1] if i + 1 < len(starts) else self.code_end(addr)
+            if not size or ("eh_frame" not in f.sources and "symbol" not in f.sources and
+                            "plt" not in f.sources and "section" not in f.sources):
+                size = min(size or nxt - addr, nxt - addr)
+            f.size = max(size, 1)
+            out.append(f)
+        return out
+
+
+def discover(img: ElfImage, use_symbols: bool = True, extra_starts: dict[int, str] | None = None) -> list[Found]:
+    """Every function of the image, sorted by address."""
+    return _Discovery(img, use_symbols, extra_starts).run()

@@ -1,0 +1,131 @@
+"""Lifting: per-function facts from its instructions (tokens, blocks, calls, strings, constants)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import iced_x86 as ix
+
+from ..elf.image import ElfImage
+from . import disasm as d
+
+MAX_INSTRUCTIONS = 200_000  # per function; longer ones are truncated (noted in `truncated`)
+
+
+@dataclass(slots=True)
+class Facts:
+    """What the model and the matcher know about one function."""
+
+    tokens: list[str] = field(default_factory=list)  # normalised instructions
+    mnemonics: list[str] = field(default_factory=list)
+    calls: list[int] = field(default_factory=list)  # direct call/tail-call targets, in order
+    imports: list[str] = field(default_factory=list)  # imported functions called, in order
+    strings: list[str] = field(default_factory=list)
+    constants: list[int] = field(default_factory=list)
+    data_refs: list[int] = field(default_factory=list)  # RIP-relative data addresses (not strings)
+    code_refs: list[int] = field(default_factory=list)  # addresses of functions taken (pointers)
+    n_blocks: int = 0
+    n_edges: int = 0
+    truncated: bool = False
+
+
+def _mem_token(ins: ix.Instruction, img: ElfImage, facts: Facts) -> str:
+    if ins.is_ip_rel_memory_operand:
+        target = ins.ip_rel_memory_address
+        if target in img.got:
+            facts.imports.append(img.got[target])
+            return "[got]"
+        if img.is_code(target):
+            facts.code_refs.append(target)
+            return "[code]"
+        s = img.c_string(target)
+        if s is not None:
+            facts.strings.append(s)
+            return "[str]"
+        facts.data_refs.append(target)
+        return "[data]"
+    base = d.REGCLASS.get(ins.memory_base, "")
+    tok = "[" + base
+    if ins.memory_index != ix.Register.NONE:
+        tok += "+i*" + str(ins.memory_index_scale)
+    disp = ins.memory_displacement
+    if disp:
+        if disp >= 1 << 63:
+            disp -= 1 << 64
+        tok += "+d" if -128 <= disp < 128 else "+D"
+        if not base and disp > 0x1000 and ins.memory_index == ix.Register.NONE:
+            if img.is_code(disp):
+                facts.code_refs.append(disp)
+            else:
+                s = img.c_string(disp)
+                if s is not None:
+                    facts.strings.append(s)
+                else:
+                    facts.data_refs.append(disp)
+    return tok + "]"
+
+
+def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[int, str] | None = None) -> Facts:
+    """Facts of the function at [start, start+size). `plt` maps stub addresses to import names."""
+    facts = Facts()
+    data = img.read(start, size)
+    if not data:
+        return facts
+    end = start + len(data)
+    leaders = {start}
+    n_edges = 0
+    is_exec = img.elf_type == "ET_EXEC"
+    toks = facts.tokens
+    mns = facts.mnemonics
+    for count, ins in enumerate(ix.Decoder(64, data, ip=start)):
+        if count >= MAX_INSTRUCTIONS:
+            facts.truncated = True
+            break
+        mn = d.MNEMONIC.get(ins.mnemonic, "?")
+        if ins.mnemonic == d.M_INVALID:
+            toks.append("invalid")
+            mns.append("invalid")
+            continue
+        ops = []
+        fc = ins.flow_control
+        for i in range(ins.op_count):
+            kind = ins.op_kind(i)
+            if kind == d.OK_REGISTER:
+                ops.append(d.REGCLASS.get(ins.op_register(i), "r"))
+            elif kind == d.OK_MEMORY:
+                ops.append(_mem_token(ins, img, facts))
+            elif kind in d.OK_IMM:
+                v = ins.immediate(i)
+                ops.append(d.imm_bucket(v))
+                if v >= 1 << 63:
+                    v -= 1 << 64
+                if abs(v) >= 0x100 and fc == d.FC_NEXT:
+                    if is_exec and v > 0x1000 and img.is_code(v):
+                        facts.code_refs.append(v)
+                    elif is_exec and v > 0x1000 and (s := img.c_string(v)) is not None:
+                        facts.strings.append(s)
+                    else:
+                        facts.constants.append(v & 0xFFFFFFFFFFFFFFFF)
+            elif kind in d.OK_NEAR:
+                t = ins.near_branch_target
+                if fc == d.FC_CALL or (fc == d.FC_JMP and not start <= t < end):
+                    if t in plt:
+                        facts.imports.append(plt[t])
+                        ops.append("imp")
+                    else:
+                        facts.calls.append(t)
+                        ops.append("fn")
+                else:
+                    ops.append("loc")
+                    if start <= t < end:
+                        leaders.add(t)
+            else:
+                ops.append("o")
+        if fc != d.FC_NEXT and fc != d.FC_CALL and fc != d.FC_ICALL:
+            leaders.add(ins.next_ip)
+            n_edges += 2 if fc == d.FC_JCC else 1
+        toks.append(mn + " " + ",".join(ops) if ops else mn)
+        mns.append(mn)
+    facts.n_blocks = len([a for a in leaders if start <= a < end])
+    facts.n_edges = n_edges
+    return facts

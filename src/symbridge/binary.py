@@ -1,0 +1,134 @@
+"""`Binary` and `Function`: the friendly face over loading, discovery and lifting."""
+
+from __future__ import annotations
+
+import bisect
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .analysis.discover import discover
+from .analysis.disasm import decode_range, format_instruction
+from .analysis.lift import Facts, lift
+from .elf.debuginfo import dwarf_functions, find_debug_file
+from .elf.image import ElfImage, load_image
+from .errors import UsageError
+
+
+@dataclass(eq=False)
+class Function:
+    address: int
+    size: int
+    name: str | None
+    source: list[str]
+    binary: Binary = field(repr=False)
+    _facts: Facts | None = field(default=None, repr=False)
+
+    @property
+    def facts(self) -> Facts:
+        if self._facts is None:
+            self._facts = lift(self.binary.image, self.address, self.size, self.binary.plt_names)
+        return self._facts
+
+    @property
+    def is_plt(self) -> bool:
+        return "plt" in self.source
+
+    def disassembly(self, limit: int = 2000) -> list[tuple[int, str]]:
+        """(address, Intel-syntax text) of the function's instructions."""
+        out = []
+        for ins in decode_range(self.binary.image, self.address, self.address + self.size):
+            out.append((ins.ip, format_instruction(ins)))
+            if len(out) >= limit:
+                break
+        return out
+
+    def __repr__(self) -> str:
+        return f"Function({self.name or '?'} @ {self.address:#x}, {self.size} bytes)"
+
+
+class Binary:
+    """An x86-64 ELF file and its functions.
+
+    >>> b = Binary("/usr/bin/ls", ignore_symbols=True)   # doctest: +SKIP
+    >>> b.functions[0]                                   # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike, *, ignore_symbols: bool = False,
+                 debug_file: str | os.PathLike | None = None, use_debug_files: bool = True,
+                 extra_names: dict[int, str] | None = None, extra_starts: dict[int, str] | None = None):
+        self.path = Path(path)
+        self.image: ElfImage = load_image(self.path)
+        self.ignore_symbols = ignore_symbols
+        names: dict[int, str] = {}
+        extra = dict(extra_starts or {})
+        if not ignore_symbols:
+            names = self._debug_names(debug_file, use_debug_files)
+            for addr in names:
+                extra.setdefault(addr, "debug")
+        if extra_names:
+            for addr, name in extra_names.items():
+                names[addr] = name
+                extra.setdefault(addr, "names-file")
+        found = discover(self.image, use_symbols=not ignore_symbols, extra_starts=extra)
+        self.plt_names = {f.address: f.name[:-4] for f in found if "plt" in f.sources and f.name}
+        self.functions: list[Function] = []
+        for f in found:
+            name = names.get(f.address) or f.name
+            if ignore_symbols and "plt" not in f.sources:
+                name = names.get(f.address)
+            self.functions.append(Function(f.address, f.size, name, sorted(f.sources), self))
+        self._addrs = [f.address for f in self.functions]
+        self._by_name: dict[str, int] = {}
+        for i, f in enumerate(self.functions):
+            if f.name:
+                self._by_name.setdefault(f.name, i)
+
+    def _debug_names(self, debug_file, use_debug_files: bool) -> dict[int, str]:
+        """Names beyond the file's own symbol tables: a separate debug file's .symtab, then DWARF."""
+        names: dict[int, str] = {}
+        path = Path(debug_file) if debug_file else (find_debug_file(self.image) if use_debug_files else None)
+        if debug_file and not path.is_file():
+            raise UsageError(f"{path}: debug file not found")
+        if path is not None:
+            dbg = load_image(path, require_code=False)
+            for sym in dbg.symbols:
+                if sym.defined and sym.kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym.address and sym.name:
+                    names.setdefault(sym.address, sym.name)
+            for addr, name in dwarf_functions(path, dbg.data).items():
+                names.setdefault(addr, name)
+        if self.image.has_dwarf:
+            for addr, name in dwarf_functions(self.path, self.image.data).items():
+                names.setdefault(addr, name)
+        return {a: n for a, n in names.items() if self.image.is_code(a)}
+
+    # ------------------------------------------------------------------ lookups
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def __len__(self) -> int:
+        return len(self.functions)
+
+    def index(self, name: str) -> int:
+        """Index of the function called name (raises UsageError when there is none)."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UsageError(f"{self.path}: no function named {name!r}") from None
+
+    def index_at(self, address: int) -> int:
+        """Index of the function that contains address."""
+        i = bisect.bisect_right(self._addrs, address) - 1
+        if i < 0 or address >= self.functions[i].address + max(self.functions[i].size, 1):
+            raise UsageError(f"{self.path}: no function at {address:#x}")
+        return i
+
+    def function_at(self, address: int) -> Function:
+        return self.functions[self.index_at(address)]
+
+    def __getitem__(self, name: str) -> Function:
+        return self.functions[self.index(name)]
+
+    def __repr__(self) -> str:
+        return f"Binary({str(self.path)!r}, {len(self.functions)} functions)"

@@ -1,0 +1,57 @@
+"""Names from a separate debug file (Debian's -dbgsym layout) and from DWARF subprograms."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from elftools.common.exceptions import DWARFError, ELFError
+from elftools.elf.elffile import ELFFile
+
+from .image import ElfImage
+
+DEBUG_ROOT = Path("/usr/lib/debug")
+MAX_DIES = 5_000_000
+
+
+def find_debug_file(img: ElfImage, root: Path = DEBUG_ROOT) -> Path | None:
+    """The separate debug file of img: by build-id, then by .gnu_debuglink, as gdb looks for them."""
+    candidates: list[Path] = []
+    if img.build_id and len(img.build_id) > 2:
+        candidates.append(root / ".build-id" / img.build_id[:2] / f"{img.build_id[2:]}.debug")
+    if img.debuglink and "/" not in img.debuglink:
+        here = img.path.resolve().parent
+        candidates += [here / img.debuglink, here / ".debug" / img.debuglink,
+                       root / here.relative_to("/") / img.debuglink]
+    for c in candidates:
+        if c.is_file() and c.resolve() != img.path.resolve():
+            return c
+    return None
+
+
+def dwarf_functions(path: Path, data: bytes | None = None) -> dict[int, str]:
+    """address -> name of every DW_TAG_subprogram with a low_pc (empty when there is no DWARF)."""
+    out: dict[int, str] = {}
+    try:
+        elf = ELFFile(io.BytesIO(data if data is not None else path.read_bytes()))
+        if not elf.has_dwarf_info():
+            return out
+        dwarf = elf.get_dwarf_info()
+        seen = 0
+        for cu in dwarf.iter_CUs():
+            for die in cu.iter_DIEs():
+                seen += 1
+                if seen > MAX_DIES:
+                    return out
+                if die.tag != "DW_TAG_subprogram":
+                    continue
+                low = die.attributes.get("DW_AT_low_pc")
+                name = die.attributes.get("DW_AT_linkage_name") or die.attributes.get("DW_AT_name")
+                if low is None or name is None or not isinstance(low.value, int) or not low.value:
+                    continue
+                val = name.value
+                out.setdefault(low.value, val.decode("utf-8", "replace") if isinstance(val, bytes) else str(val))
+    except (ELFError, DWARFError, KeyError, ValueError, IndexError, AttributeError, TypeError, UnicodeError,
+            AssertionError):
+        return out
+    return out

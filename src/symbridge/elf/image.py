@@ -1,0 +1,361 @@
+"""Checked reading of one x86-64 ELF file: sections, segments, symbols, imports, relocations.
+
+pyelftools parses the structures; every offset and size it hands us is checked against the file
+before use, and any parser failure becomes a one-line ``CorruptBinaryError``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from ..errors import (
+    CorruptBinaryError,
+    InputFileError,
+    NoCodeError,
+    NotAnElfError,
+    ResourceLimitError,
+    UnsupportedArchitectureError,
+)
+
+MAX_FILE_SIZE = 512 * 1024 * 1024
+MAX_SYMBOLS = 2_000_000
+MAX_RELOCATIONS = 4_000_000
+
+SHF_ALLOC = 0x2
+SHF_EXECINSTR = 0x4
+PF_X = 0x1
+
+_MACHINES = {3: "x86 (i386)", 40: "ARM", 183: "AArch64", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64",
+             43: "SPARC v9", 243: "RISC-V", 22: "S/390", 258: "LoongArch"}
+# Relocation types of x86-64 that we read.
+R_X86_64_64, R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_RELATIVE, R_X86_64_IRELATIVE = 1, 6, 7, 8, 37
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    name: str
+    type: str
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    entsize: int
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.flags & SHF_EXECINSTR) and bool(self.flags & SHF_ALLOC)
+
+    def contains(self, addr: int) -> bool:
+        return self.addr <= addr < self.addr + self.size
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    vaddr: int
+    memsz: int
+    offset: int
+    filesz: int
+    flags: int
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    name: str
+    address: int
+    size: int
+    kind: str  # STT_FUNC, STT_OBJECT, STT_GNU_IFUNC, ...
+    bind: str
+    defined: bool
+    table: str  # "symtab" | "dynsym"
+
+
+@dataclass
+class ElfImage:
+    """The raw facts of one ELF file, validated; no analysis."""
+
+    path: Path
+    data: bytes
+    elf_type: str
+    entry: int
+    sections: list[Section] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    symbols: list[Symbol] = field(default_factory=list)
+    plt: dict[int, str] = field(default_factory=dict)  # stub address -> import name
+    got: dict[int, str] = field(default_factory=dict)  # GOT slot -> import name
+    code_pointers: set[int] = field(default_factory=set)  # relocated pointers into code
+    needed: list[str] = field(default_factory=list)
+    build_id: str | None = None
+    debuglink: str | None = None
+    has_dwarf: bool = False
+    interp: str | None = None
+
+    # ---------------------------------------------------------------- address space
+    def read(self, addr: int, size: int) -> bytes:
+        """Bytes at a virtual address from the file image ('' past the file-backed part)."""
+        for seg in self.segments:
+            if seg.vaddr <= addr < seg.vaddr + seg.filesz:
+                off = seg.offset + (addr - seg.vaddr)
+                end = min(off + size, seg.offset + seg.filesz, len(self.data))
+                return self.data[off:end] if off < end else b""
+        return b""
+
+    def section_at(self, addr: int) -> Section | None:
+        for s in self.sections:
+            if s.flags & SHF_ALLOC and s.contains(addr):
+                return s
+        return None
+
+    def section(self, name: str) -> Section | None:
+        for s in self.sections:
+            if s.name == name:
+                return s
+        return None
+
+    @property
+    def code_ranges(self) -> list[tuple[int, int]]:
+        """(start, end) of executable code: executable sections, or X segments without sections."""
+        ranges = [(s.addr, s.addr + s.size) for s in self.sections
+                  if s.executable and s.type != "SHT_NOBITS" and s.size]
+        if not ranges:
+            ranges = [(g.vaddr, g.vaddr + g.filesz) for g in self.segments if g.flags & PF_X and g.filesz]
+        return sorted(ranges)
+
+    def is_code(self, addr: int) -> bool:
+        return any(a <= addr < b for a, b in self.code_ranges)
+
+    def c_string(self, addr: int, limit: int = 256) -> str | None:
+        """A printable NUL-terminated string at addr in a non-executable section, else None."""
+        sec = self.section_at(addr)
+        if sec is None or sec.executable or sec.type == "SHT_NOBITS":
+            return None
+        raw = self.read(addr, limit + 1)
+        end = raw.find(b"\0")
+        if end < 0:
+            return None
+        raw = raw[:end]
+        if not raw:
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if not all(c.isprintable() or c in "\n\t\r" for c in text):
+            return None
+        return text
+
+    @property
+    def is_pie_or_shared(self) -> bool:
+        return self.elf_type == "ET_DYN"
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a directory, not a binary")
+    if not os.access(path, os.R_OK):
+        raise InputFileError(f"{path}: permission denied")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputFileError(f"{path}: empty file")
+    if size > MAX_FILE_SIZE:
+        raise ResourceLimitError(f"{path}: {size} bytes is over the {MAX_FILE_SIZE >> 20} MiB limit")
+
+
+def _check_magic(path: Path, data: bytes) -> None:
+    if data[:4] != b"\x7fELF":
+        kind = "not an ELF file"
+        if data[:2] == b"MZ":
+            kind = "a PE (Windows) file, not an ELF file; only x86-64 ELF is supported"
+        elif data[:4] in (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe",
+                          b"\xca\xfe\xba\xbe"):
+            kind = "a Mach-O file, not an ELF file; only x86-64 ELF is supported"
+        elif data[:2] == b"#!":
+            kind = "a script, not an ELF file"
+        elif data[:8] == b"!<arch>\n":
+            kind = "a static archive (.a), not an ELF file; link it or pass its object files' program"
+        elif all(32 <= b < 127 or b in (9, 10, 13) for b in data[:512]):
+            kind = "a text file, not an ELF file"
+        raise NotAnElfError(f"{path}: {kind}")
+    if len(data) < 64:
+        raise CorruptBinaryError(f"{path}: truncated ELF header ({len(data)} bytes)")
+    if data[4] == 1:
+        machine = struct.unpack_from("<H", data, 18)[0] if data[5] == 1 else struct.unpack_from(">H", data, 18)[0]
+        raise UnsupportedArchitectureError(
+            f"{path}: 32-bit ELF ({_MACHINES.get(machine, f'machine {machine}')}) is not supported; "
+            "only x86-64 ELF is")
+    if data[4] != 2:
+        raise CorruptBinaryError(f"{path}: bad ELF class byte {data[4]}")
+    if data[5] != 1:
+        raise UnsupportedArchitectureError(f"{path}: big-endian ELF is not supported; only x86-64 ELF is")
+    machine = struct.unpack_from("<H", data, 18)[0]
+    if machine != 62:
+        raise UnsupportedArchitectureError(
+            f"{path}: ELF for {_MACHINES.get(machine, f'machine {machine}')} is not supported; only x86-64 is")
+
+
+def load_image(path: str | os.PathLike, require_code: bool = True) -> ElfImage:
+    """Read and validate an ELF file. Raises a ``SymbridgeError`` subclass for bad input."""
+    path = Path(path)
+    _check_path(path)
+    data = path.read_bytes()
+    _check_magic(path, data)
+    try:
+        return _parse(path, data, require_code)
+    except (ELFError, struct.error, ValueError, KeyError, IndexError, TypeError, AttributeError,
+            AssertionError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
+        msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise CorruptBinaryError(f"{path}: malformed ELF ({msg})") from None
+
+
+def _parse(path: Path, data: bytes, require_code: bool = True) -> ElfImage:
+    elf = ELFFile(io.BytesIO(data))
+    hdr = elf.header
+    etype = hdr["e_type"]
+    if etype not in ("ET_EXEC", "ET_DYN"):
+        what = {"ET_REL": "a relocatable object (.o)", "ET_CORE": "a core dump"}.get(etype, str(etype))
+        raise UnsupportedArchitectureError(f"{path}: {what} is not supported; give a linked program or library")
+    size = len(data)
+    img = ElfImage(path=path, data=data, elf_type=etype, entry=hdr["e_entry"])
+    img.segments = _segments(elf, size)
+    img.sections = _sections(elf, size, path)
+    if require_code and not img.code_ranges:
+        raise NoCodeError(f"{path}: no executable code in this ELF")
+    _symbols(elf, img, path)
+    _relocations(elf, img)
+    _notes_and_links(elf, img)
+    return img
+
+
+def _segments(elf: ELFFile, size: int) -> list[Segment]:
+    out = []
+    if elf.header["e_phnum"] > 4096:
+        raise CorruptBinaryError("too many program headers")
+    for seg in elf.iter_segments():
+        if seg["p_type"] != "PT_LOAD":
+            continue
+        off, filesz = seg["p_offset"], seg["p_filesz"]
+        if off > size:
+            continue
+        filesz = min(filesz, size - off)  # truncated files: keep the part that exists
+        out.append(Segment(seg["p_vaddr"], seg["p_memsz"], off, filesz, seg["p_flags"]))
+    return out
+
+
+def _sections(elf: ELFFile, size: int, path: Path) -> list[Section]:
+    out = []
+    if elf.header["e_shoff"] == 0 or elf.header["e_shnum"] == 0:
+        return out
+    if elf.header["e_shoff"] + elf.header["e_shnum"] * 64 > size:
+        raise CorruptBinaryError(f"{path}: section header table lies past the end of the file (truncated?)")
+    if elf.header["e_shnum"] > 65535:
+        raise CorruptBinaryError(f"{path}: too many sections")
+    for s in elf.iter_sections():
+        typ = s["sh_type"]
+        if typ != "SHT_NOBITS" and (s["sh_offset"] > size or s["sh_offset"] + s["sh_size"] > size):
+            if s["sh_flags"] & SHF_EXECINSTR:
+                raise CorruptBinaryError(f"{path}: section {s.name or '?'} lies past the end of the file "
+                                         "(truncated?)")
+            continue
+        out.append(Section(s.name, str(typ), s["sh_flags"], s["sh_addr"], s["sh_offset"], s["sh_size"],
+                           s["sh_entsize"]))
+    return out
+
+
+def _symbols(elf: ELFFile, img: ElfImage, path: Path) -> None:
+    for table in (".symtab", ".dynsym"):
+        sec = elf.get_section_by_name(table)
+        if sec is None or not hasattr(sec, "iter_symbols"):
+            continue
+        if sec["sh_type"] == "SHT_NOBITS":
+            continue
+        n = sec.num_symbols()
+        if n > MAX_SYMBOLS:
+            raise ResourceLimitError(f"{path}: {n} symbols in {table} is over the limit of {MAX_SYMBOLS}")
+        for sym in sec.iter_symbols():
+            kind = sym["st_info"]["type"]
+            shndx = sym["st_shndx"]
+            img.symbols.append(Symbol(
+                name=sym.name, address=sym["st_value"], size=sym["st_size"], kind=str(kind),
+                bind=str(sym["st_info"]["bind"]), defined=shndx not in ("SHN_UNDEF",) and shndx != 0,
+                table=table[1:]))
+
+
+def _relocations(elf: ELFFile, img: ElfImage) -> None:
+    """GOT slots named by their imports, PLT stubs named NAME@plt, pointers into code."""
+    from elftools.elf.relocation import RelocationSection
+
+    count = 0
+    for sec in elf.iter_sections():
+        if not isinstance(sec, RelocationSection) or not (sec["sh_flags"] & SHF_ALLOC or
+                                                          sec.name.startswith(".rela")):
+            continue
+        if sec["sh_type"] != "SHT_RELA":
+            continue
+        try:
+            symtab = elf.get_section(sec["sh_link"]) if sec["sh_link"] else None
+        except (ELFError, IndexError):
+            symtab = None
+        nsyms = symtab.num_symbols() if symtab is not None and hasattr(symtab, "num_symbols") else 0
+        for rel in sec.iter_relocations():
+            count += 1
+            if count > MAX_RELOCATIONS:
+                raise ResourceLimitError(f"{img.path}: more than {MAX_RELOCATIONS} relocations")
+            rtype, sidx, off = rel["r_info_type"], rel["r_info_sym"], rel["r_offset"]
+            addend = rel["r_addend"] if rel.is_RELA() else 0
+            if rtype in (R_X86_64_JUMP_SLOT, R_X86_64_GLOB_DAT) and 0 < sidx < nsyms:
+                sym = symtab.get_symbol(sidx)
+                if sym.name and sym["st_shndx"] == "SHN_UNDEF":
+                    img.got[off] = sym.name
+                elif sym.name and rtype == R_X86_64_JUMP_SLOT:
+                    img.got[off] = sym.name
+            elif rtype == R_X86_64_RELATIVE or rtype == R_X86_64_IRELATIVE:
+                if img.is_code(addend):
+                    img.code_pointers.add(addend)
+            elif rtype == R_X86_64_64 and 0 < sidx < nsyms:
+                sym = symtab.get_symbol(sidx)
+                target = sym["st_value"] + addend
+                if sym["st_shndx"] != "SHN_UNDEF" and img.is_code(target):
+                    img.code_pointers.add(target)
+    _name_plt_stubs(img)
+
+
+def _name_plt_stubs(img: ElfImage) -> None:
+    from ..analysis.disasm import decode_range
+
+    if not img.got:
+        return
+    for sec in img.sections:
+        if not sec.executable or not sec.name.startswith(".plt"):
+            continue
+        entry = sec.entsize if sec.entsize in (8, 16) else 16
+        for ins in decode_range(img, sec.addr, sec.addr + sec.size):
+            if ins.is_jmp_near_indirect and ins.is_ip_rel_memory_operand:
+                name = img.got.get(ins.ip_rel_memory_address)
+                if name:
+                    start = sec.addr + (ins.ip - sec.addr) // entry * entry
+                    img.plt.setdefault(start, name)
+
+
+def _notes_and_links(elf: ELFFile, img: ElfImage) -> None:
+    for sec in elf.iter_sections():
+        if sec["sh_type"] == "SHT_NOTE" and sec["sh_size"] < 1 << 16:
+            for note in sec.iter_notes():
+                if note["n_type"] == "NT_GNU_BUILD_ID":
+                    img.build_id = str(note["n_desc"])
+        elif sec.name == ".gnu_debuglink" and sec["sh_size"] < 4096:
+            raw = sec.data()
+            img.debuglink = raw[: raw.find(b"\0")].decode("utf-8", "replace") or None
+        elif sec.name == ".debug_info" and sec["sh_type"] != "SHT_NOBITS":
+            img.has_dwarf = True
+        elif sec["sh_type"] == "SHT_DYNAMIC" and sec["sh_size"] < 1 << 20:
+            for tag in sec.iter_tags():
+                if tag.entry.d_tag == "DT_NEEDED":
+                    img.needed.append(tag.needed)
