@@ -1,0 +1,26 @@
+"""symbridge: name the functions of stripped x86-64 ELF binaries with a learned model of code.
+
+    from symbridge import Binary, Model, transfer, analogy
+    S, P = Binary("miredo"), Binary("fdupes", ignore_symbols=True)
+    result = transfer(S, P)                      # the transfer JSON as a dict
+"""
+
+from .binary import Binary, Function
+from .errors import (
+    CorruptBinaryError,
+    InputFileError,
+    ModelError,
+    NoCodeError,
+    NotAnElfError,
+    ResourceLimitError,
+    SymbridgeError,
+    UnsupportedArchitectureError,
+    UsageError,
+)
+from .match.transfer import analogy, transfer
+from .model.model import Model
+
+__all__ = ["Binary", "Function", "Model", "transfer", "analogy", "SymbridgeError", "InputFileError",
+           "NotAnElfError", "UnsupportedArchitectureError", "CorruptBinaryError", "NoCodeError",
+           "ResourceLimitError", "ModelError", "UsageError"]
+__version__ = "0.1.0"

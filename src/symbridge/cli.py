@@ -1,0 +1,370 @@
+"""The command line: parses arguments, calls the Python API, prints. Exit 0 ok, 2 bad input, 1 internal."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .errors import SymbridgeError, UsageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Name the functions of stripped x86-64 ELF binaries from a reference that has symbols.\n\n"
+                       "Start with `symbridge demo`, then `symbridge transfer REFERENCE TARGET -o NAMED`.")
+index_app = typer.Typer(no_args_is_help=True, help="A library of known functions (SQLite + vector index).")
+app.add_typer(index_app, name="index")
+
+err = Console(stderr=True)
+out = Console()
+STATE = {"quiet": False, "debug": False}
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or chatter.")]
+ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Model file (.safetensors/.npz) instead of the "
+                                                               "shipped one.")]
+
+
+def parse_address(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise UsageError(f"bad address {text!r}: use 0x... or decimal") from None
+    if value < 0 or value >= 1 << 64:
+        raise UsageError(f"bad address {text!r}: out of range")
+    return value
+
+
+def load_model(path: Path | None):
+    from .model.model import Model
+
+    return Model.load(path) if path else Model.default()
+
+
+@contextmanager
+def progress(label: str, total: int | None = None):
+    """A Rich progress bar on a terminal; nothing when piped or --quiet."""
+    if STATE["quiet"] or not err.is_terminal:
+        yield lambda n=1: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory")
+    if not path.parent.exists():
+        raise UsageError(f"{path.parent}: no such directory")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def emit_json(data: dict, dest: Path | None) -> None:
+    text = json.dumps(data, indent=1) + "\n"
+    if dest is None or str(dest) == "-":
+        sys.stdout.write(text)
+    else:
+        write_atomic(dest, text)
+
+
+def open_binary(path: Path, **kw):
+    from .binary import Binary
+
+    return Binary(path, **kw)
+
+
+def write_named(target, result: dict, dest: Path) -> list[str]:
+    from .export.elf_symtab import write_named_elf
+
+    if Path(dest).resolve() == Path(target.path).resolve():
+        raise UsageError(f"{dest}: refusing to overwrite the target; give another output path")
+    syms = [(f["name"], f["address"], f["size"]) for f in result["functions"]
+            if f["name"] and "import" not in f["via"] and "target-symbol" not in f["via"]]
+    return write_named_elf(Path(target.path), Path(dest), syms)
+
+
+# ---------------------------------------------------------------------- commands
+@app.callback()
+def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+                 quiet: Quiet = False) -> None:
+    STATE["debug"] = debug
+    STATE["quiet"] = quiet
+
+
+@app.command()
+def functions(binary: Path, json_out: Annotated[Optional[Path], typer.Option("--json", help="Write JSON here.")] = None,
+              ignore_symbols: Annotated[bool, typer.Option("--ignore-symbols", help="Find functions as if stripped.")]
+              = False, debug_file: Annotated[Optional[Path], typer.Option("--debug-file")] = None) -> None:
+    """List every function found in BINARY, with where its boundary came from.
+
+    Example: symbridge functions /usr/bin/ls --json ls.json"""
+    b = open_binary(binary, ignore_symbols=ignore_symbols, debug_file=debug_file)
+    data = {"binary": str(binary), "functions": [
+        {"address": f.address, "size": f.size, "name": f.name, "source": f.source} for f in b.functions]}
+    if json_out is not None:
+        emit_json(data, json_out)
+        return
+    for f in b.functions:
+        out.print(f"{f.address:#010x} {f.size:7d}  {f.name or '-':40s} {','.join(f.source)}", highlight=False)
+    if not STATE["quiet"]:
+        err.print(f"{len(b.functions)} functions in {binary}")
+
+
+@app.command()
+def transfer(reference: Path, target: Path,
+             json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the result JSON here.")] = None,
+             output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write a copy of TARGET with the "
+                                                             "names in .symtab.")] = None,
+             ignore_target_symbols: Annotated[bool, typer.Option("--ignore-target-symbols",
+                                                                 help="Treat TARGET as stripped.")] = False,
+             min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", min=0.0, max=1.0,
+                                                                     help="Name only matches at or above this "
+                                                                          "confidence (default: calibrated).")] = None,
+             debug_file: Annotated[Optional[Path], typer.Option("--debug-file", help="Separate debug file of "
+                                                                  "REFERENCE.")] = None,
+             reference_names: Annotated[Optional[Path], typer.Option("--reference-names", help="Names for REFERENCE "
+                                                                     "(IDA/Ghidra/r2/CSV export, nm output).")] = None,
+             target_functions: Annotated[Optional[Path], typer.Option("--target-functions", help="Function starts "
+                                                                      "for TARGET from a disassembler export.")] = None,
+             model: ModelOpt = None, quiet: Quiet = False) -> None:
+    """Transfer function names from REFERENCE (with symbols) to TARGET (stripped).
+
+    Example: symbridge transfer libfoo.so.1 libfoo-stripped.so --json out.json -o libfoo-named.so"""
+    from .match.transfer import transfer as run_transfer
+
+    STATE["quiet"] |= quiet
+    names = _read_names(reference_names) if reference_names else None
+    starts = {a: "names-file" for _, a in _read_names(target_functions)} if target_functions else None
+    S = open_binary(reference, debug_file=debug_file, extra_names={a: n for n, a in names} if names else None)
+    P = open_binary(target, ignore_symbols=ignore_target_symbols, extra_starts=starts)
+    m = load_model(model)
+    with progress("embedding", len(S) + len(P)) as tick:
+        result = run_transfer(S, P, m, min_confidence=min_confidence, progress=tick)
+    if output is not None:
+        for w in write_named(P, result, output):
+            if not STATE["quiet"]:
+                err.print(f"warning: {w}", highlight=False)
+    if json_out is not None or output is None:
+        if json_out is not None:
+            emit_json(result, json_out)
+        else:
+            _print_table(result)
+    if not STATE["quiet"]:
+        named = sum(1 for f in result["functions"] if f["name"] and "import" not in f["via"])
+        total = sum(1 for f in result["functions"] if "import" not in f["via"])
+        err.print(f"named {named} of {total} functions of {target} (min confidence {result['min_confidence']:.2f})"
+                  + (f"; wrote {output}" if output else ""), highlight=False)
+
+
+def _read_names(path: Path) -> list[tuple[str, int]]:
+    from .export import read_names
+
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: no such file")
+    return read_names(Path(path))
+
+
+def _print_table(result: dict) -> None:
+    from rich.table import Table
+
+    t = Table(show_edge=False, header_style="bold")
+    for col in ("address", "name", "confidence", "via", "best candidate"):
+        t.add_column(col)
+    for f in result["functions"]:
+        if "import" in f["via"]:
+            continue
+        best = f["candidates"][0]["name"] if f["candidates"] else ""
+        t.add_row(f"{f['address']:#x}", f["name"] or "-", f"{f['confidence']:.2f}", ",".join(f["via"]), best)
+    out.print(t)
+
+
+@app.command()
+def analogy(reference: Path, target: Path,
+            anchor: Annotated[str, typer.Option("--anchor", help="NAME=ADDR: a function known in both; ADDR is its "
+                                                                 "address in TARGET.")],
+            query: Annotated[str, typer.Option("--query", help="Name (in REFERENCE) of the function to find.")],
+            top: Annotated[int, typer.Option("--top", min=1, help="How many results.")] = 10,
+            json_out: Annotated[Optional[Path], typer.Option("--json")] = None,
+            model: ModelOpt = None) -> None:
+    """The seed's analogy: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest in TARGET.
+
+    Example: symbridge analogy miredo fdupes --anchor md5_init=0x3f07 --query md5_process"""
+    from .match.transfer import analogy as run_analogy
+
+    if "=" not in anchor:
+        raise UsageError(f"--anchor {anchor!r}: expected NAME=ADDR")
+    name, addr = anchor.split("=", 1)
+    S = open_binary(reference)
+    P = open_binary(target, ignore_symbols=True)
+    res = run_analogy(S, P, name.strip(), parse_address(addr.strip()), query, load_model(model), top)
+    if json_out is not None:
+        emit_json(res, json_out)
+        return
+    for r in res["results"]:
+        out.print(f"{r['address']:#x}  {r['score']:.4f}  {r['name'] or ''}", highlight=False)
+
+
+@app.command()
+def embed(binary: Path, output: Annotated[Path, typer.Option("-o", "--output", help="The .npz to write.")],
+          ignore_symbols: Annotated[bool, typer.Option("--ignore-symbols")] = False,
+          model: ModelOpt = None, quiet: Quiet = False) -> None:
+    """Write the embedding of every function of BINARY to an .npz (addresses, names, vectors).
+
+    Example: symbridge embed /usr/bin/ls -o ls.npz"""
+    import numpy as np
+
+    from .match.transfer import embed_binary, split_plt
+
+    STATE["quiet"] |= quiet
+    b = open_binary(binary, ignore_symbols=ignore_symbols)
+    m = load_model(model)
+    code, _ = split_plt(b.functions)
+    with progress("embedding", len(code)) as tick:
+        x = embed_binary(b, m, tick)
+    if output.suffix != ".npz":
+        raise UsageError(f"{output}: the output must end in .npz")
+    if not output.parent.exists():
+        raise UsageError(f"{output.parent}: no such directory")
+    tmp = output.with_name(f".{output.name}.tmp.npz")
+    try:
+        np.savez(tmp, addresses=np.array([f.address for f in code], np.uint64),
+                 names=np.array([f.name or "" for f in code], dtype=str), vectors=x.astype(np.float32))
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if not STATE["quiet"]:
+        err.print(f"wrote {len(code)} vectors of dimension {x.shape[1]} to {output}")
+
+
+@app.command()
+def export(result: Path, fmt: Annotated[str, typer.Option("--format", help="ida, ghidra, ghidra-symbols, r2 or csv")],
+           output: Annotated[Path, typer.Option("-o", "--output")]) -> None:
+    """Turn a transfer/identify RESULT.json into a script for IDA, Ghidra, radare2, or CSV.
+
+    Example: symbridge export out.json --format ida -o names.py"""
+    from .export import FORMATS, export_result
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    export_result(_load_result(result), fmt, output)
+
+
+def _load_result(path: Path) -> dict:
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not a symbridge result JSON ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("functions"), list):
+        raise UsageError(f"{path}: not a symbridge result JSON (no 'functions' list)")
+    return data
+
+
+@app.command()
+def report(result: Path, output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")]) \
+        -> None:
+    """Write a self-contained HTML report of a transfer/identify RESULT.json.
+
+    Example: symbridge report out.json -o report.html"""
+    from .export.report import write_report
+
+    write_report(_load_result(result), output)
+
+
+@app.command()
+def demo(quiet: Quiet = False) -> None:
+    """Run the whole job on two small binaries shipped with symbridge and show what it found."""
+    from .demo import run_demo
+
+    STATE["quiet"] |= quiet
+    run_demo(out, err)
+
+
+@index_app.command("add")
+def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quiet = False) -> None:
+    """Add the named functions of BINARIES to the library DB (a file path, created if missing).
+
+    Example: symbridge index add known.db /usr/lib/x86_64-linux-gnu/libz.so.1"""
+    from .store import open_store
+
+    STATE["quiet"] |= quiet
+    with open_store(db, load_model(model)) as store:
+        for b in binaries:
+            added = store.add(b)
+            if not STATE["quiet"]:
+                err.print(f"{b}: {'added ' + str(added) + ' functions' if added else 'already in the library'}")
+
+
+@index_app.command("list")
+def index_list(db: str) -> None:
+    """List the binaries in the library DB."""
+    from .store import open_store
+
+    with open_store(db, None, create=False) as store:
+        for row in store.binaries():
+            out.print(f"{row['sha256'][:12]}  {row['functions']:6d}  {row['path']}", highlight=False)
+
+
+@app.command()
+def identify(db: str, target: Path, json_out: Annotated[Optional[Path], typer.Option("--json")] = None,
+             output: Annotated[Optional[Path], typer.Option("-o", "--output")] = None,
+             min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", min=0.0, max=1.0)] = None,
+             model: ModelOpt = None, quiet: Quiet = False) -> None:
+    """Name the functions of TARGET from every binary in the library DB.
+
+    Example: symbridge identify known.db ./stripped --json out.json -o named"""
+    from .store import open_store
+
+    STATE["quiet"] |= quiet
+    P = open_binary(target, ignore_symbols=True)
+    with open_store(db, load_model(model), create=False) as store:
+        result = store.identify(P, min_confidence=min_confidence)
+    if output is not None:
+        write_named(P, result, output)
+    if json_out is not None or output is None:
+        emit_json(result, json_out) if json_out is not None else _print_table(result)
+
+
+def main() -> None:
+    """Entry point: one line on stderr and exit 2 for bad input, 1 for internal errors."""
+    try:
+        app(standalone_mode=False)
+    except SymbridgeError as exc:
+        err.print(f"symbridge: error: {exc}", highlight=False, markup=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("symbridge: aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("symbridge: interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if STATE["debug"] or "--debug" in sys.argv:
+            raise
+        err.print(f"symbridge: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                  highlight=False, markup=False)
+        sys.exit(1)

@@ -1,0 +1,247 @@
+"""Whole-binary matching: seeds from unambiguous evidence, then call-graph and address-order propagation,
+then a last one-to-one pass on the embedding alone. Every match keeps the evidence behind it (``via``)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .similarity import top_k
+
+K = 10
+
+
+@dataclass
+class Params:
+    """Thresholds of the matcher (fitted on train-sources pairs; see benchmarks/fit_matcher.py)."""
+
+    seed_sim: float = 0.80
+    seed_margin: float = 0.04
+    string_sim: float = 0.35
+    prop_sim: float = 0.45
+    prop_margin: float = 0.02
+    single_sim: float = 0.35
+    order_sim: float = 0.35
+    final_sim: float = 0.70
+    final_margin: float = 0.0
+    min_identical_len: int = 6
+
+
+@dataclass
+class Side:
+    """One binary's functions as the matcher sees them."""
+
+    addrs: list[int]
+    sizes: list[int]
+    vectors: np.ndarray
+    callees: list[list[int]]
+    callers: list[list[int]]
+    strings: list[set[str]]
+    code_key: list[int | None]
+    names: list[str | None]
+
+
+@dataclass
+class Match:
+    s: int
+    sim: float
+    via: list[str]
+    support: int = 0
+
+
+@dataclass
+class MatchResult:
+    matches: dict[int, Match] = field(default_factory=dict)  # target index -> match
+    cand_idx: np.ndarray | None = None
+    cand_val: np.ndarray | None = None
+
+
+def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:
+    addrs = [f.address for f in functions]
+    index = {a: i for i, a in enumerate(addrs)}
+    callees: list[list[int]] = []
+    callers: list[list[int]] = [[] for _ in functions]
+    strings, keys = [], []
+    for i, f in enumerate(functions):
+        fx = f.facts
+        seen: list[int] = []
+        for t in fx.calls + fx.code_refs:
+            j = index.get(t)
+            if j is not None and j != i and j not in seen:
+                seen.append(j)
+        callees.append(seen)
+        for j in seen:
+            callers[j].append(i)
+        strings.append(set(fx.strings))
+        keys.append(hash((tuple(fx.tokens), tuple(fx.imports), tuple(fx.strings)))
+                    if len(fx.tokens) >= 1 else None)
+    names = [f.name for f in functions] if use_names else [None] * len(functions)
+    return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, keys, names)
+
+
+class Matcher:
+    def __init__(self, ref: Side, tgt: Side, params: Params | None = None):
+        self.S, self.P = ref, tgt
+        self.p = params or Params()
+        self.match: dict[int, Match] = {}
+        self.taken: dict[int, int] = {}  # reference index -> target index
+
+    def sim(self, i: int, j: int) -> float:
+        return float(self.P.vectors[i] @ self.S.vectors[j])
+
+    def accept(self, i: int, j: int, via: str) -> bool:
+        if i in self.match or j in self.taken:
+            return False
+        self.match[i] = Match(j, self.sim(i, j), [via])
+        self.taken[j] = i
+        return True
+
+    # ------------------------------------------------------------------ seeds
+    def seed_names(self) -> None:
+        """Target functions that keep their own names (not stripped) anchor the rest."""
+        s_by_name = defaultdict(list)
+        for j, n in enumerate(self.S.names):
+            if n:
+                s_by_name[n].append(j)
+        for i, n in enumerate(self.P.names):
+            if n and len(s_by_name.get(n, ())) == 1:
+                self.accept(i, s_by_name[n][0], "symbol")
+
+    def seed_identical(self) -> None:
+        s_keys = Counter(k for k, s in zip(self.S.code_key, self.S.sizes) if k is not None)
+        p_keys = Counter(k for k in self.P.code_key if k is not None)
+        s_at = {k: j for j, k in enumerate(self.S.code_key) if k is not None and s_keys[k] == 1}
+        for i, k in enumerate(self.P.code_key):
+            if k is not None and p_keys[k] == 1 and k in s_at and self.P.sizes[i] >= self.p.min_identical_len:
+                self.accept(i, s_at[k], "identical")
+
+    def seed_strings(self) -> None:
+        s_owner: dict[str, list[int]] = defaultdict(list)
+        for j, ss in enumerate(self.S.strings):
+            for s in ss:
+                s_owner[s].append(j)
+        p_owner: dict[str, list[int]] = defaultdict(list)
+        for i, ss in enumerate(self.P.strings):
+            for s in ss:
+                p_owner[s].append(i)
+        votes: Counter = Counter()
+        for s, ps in p_owner.items():
+            ss = s_owner.get(s)
+            if ss and len(ss) == 1 and len(ps) == 1 and len(s) >= 4:
+                votes[(ps[0], ss[0])] += 1
+        for (i, j), _ in votes.most_common():
+            if self.sim(i, j) >= self.p.string_sim:
+                self.accept(i, j, "string")
+
+    def seed_mutual(self, idx: np.ndarray, val: np.ndarray, ridx: np.ndarray, rval: np.ndarray) -> None:
+        for i in range(len(idx)):
+            if val.shape[1] == 0:
+                return
+            j = int(idx[i, 0])
+            margin = val[i, 0] - (val[i, 1] if val.shape[1] > 1 else 0.0)
+            rmargin = rval[j, 0] - (rval[j, 1] if rval.shape[1] > 1 else 0.0)
+            if int(ridx[j, 0]) == i and val[i, 0] >= self.p.seed_sim and min(margin, rmargin) >= self.p.seed_margin:
+                self.accept(i, j, "embedding")
+
+    # ------------------------------------------------------------------ propagation
+    def pick(self, ps: list[int], ss: list[int], min_sim: float, via: str) -> list[tuple[int, int]]:
+        """Mutual best pairs between two small unmatched neighbourhoods."""
+        ps = [i for i in ps if i not in self.match]
+        ss = [j for j in ss if j not in self.taken]
+        if not ps or not ss:
+            return []
+        m = self.P.vectors[ps] @ self.S.vectors[ss].T
+        out = []
+        if len(ps) == 1 and len(ss) == 1:
+            if m[0, 0] >= self.p.single_sim:
+                out.append((ps[0], ss[0]))
+            return out
+        for a in range(len(ps)):
+            b = int(np.argmax(m[a]))
+            if int(np.argmax(m[:, b])) != a or m[a, b] < min_sim:
+                continue
+            second = max(np.partition(m[a], -2)[-2] if len(ss) > 1 else -1.0,
+                         np.partition(m[:, b], -2)[-2] if len(ps) > 1 else -1.0)
+            if m[a, b] - second >= self.p.prop_margin:
+                out.append((ps[a], ss[b]))
+        return out
+
+    def propagate_calls(self) -> int:
+        added = 0
+        queue = list(self.match.items())
+        while queue:
+            i, mt = queue.pop()
+            j = mt.s
+            for ps, ss in ((self.P.callees[i], self.S.callees[j]), (self.P.callers[i], self.S.callers[j])):
+                for a, b in self.pick(ps, ss, self.p.prop_sim, "callgraph"):
+                    if self.accept(a, b, "callgraph"):
+                        added += 1
+                        queue.append((a, self.match[a]))
+        return added
+
+    def propagate_order(self) -> int:
+        """Unmatched functions between two consecutive, order-consistent matches pair up in order."""
+        added = 0
+        pairs = sorted((i, m.s) for i, m in self.match.items())
+        for (i1, j1), (i2, j2) in zip(pairs, pairs[1:]):
+            if not (j1 < j2) or i2 - i1 < 2 or j2 - j1 < 2:
+                continue
+            ps = [i for i in range(i1 + 1, i2) if i not in self.match]
+            ss = [j for j in range(j1 + 1, j2) if j not in self.taken]
+            if not ps or not ss:
+                continue
+            if len(ps) == len(ss) and len(ps) <= 64:
+                for a, b in zip(ps, ss):
+                    if self.sim(a, b) >= self.p.order_sim and self.accept(a, b, "order"):
+                        added += 1
+            elif len(ps) <= 64 and len(ss) <= 64:
+                for a, b in self.pick(ps, ss, self.p.prop_sim, "order"):
+                    if self.accept(a, b, "order"):
+                        added += 1
+        return added
+
+    def final(self, idx: np.ndarray, val: np.ndarray) -> None:
+        order = np.argsort(-val[:, 0]) if val.shape[1] else []
+        for i in order:
+            i = int(i)
+            if i in self.match:
+                continue
+            for c in range(val.shape[1]):
+                j = int(idx[i, c])
+                if val[i, c] < self.p.final_sim:
+                    break
+                if j not in self.taken:
+                    self.accept(i, j, "embedding")
+                    break
+
+    # ------------------------------------------------------------------ all of it
+    def run(self) -> MatchResult:
+        idx, val = top_k(self.P.vectors, self.S.vectors, K)
+        ridx, rval = top_k(self.S.vectors, self.P.vectors, 2)
+        self.seed_names()
+        self.seed_identical()
+        self.seed_strings()
+        self.seed_mutual(idx, val, ridx, rval)
+        for _ in range(8):
+            n = self.propagate_calls() + self.propagate_order()
+            if n == 0:
+                break
+        self.final(idx, val)
+        self.propagate_calls()
+        self.propagate_order()
+        self.add_support()
+        return MatchResult(self.match, idx, val)
+
+    def add_support(self) -> None:
+        """How many call-graph neighbours of each match are matched to each other consistently."""
+        for i, m in self.match.items():
+            s_nb = set(self.S.callees[m.s]) | set(self.S.callers[m.s])
+            n = 0
+            for a in self.P.callees[i] + self.P.callers[i]:
+                o = self.match.get(a)
+                if o is not None and o.s in s_nb:
+                    n += 1
+            m.support = n
+

@@ -1,0 +1,123 @@
+"""Name transfer from a reference binary to a target: the JSON result of DESIGN.md's contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..binary import Binary, Function
+from .confidence import Calibrator, match_features
+from .matcher import Matcher, MatchResult, Params, build_side
+
+N_CANDIDATES = 5
+
+
+def _label(f: Function) -> str:
+    return f.name or f"sub_{f.address:x}"
+
+
+def split_plt(functions: list[Function]) -> tuple[list[Function], list[Function]]:
+    code = [f for f in functions if not f.is_plt]
+    plt = [f for f in functions if f.is_plt]
+    return code, plt
+
+
+def embed_binary(binary: Binary, model, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Embeddings of the binary's non-PLT functions (cached on the binary per model)."""
+    cache = binary.__dict__.setdefault("_embeddings", {})
+    key = id(model)
+    if key not in cache:
+        code, _ = split_plt(binary.functions)
+        cache[key] = model.embed(code, progress=progress)
+    return cache[key]
+
+
+def match_binaries(reference: Binary, target: Binary, model, params: Params | None = None,
+                   progress: Callable[[int], None] | None = None) -> tuple[MatchResult, list, list]:
+    s_code, _ = split_plt(reference.functions)
+    p_code, _ = split_plt(target.functions)
+    xs = embed_binary(reference, model, progress)
+    xp = embed_binary(target, model, progress)
+    ref_side = build_side(s_code, xs, use_names=True)
+    tgt_side = build_side(p_code, xp, use_names=not target.ignore_symbols)
+    result = Matcher(ref_side, tgt_side, params).run()
+    return result, s_code, p_code
+
+
+def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: float | None = None,
+             params: Params | None = None, calibrator: Calibrator | None = None,
+             progress: Callable[[int], None] | None = None) -> dict:
+    """Names for every function of target, from reference. Returns the transfer JSON as a dict."""
+    from ..model.model import Model
+
+    model = model or Model.default()
+    cal = calibrator or Calibrator.default()
+    thr = cal.threshold if min_confidence is None else min_confidence
+    res, s_code, p_code = match_binaries(reference, target, model, params, progress)
+    s_plt = {f.name: f for f in reference.functions if f.is_plt and f.name}
+    rows: list[dict] = []
+    feats, owners = [], []
+    for i, f in enumerate(p_code):
+        cands = [{"name": _label(s_code[int(j)]), "address": s_code[int(j)].address, "score": round(float(v), 4)}
+                 for j, v in zip(res.cand_idx[i][:N_CANDIDATES], res.cand_val[i][:N_CANDIDATES])]
+        row = {"address": f.address, "size": f.size, "name": None, "confidence": 0.0,
+               "reference_address": None, "via": [], "candidates": cands}
+        m = res.matches.get(i)
+        if m is not None:
+            s = s_code[m.s]
+            others = [float(v) for j, v in zip(res.cand_idx[i], res.cand_val[i]) if int(j) != m.s]
+            margin = m.sim - (others[0] if others else 0.0)
+            feats.append(match_features(m.sim, margin, m.support, f.size, s.size, m.via))
+            owners.append((row, s))
+            row["reference_address"] = s.address
+            row["via"] = list(m.via)
+            if not any(c["address"] == s.address for c in cands):
+                cands.insert(0, {"name": _label(s), "address": s.address, "score": round(m.sim, 4)})
+        rows.append(row)
+    if feats:
+        probs = cal.probability(np.array(feats))
+        for (row, s), p in zip(owners, probs):
+            row["confidence"] = round(float(p), 4)
+            if p >= thr and s.name:
+                row["name"] = s.name
+    for f in target.functions:
+        if not f.is_plt:
+            continue
+        imp = f.name[:-4] if f.name else None
+        ref = s_plt.get(f.name) if f.name else None
+        rows.append({"address": f.address, "size": f.size, "name": f.name, "confidence": 1.0 if f.name else 0.0,
+                     "reference_address": ref.address if ref else None, "via": ["import"] if imp else [],
+                     "candidates": [{"name": ref.name, "address": ref.address, "score": 1.0}] if ref else []})
+    rows.sort(key=lambda r: r["address"])
+    return {"reference": str(reference.path), "target": str(target.path), "model": model.name,
+            "min_confidence": thr, "functions": rows}
+
+
+def analogy(reference: Binary, target: Binary, anchor: str, anchor_address: int, query: str, model=None,
+            top: int = 10) -> dict:
+    """The seed's query: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest over target."""
+    from ..model.model import Model
+
+    model = model or Model.default()
+    s_code, _ = split_plt(reference.functions)
+    p_code, _ = split_plt(target.functions)
+    xs, xp = embed_binary(reference, model), embed_binary(target, model)
+    s_index = {f.name: i for i, f in enumerate(s_code) if f.name}
+    from ..errors import UsageError
+
+    for name in (anchor, query):
+        if name not in s_index:
+            raise UsageError(f"{reference.path}: no function named {name!r} in the reference")
+    p_at = target.function_at(anchor_address)
+    if p_at.is_plt:
+        raise UsageError(f"{target.path}: {anchor_address:#x} is a PLT stub, not a function to anchor on")
+    pi = p_code.index(p_at)
+    q = xs[s_index[query]] - xs[s_index[anchor]] + xp[pi]
+    q = q / (np.linalg.norm(q) or 1.0)
+    scores = xp @ q
+    order = np.argsort(-scores, kind="stable")[:top]
+    return {"reference": str(reference.path), "target": str(target.path), "anchor": anchor,
+            "anchor_address": p_at.address, "query": query,
+            "results": [{"address": p_code[int(k)].address, "name": p_code[int(k)].name,
+                         "score": round(float(scores[int(k)]), 4)} for k in order]}

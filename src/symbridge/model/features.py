@@ -1,0 +1,62 @@
+"""Function facts -> a bag of hashed features (the model's input).
+
+Feature groups (the prefix of each feature string):
+  T normalised instruction   B mnemonic bigram   G mnemonic trigram   N size/shape buckets
+  I imported callee          S referenced string  W word of a string  C constant
+``code_only`` drops I, S and W (the ablation that shows what the model learns from code itself).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import Counter
+
+import numpy as np
+
+from ..analysis.lift import Facts
+
+N_BUCKETS = 1 << 15
+GROUPS = "TBGNISWC"
+CONTEXT_GROUPS = frozenset("ISW")
+GROUP_WEIGHT = {"T": 1.0, "B": 1.0, "G": 1.0, "N": 1.0, "I": 2.0, "S": 2.0, "W": 1.0, "C": 1.5}
+
+
+def _bucket(n: int) -> int:
+    return n.bit_length()
+
+
+def feature_counts(facts: Facts, code_only: bool = False) -> Counter:
+    """Counts of the feature strings of one function."""
+    c: Counter = Counter()
+    c.update("T" + t for t in facts.tokens)
+    m = facts.mnemonics
+    c.update(f"B{a} {b}" for a, b in zip(m, m[1:]))
+    c.update(f"G{a} {b} {e}" for a, b, e in zip(m, m[1:], m[2:]))
+    c[f"Nins{_bucket(len(m))}"] += 1
+    c[f"Nbb{_bucket(facts.n_blocks)}"] += 1
+    c[f"Ncall{_bucket(len(facts.calls) + len(facts.imports))}"] += 1
+    c[f"Nref{_bucket(len(facts.data_refs))}"] += 1
+    c.update("C%x" % v for v in facts.constants)
+    if not code_only:
+        c.update("I" + n for n in facts.imports)
+        for s in facts.strings:
+            c["S" + s[:120]] += 1
+            c.update("W" + w for w in s.lower().split() if 2 < len(w) < 40)
+    return c
+
+
+def hash_feature(f: str) -> int:
+    return zlib.crc32(f.encode("utf-8", "surrogatepass")) % N_BUCKETS
+
+
+def featurize(facts: Facts, code_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(bucket ids int32, weights float32): sublinear counts, group weights, unit L2 norm."""
+    counts = feature_counts(facts, code_only)
+    if not counts:
+        return np.zeros(1, np.int32), np.zeros(1, np.float32)
+    ids = np.fromiter((hash_feature(f) for f in counts), np.int32, len(counts))
+    w = np.fromiter(((1.0 + math.log(n)) * GROUP_WEIGHT.get(f[0], 1.0) for f, n in counts.items()),
+                    np.float32, len(counts))
+    w /= float(np.linalg.norm(w)) or 1.0
+    return ids, w
