@@ -22,8 +22,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 index_app = typer.Typer(no_args_is_help=True, help="A library of known functions (SQLite + vector index).")
 app.add_typer(index_app, name="index")
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 STATE = {"quiet": False, "debug": False}
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or chatter.")]
@@ -347,7 +347,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except SymbridgeError as exc:
-        err.print(f"symbridge: error: {exc}", highlight=False, markup=False)
+        sys.stderr.write(f"symbridge: error: {' '.join(str(exc).split())}\n")
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -365,6 +365,6 @@ def main() -> None:
             sys.exit(exc.exit_code)
         if STATE["debug"] or "--debug" in sys.argv:
             raise
-        err.print(f"symbridge: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
-                  highlight=False, markup=False)
+        msg = " ".join(str(exc).split())
+        sys.stderr.write(f"symbridge: internal error: {type(exc).__name__}: {msg} (run with --debug for details)\n")
         sys.exit(1)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from .elf.image import ElfImage
 
 
@@ -24,3 +27,44 @@ def unsized_starts(img: ElfImage) -> set[int]:
 def precision_recall(found: set[int], truth: set[int]) -> tuple[float, float]:
     tp = len(found & truth)
     return (tp / len(found) if found else 0.0, tp / len(truth) if truth else 0.0)
+
+
+def anonymize(src: Path, dst: Path) -> Path:
+    """A copy of src as benchmarks hand it to the tool: stripped, and the names of its defined dynamic
+    symbols blanked in .dynstr (imports keep theirs). Never touches src."""
+    import shutil
+    import struct
+    import subprocess
+    import tempfile
+
+    from .elf.image import load_image
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        subprocess.run(["strip", "--strip-all", "-o", tmp, str(src)], check=True, capture_output=True)
+        img = load_image(tmp)
+        dynsym, dynstr = img.section(".dynsym"), img.section(".dynstr")
+        data = bytearray(img.data)
+        if dynsym is not None and dynstr is not None:
+            spans: list[tuple[bool, int, int]] = []
+            for k in range(dynsym.size // 24):
+                name, _, _, shndx = struct.unpack_from("<IBBH", data, dynsym.offset + 24 * k)
+                if name == 0 or name >= dynstr.size:
+                    continue
+                start = dynstr.offset + name
+                end = data.index(b"\0", start, dynstr.offset + dynstr.size)
+                spans.append((shndx != 0, start, end))
+            keep = {i for defined, a, b in spans if not defined for i in range(a, b)}  # imports share tails
+            for defined, a, b in spans:
+                if defined:
+                    for i in range(a, b):
+                        if i not in keep:
+                            data[i] = 0
+        Path(tmp).write_bytes(bytes(data))
+        shutil.copymode(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return dst

@@ -1,0 +1,346 @@
+"""Accuracy of symbridge on the dev-eval pairs, the model beside the TF-IDF baseline, in one run.
+
+    python benchmarks/accuracy.py                        # all kinds, writes benchmarks/results/accuracy.md
+    python benchmarks/accuracy.py --kinds cross-opt --max-pairs 3 --model path/to/model.safetensors
+
+Targets are handed to the tool as benchmarks must: stripped, with the names of their defined dynamic
+symbols blanked (symbridge.evaluation.anonymize); truth comes from the original target's symbols.
+Queries: reference functions whose name the target also has (both unique); pool: the target's functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from symbridge.binary import Binary
+from symbridge.evaluation import anonymize
+from symbridge.match.transfer import split_plt, transfer
+from symbridge.model.model import Model
+
+HERE = Path(__file__).resolve().parent
+KIND_TITLES = {
+    "cross-release": "official bullseye -> trixie shared libraries (gcc 10 -> 14)",
+    "cross-release-exec": "official bullseye -> trixie programs",
+    "cross-release-static": "official bullseye -> trixie static archives (linked)",
+    "cross-opt": "rebuild gcc -O0 -> gcc -O3",
+    "cross-compiler": "rebuild gcc -O2 -> clang -O2",
+    "cross-version": "rebuild bullseye source -> trixie source (same compiler/flags)",
+}
+
+
+@dataclass
+class PairData:
+    kind: str
+    name: str
+    xs: dict[str, np.ndarray]  # method -> reference vectors (queries)
+    xp: dict[str, np.ndarray]  # method -> target vectors (whole pool)
+    q: list[int]  # query rows in xs
+    t: list[int]  # true rows in xp
+    n_target: int
+    transfer: dict = field(default_factory=dict)
+    docs: list = field(default_factory=list)  # mnemonic n-grams of reference then target functions
+    embed_seconds: float = 0.0
+    embed_count: int = 0
+
+
+def mnemonic_ngrams(f) -> list[str]:
+    m = f.facts.mnemonics
+    return m + [f"{a} {b}" for a, b in zip(m, m[1:])] + [f"{a} {b} {c}" for a, b, c in zip(m, m[1:], m[2:])]
+
+
+def add_tfidf(pairs: list[PairData]) -> None:
+    """The baseline's vectors, one vocabulary and IDF for all pairs of a kind (so pools can mix pairs)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(analyzer=lambda x: x, sublinear_tf=True)
+    vec.fit([doc for d in pairs for doc in d.docs])
+    for d in pairs:
+        X = vec.transform(d.docs)  # rows are L2-normalised
+        ns = len(d.docs) - d.n_target
+        d.xs["tfidf"], d.xp["tfidf"] = X[:ns], X[ns:]
+        d.docs = []
+
+
+def ranks(scores_true: np.ndarray, scores_all: np.ndarray) -> np.ndarray:
+    return 1 + (scores_all > scores_true[:, None]).sum(axis=1)
+
+
+def truth_names(path: Path) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = defaultdict(set)
+    for f in Binary(path, use_debug_files=False).functions:
+        if f.name and not f.is_plt:
+            out[f.address].add(f.name)
+    img = Binary(path, use_debug_files=False).image
+    for s in img.symbols:
+        if s.defined and s.name and s.kind in ("STT_FUNC", "STT_GNU_IFUNC"):
+            out[s.address].add(s.name)
+    return out
+
+
+def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], run_transfer: bool) -> PairData | None:
+    ref, tgt = corpus / pair["reference"], corpus / pair["target"]
+    if not ref.exists() or not tgt.exists():
+        return None
+    anon = anonymize(tgt, work / "anon" / (pair["target"].replace("/", "__")))
+    S = Binary(ref, use_debug_files=False)
+    P = Binary(anon, ignore_symbols=True)
+    truth = truth_names(tgt)
+    sc, _ = split_plt(S.functions)
+    pc, _ = split_plt(P.functions)
+    s_count = defaultdict(int)
+    for f in sc:
+        if f.name:
+            s_count[f.name] += 1
+    p_index = {f.address: i for i, f in enumerate(pc)}
+    name_to_p: dict[str, list[int]] = defaultdict(list)
+    for addr, names in truth.items():
+        for n in names:
+            name_to_p[n].append(addr)
+    q, t = [], []
+    for i, f in enumerate(sc):
+        if not f.name or s_count[f.name] != 1:
+            continue
+        addrs = name_to_p.get(f.name, [])
+        if len(addrs) != 1 or addrs[0] not in p_index:
+            continue
+        q.append(i)
+        t.append(p_index[addrs[0]])
+    if not q:
+        return None
+    d = PairData(pair["kind"], pair["target"], {}, {}, q, t, len(pc))
+    for name, m in models.items():
+        d.xs[name] = m.embed(sc)
+        t0 = time.perf_counter()
+        P2 = Binary(anon, ignore_symbols=True)  # fresh: time lifting too
+        p2c, _ = split_plt(P2.functions)
+        d.xp[name] = m.embed(p2c)
+        if name == "model":
+            d.embed_seconds = time.perf_counter() - t0
+            d.embed_count = len(p2c)
+    d.docs = [mnemonic_ngrams(f) for f in sc + pc]
+    if run_transfer:
+        r = transfer(S, P, models["model"])
+        d.transfer = score_transfer(r, pc, truth, {pc[j].address for j in t})
+    return d
+
+
+def score_transfer(r: dict, pc: list, truth: dict[int, set[str]], has_counterpart: set[int]) -> dict:
+    named = right = matched_right = 0
+    ref_names = {}
+    for f in r["functions"]:
+        if "import" in f["via"]:
+            continue
+        for c in f["candidates"]:
+            ref_names[c["address"]] = c["name"]
+    for f in r["functions"]:
+        if "import" in f["via"]:
+            continue
+        names = truth.get(f["address"], set())
+        if f["name"]:
+            named += 1
+            right += f["name"] in names
+        if f["address"] in has_counterpart and f["reference_address"] is not None and \
+                ref_names.get(f["reference_address"]) in names:
+            matched_right += 1
+    return {"named": named, "right": right, "counterparts": len(has_counterpart), "matched_right": matched_right,
+            "confidences": [(f["confidence"], f["name"] in truth.get(f["address"], set()))
+                            for f in r["functions"] if f["name"] is not None or f["reference_address"] is not None
+                            if "import" not in f["via"]]}
+
+
+def sim(a, b):
+    """Scores of rows of a against rows of b (dense or sparse, both unit-normalised)."""
+    s = a @ b.T
+    return s.toarray() if hasattr(s, "toarray") else np.asarray(s)
+
+
+def whole_binary(pairs: list[PairData], method: str) -> tuple[float, float, int]:
+    r_all = []
+    for d in pairs:
+        s = sim(d.xs[method][d.q], d.xp[method])
+        true = s[np.arange(len(d.q)), d.t]
+        r_all.append(ranks(true, s))
+    r = np.concatenate(r_all)
+    return float((r == 1).mean()), float((1.0 / r).mean()), len(r)
+
+
+def pooled(pairs: list[PairData], method: str, k: int, seed: int = 0) -> tuple[float, float, int]:
+    """recall@1 and MRR with pools of k: the true counterpart plus k-1 target functions of the same kind."""
+    rng = np.random.default_rng(seed)
+    offs = np.cumsum([0] + [d.xp[method].shape[0] for d in pairs])
+    if hasattr(pairs[0].xp[method], "toarray"):
+        import scipy.sparse as sp
+
+        pool_all = sp.vstack([d.xp[method] for d in pairs]).tocsr()
+    else:
+        pool_all = np.concatenate([d.xp[method] for d in pairs])
+    n = pool_all.shape[0]
+    if n < k:
+        return float("nan"), float("nan"), 0
+    r_all = []
+    for pi, d in enumerate(pairs):
+        qv = d.xs[method][d.q]
+        s_true = np.asarray(sim(qv, d.xp[method]))[np.arange(len(d.q)), d.t]
+        for row in range(len(d.q)):
+            true_g = offs[pi] + d.t[row]
+            others = rng.choice(n - 1, size=k - 1, replace=False)
+            others[others >= true_g] += 1
+            s = sim(qv[row:row + 1], pool_all[others]).ravel()
+            r_all.append(1 + int((s > s_true[row]).sum()))
+    r = np.array(r_all)
+    return float((r == 1).mean()), float((1.0 / r).mean()), len(r)
+
+
+def analogy_rows(pairs: list[PairData], method: str, seed: int = 0) -> tuple[float, float, float, int]:
+    """Top-1 of plain nearest neighbour, one random anchor, and the mean shift of 10 anchors."""
+    rng = random.Random(seed)
+    hits = np.zeros(3)
+    total = 0
+    for d in pairs:
+        xs, xp = d.xs[method], d.xp[method]
+        if hasattr(xs, "toarray"):
+            xs, xp = xs.toarray(), xp.toarray()
+        n = len(d.q)
+        if n < 12:
+            continue
+        for row in range(n):
+            others = [j for j in rng.sample(range(n), 11) if j != row][:10]
+            a = others[0]
+            base = xs[d.q[row]]
+            queries = [base, base - xs[d.q[a]] + xp[d.t[a]],
+                       base + np.mean([xp[d.t[j]] - xs[d.q[j]] for j in others], axis=0)]
+            for k, qv in enumerate(queries):
+                s = xp @ (qv / (np.linalg.norm(qv) or 1.0))
+                hits[k] += int(np.argmax(s)) == d.t[row]
+            total += 1
+    if not total:
+        return float("nan"), float("nan"), float("nan"), 0
+    return (*(hits / total), total)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=Path, default=HERE.parent / "corpus" / "pairs-dev-eval.json")
+    ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
+    ap.add_argument("--work", type=Path, default=HERE / "work")
+    ap.add_argument("--model", type=Path, default=None, help="Model file (default: the shipped model).")
+    ap.add_argument("--kinds", nargs="+", default=list(KIND_TITLES))
+    ap.add_argument("--max-pairs", type=int, default=0, help="At most this many pairs per kind (0: all).")
+    ap.add_argument("--no-transfer", action="store_true", help="Skip whole-binary matching (faster).")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "accuracy.md")
+    a = ap.parse_args(argv)
+    if not a.pairs.exists():
+        print(f"accuracy.py: {a.pairs} not found: build the corpus first (python -m symbridge.train.corpus)",
+              file=sys.stderr)
+        return 2
+    model = Model.load(a.model) if a.model else Model.default()
+    code_only = Model(model.t, dict(model.meta, code_only=True), model.source)
+    models = {"model": model, "code-only": code_only}
+    pairs_spec = json.loads(a.pairs.read_text())
+    by_kind: dict[str, list[PairData]] = defaultdict(list)
+    t_start = time.time()
+    for kind in a.kinds:
+        spec = [p for p in pairs_spec if p["kind"] == kind]
+        if a.max_pairs:
+            spec = spec[: a.max_pairs]
+        for p in spec:
+            d = load_pair(p, a.corpus, a.work, models, not a.no_transfer)
+            if d is not None:
+                by_kind[kind].append(d)
+                print(f"[{time.time() - t_start:6.0f}s] {kind}: {p['target']} ({len(d.q)} queries, "
+                      f"{d.n_target} target functions)", file=sys.stderr, flush=True)
+        if by_kind[kind]:
+            add_tfidf(by_kind[kind])
+    lines = report(by_kind, model, a)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(text)
+    return 0
+
+
+def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
+    L = [f"# symbridge accuracy on dev-eval ({time.strftime('%Y-%m-%d')})", "",
+         f"Model: `{model.name}` ({model.source}); baseline: TF-IDF over mnemonic 1-3-grams, cosine.",
+         f"Command: `python benchmarks/accuracy.py {' '.join(sys.argv[1:])}`".rstrip(), ""]
+    L += ["## Embedding alone: top-1 and MRR over the whole target binary", "",
+          "| pairs | kind | queries | model top-1 | model MRR | code-only top-1 | TF-IDF top-1 | TF-IDF MRR |",
+          "|---|---|---|---|---|---|---|---|"]
+    for kind, ps in by_kind.items():
+        m1, mm, n = whole_binary(ps, "model")
+        c1, _, _ = whole_binary(ps, "code-only")
+        t1, tm, _ = whole_binary(ps, "tfidf")
+        L.append(f"| {len(ps)} | {KIND_TITLES.get(kind, kind)} | {n} | {m1:.3f} | {mm:.3f} | {c1:.3f} | {t1:.3f} | "
+                 f"{tm:.3f} |")
+    L += ["", "## Pools of 100 and 10,000 (true counterpart + K-1 target functions of the same kind, seed 0)", "",
+          "| kind | K | model recall@1 | model MRR | TF-IDF recall@1 | TF-IDF MRR | queries |", "|---|---|---|---|---|---|---|"]
+    for kind, ps in by_kind.items():
+        for k in (100, 10000):
+            m1, mm, n = pooled(ps, "model", k)
+            t1, tm, _ = pooled(ps, "tfidf", k)
+            if n:
+                L.append(f"| {kind} | {k} | {m1:.3f} | {mm:.3f} | {t1:.3f} | {tm:.3f} | {n} |")
+            else:
+                L.append(f"| {kind} | {k} | n/a (fewer than {k} target functions) | | | | |")
+    L += ["", "## The seed's analogy as a method (top-1 over the whole target binary)", "",
+          "| kind | method | nearest neighbour | one random anchor | mean shift of 10 anchors | queries |",
+          "|---|---|---|---|---|---|"]
+    for kind, ps in by_kind.items():
+        for method in ("model", "tfidf"):
+            nn, one, ten, n = analogy_rows(ps, method)
+            L.append(f"| {kind} | {method} | {nn:.3f} | {one:.3f} | {ten:.3f} | {n} |")
+    if any(d.transfer for ps in by_kind.values() for d in ps):
+        L += ["", "## Whole-binary matching (transfer) at the default threshold", "",
+              "| kind | match top-1 | named | precision | recall | nearest-neighbour top-1 | TF-IDF top-1 |",
+              "|---|---|---|---|---|---|---|"]
+        for kind, ps in by_kind.items():
+            named = sum(d.transfer["named"] for d in ps)
+            right = sum(d.transfer["right"] for d in ps)
+            cp = sum(d.transfer["counterparts"] for d in ps)
+            mr = sum(d.transfer["matched_right"] for d in ps)
+            L.append(f"| {kind} | {mr / max(cp, 1):.3f} | {named} | {right / max(named, 1):.3f} | {right / max(cp, 1):.3f} "
+                     f"| {whole_binary(ps, 'model')[0]:.3f} | {whole_binary(ps, 'tfidf')[0]:.3f} |")
+        conf = [c for ps in by_kind.values() for d in ps for c in d.transfer["confidences"]]
+        L += calibration_table(conf)
+    secs = sum(d.embed_seconds for ps in by_kind.values() for d in ps)
+    cnt = sum(d.embed_count for ps in by_kind.values() for d in ps)
+    L += ["", f"## Speed: {cnt / max(secs, 1e-9):.0f} functions embedded per second (loading, discovery, lifting and "
+              f"the model; {cnt} functions in {secs:.1f} s on this machine, one process)"]
+    return L
+
+
+def calibration_table(conf: list[tuple[float, bool]]) -> list[str]:
+    if not conf:
+        return []
+    p = np.array([c for c, _ in conf])
+    y = np.array([ok for _, ok in conf], float)
+    bins = np.linspace(0, 1, 11)
+    L = ["", "### Calibration of `confidence` (matched target functions)", "",
+         "| confidence | count | mean confidence | fraction right |", "|---|---|---|---|"]
+    ece = 0.0
+    for lo, hi in zip(bins, bins[1:]):
+        sel = (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
+        if sel.any():
+            ece += sel.sum() / len(p) * abs(p[sel].mean() - y[sel].mean())
+            L.append(f"| {lo:.1f}-{hi:.1f} | {int(sel.sum())} | {p[sel].mean():.3f} | {y[sel].mean():.3f} |")
+    auroc = float("nan")
+    if 0 < y.sum() < len(y):
+        from sklearn.metrics import roc_auc_score
+
+        auroc = roc_auc_score(y, p)
+    L.append("")
+    L.append(f"ECE {ece:.3f}, AUROC {auroc:.3f} over {len(p)} matches")
+    return L
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Contrastive training of the bag-of-features embedding model (needs the `train` extra: PyTorch).
+
+    python -m symbridge.train.train --minutes 40 --out /work/data/runs/r1
+    python -m symbridge.train.train --resume /work/data/runs/r1 --minutes 20   # goes on from the checkpoint
+
+Positives: the same source function (same package, library/program and name) from two different builds
+(other suite, compiler or optimisation level). Negatives: the rest of the batch; half of every batch comes
+from one package, so that the negatives are the hard ones (siblings from the same library).
+Loss: symmetric InfoNCE. Checkpoints are safetensors files with the shipped format, so the last checkpoint
+is always a usable model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..model.features import N_BUCKETS
+from ..model.model import Model
+from .dataset import Corpus, eval_keys
+
+
+class BagMLP(nn.Module):
+    def __init__(self, hidden: int = 128, ff: int = 256, dim: int = 128):
+        super().__init__()
+        self.emb = nn.EmbeddingBag(N_BUCKETS, hidden, mode="sum")
+        nn.init.normal_(self.emb.weight, std=0.1)
+        self.ln = nn.LayerNorm(hidden)
+        self.fc1 = nn.Linear(hidden, ff)
+        self.fc2 = nn.Linear(ff, dim)
+
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        h = self.emb(ids, offsets, per_sample_weights=weights)
+        z = F.relu(self.fc1(self.ln(h)))
+        return F.normalize(self.fc2(z), dim=1)
+
+    def to_model(self, meta: dict) -> Model:
+        t = {"embedding": self.emb.weight.detach().numpy().copy(), "ln_g": self.ln.weight.detach().numpy(),
+             "ln_b": self.ln.bias.detach().numpy(), "w1": self.fc1.weight.detach().numpy().T.copy(),
+             "b1": self.fc1.bias.detach().numpy(), "w2": self.fc2.weight.detach().numpy().T.copy(),
+             "b2": self.fc2.bias.detach().numpy()}
+        return Model(t, dict(meta, kind="bag-mlp", n_buckets=N_BUCKETS))
+
+    def load_model(self, m: Model) -> None:
+        with torch.no_grad():
+            self.emb.weight.copy_(torch.from_numpy(m.t["embedding"]))
+            self.ln.weight.copy_(torch.from_numpy(m.t["ln_g"]))
+            self.ln.bias.copy_(torch.from_numpy(m.t["ln_b"]))
+            self.fc1.weight.copy_(torch.from_numpy(m.t["w1"].T.copy()))
+            self.fc1.bias.copy_(torch.from_numpy(m.t["b1"]))
+            self.fc2.weight.copy_(torch.from_numpy(m.t["w2"].T.copy()))
+            self.fc2.bias.copy_(torch.from_numpy(m.t["b2"]))
+
+
+def collate(bags: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    lens = [len(i) for i, _ in bags]
+    ids = torch.from_numpy(np.concatenate([i for i, _ in bags]).astype(np.int64))
+    w = torch.from_numpy(np.concatenate([x for _, x in bags]).astype(np.float32))
+    offsets = torch.tensor([0] + list(np.cumsum(lens)[:-1]), dtype=torch.int64)
+    return ids, offsets, w
+
+
+class Sampler:
+    def __init__(self, corpus: Corpus, seed: int):
+        self.c = corpus
+        self.rng = random.Random(seed)
+        self.keys = list(corpus.groups)
+        self.by_pkg: dict[str, list] = {}
+        for g in self.keys:
+            self.by_pkg.setdefault(g[0], []).append(g)
+        self.pkgs = [p for p, gs in self.by_pkg.items() if len(gs) >= 8]
+
+    def batch(self, size: int) -> tuple[list, list]:
+        half = size // 2
+        pkg = self.rng.choice(self.pkgs) if self.pkgs else None
+        hard = self.rng.sample(self.by_pkg[pkg], min(half, len(self.by_pkg[pkg]))) if pkg else []
+        rest = self.rng.sample(self.keys, min(size - len(hard), len(self.keys)))
+        chosen = list(dict.fromkeys(hard + rest))
+        a, b = [], []
+        for g in chosen:
+            m = self.c.groups[g]
+            x, y = self.rng.sample(m, 2)
+            a.append(self.c.bag(*x))
+            b.append(self.c.bag(*y))
+        return a, b
+
+
+def recall_at_1(model: BagMLP, corpus: Corpus, groups: list, n: int = 2000, seed: int = 0) -> float:
+    """Top-1 among n held-out groups: member 0 against member 1 of every group."""
+    rng = random.Random(seed)
+    gs = rng.sample(groups, min(n, len(groups)))
+    if not gs:
+        return 0.0
+    with torch.no_grad():
+        a = model(*collate([corpus.bag(*corpus.groups[g][0]) for g in gs]))
+        b = model(*collate([corpus.bag(*corpus.groups[g][1]) for g in gs]))
+    return float((torch.argmax(a @ b.T, dim=1) == torch.arange(len(gs))).float().mean())
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--manifest", type=Path, default=Path("corpus/manifest-train.jsonl"))
+    ap.add_argument("--eval-manifest", type=Path, default=Path("corpus/manifest-dev-eval.jsonl"))
+    ap.add_argument("--cache", type=Path, default=Path("/work/data/features"))
+    ap.add_argument("--out", type=Path, default=Path("/work/data/runs/latest"))
+    ap.add_argument("--resume", type=Path, default=None, help="A run directory to go on from.")
+    ap.add_argument("--minutes", type=float, default=30.0)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--tau", type=float, default=0.05)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--ff", type=int, default=256)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    out = a.resume or a.out
+    out.mkdir(parents=True, exist_ok=True)
+    log = open(out / "train.log", "a")
+
+    def say(msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
+    excl = eval_keys(a.eval_manifest, a.cache) if a.eval_manifest.exists() else set()
+    corpus = Corpus(a.manifest, a.cache, exclude_keys=excl)
+    say(f"corpus {json.dumps(corpus.summary())}")
+    pkgs = sorted({g[0] for g in corpus.groups})
+    rng = random.Random(a.seed)
+    held = set(rng.sample(pkgs, max(1, len(pkgs) // 10)))
+    val_groups = [g for g in corpus.groups if g[0] in held]
+    train_groups = {g: m for g, m in corpus.groups.items() if g[0] not in held}
+    say(f"held-out packages for validation: {sorted(held)} ({len(val_groups)} groups)")
+    full_groups = corpus.groups
+    corpus.groups = train_groups
+    sampler = Sampler(corpus, a.seed)
+    model = BagMLP(a.hidden, a.ff, a.dim)
+    state = {"step": 0, "seconds": 0.0, "best_val": -1.0}
+    meta = {"name": f"bag-mlp-{a.hidden}-{a.ff}-{a.dim}", "hidden": a.hidden, "ff": a.ff, "dim": a.dim,
+            "tau": a.tau, "batch": a.batch, "lr": a.lr, "train_manifest": str(a.manifest)}
+    if a.resume and (out / "last.safetensors").exists():
+        model.load_model(Model.load(out / "last.safetensors"))
+        state.update(json.loads((out / "state.json").read_text()))
+        say(f"resumed at step {state['step']}")
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    t0 = time.time()
+    deadline = t0 + a.minutes * 60
+    losses = []
+    while time.time() < deadline:
+        xa, xb = sampler.batch(a.batch)
+        ea, eb = model(*collate(xa)), model(*collate(xb))
+        logits = ea @ eb.T / a.tau
+        target = torch.arange(len(xa))
+        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        state["step"] += 1
+        if state["step"] % 200 == 0 or time.time() >= deadline:
+            corpus.groups = full_groups
+            model.eval()
+            val = recall_at_1(model, corpus, val_groups)
+            model.train()
+            corpus.groups = train_groups
+            state["seconds"] += time.time() - t0
+            t0 = time.time()
+            say(f"step {state['step']} loss {np.mean(losses[-200:]):.4f} val_r@1 {val:.4f} "
+                f"({state['seconds'] / 60:.1f} min)")
+            m = model.to_model(dict(meta, steps=state["step"], val_recall_at_1=val,
+                                    train_minutes=round(state["seconds"] / 60, 1)))
+            m.save(out / "last.safetensors")
+            if val > state["best_val"]:
+                state["best_val"] = val
+                m.save(out / "best.safetensors")
+            (out / "state.json").write_text(json.dumps(state))
+    say(f"done: best held-out recall@1 {state['best_val']:.4f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

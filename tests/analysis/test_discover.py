@@ -1,0 +1,54 @@
+"""Function discovery on stripped builds, scored against the unstripped .symtab (FUNC, size > 0)."""
+
+import pytest
+
+from symbridge.analysis.discover import discover
+from symbridge.elf.image import load_image
+from symbridge.evaluation import precision_recall, truth_starts, unsized_starts
+from tests.fixtures.build import NO_UNWIND, build, have_clang
+
+CONFIGS = [("gcc", o) for o in ("-O0", "-O2", "-O3")] + [("clang", "-O2")]
+
+
+def score(path):
+    img = load_image(path)
+    truth = truth_starts(img)
+    found = {f.address for f in discover(img, use_symbols=False) if "plt" not in f.sources}
+    return precision_recall(found - unsized_starts(img), truth), len(truth)
+
+
+@pytest.mark.parametrize("compiler,opt", CONFIGS)
+@pytest.mark.parametrize("kind,source", [("pie", "prog_big.c"), ("shared", "libbig.c")])
+def test_discovery_finds_functions_of_pie_and_shared_objects(compiler, opt, kind, source):
+    if compiler == "clang" and not have_clang():
+        pytest.skip("clang not installed")
+    (p, r), n = score(build(source, compiler=compiler, opt=opt, kind=kind))
+    assert n > 100
+    assert p >= 0.99 and r >= 0.99, (p, r)
+
+
+@pytest.mark.parametrize("compiler,opt", CONFIGS)
+def test_discovery_finds_functions_of_static_executables(compiler, opt):
+    if compiler == "clang" and not have_clang():
+        pytest.skip("clang not installed")
+    (p, r), n = score(build("prog_big.c", compiler=compiler, opt=opt, kind="static"))
+    assert n > 1000
+    assert p >= 0.98 and r >= 0.98, (p, r)
+
+
+@pytest.mark.parametrize("compiler,opt", CONFIGS)
+def test_discovery_without_unwind_tables(compiler, opt):
+    if compiler == "clang" and not have_clang():
+        pytest.skip("clang not installed")
+    path = build("prog_big.c", compiler=compiler, opt=opt, extra=NO_UNWIND)
+    (p, r), n = score(path)
+    assert n > 100
+    assert p >= 0.98 and r >= 0.95, (p, r)
+
+
+def test_discovery_records_where_each_boundary_came_from():
+    img = load_image(build("prog_big.c", opt="-O2"))
+    funcs = discover(img, use_symbols=False)
+    sources = {s for f in funcs for s in f.sources}
+    assert {"eh_frame", "plt", "entry", "call"} <= sources
+    assert all(f.sources for f in funcs)

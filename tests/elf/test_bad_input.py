@@ -1,0 +1,88 @@
+"""Bad input: one line on stderr naming the file and the problem, exit 2, no traceback, no output file."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.fixtures.build import build, debug_split
+
+
+def _patched(tmp_path, name, offset, value):
+    src = build("hello_plt.c")
+    data = bytearray(src.read_bytes())
+    data[offset:offset + len(value)] = value
+    p = tmp_path / name
+    p.write_bytes(bytes(data))
+    return p
+
+
+def bad_inputs(tmp_path):
+    src = build("hello_plt.c")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, this is text\n")
+    empty = tmp_path / "empty"
+    empty.touch()
+    trunc = tmp_path / "truncated"
+    trunc.write_bytes(src.read_bytes()[:200])
+    trunc2 = tmp_path / "truncated-late"
+    trunc2.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    _, debugfile = debug_split(build("prog_big.c", extra=("-g",)))
+    nocode = tmp_path / "nocode.debug"
+    shutil.copy(debugfile, nocode)
+    pe = tmp_path / "prog.exe"
+    pe.write_bytes(b"MZ" + b"\0" * 200)
+    return {
+        "missing": (tmp_path / "nope", "no such file"),
+        "directory": (tmp_path, "directory"),
+        "empty": (empty, "empty"),
+        "text": (text, "text file"),
+        "truncated header": (trunc, "truncated"),
+        "truncated body": (trunc2, "truncated"),
+        "32-bit": (_patched(tmp_path, "elf32", 4, b"\x01"), "32-bit"),
+        "arm64": (_patched(tmp_path, "arm64", 18, b"\xb7\x00"), "AArch64"),
+        "no code": (nocode, "no executable code"),
+        "pe": (pe, "PE"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "empty", "text", "truncated header", "truncated body",
+                                  "32-bit", "arm64", "no code", "pe"])
+def test_bad_input_gives_one_line_and_exit_2(tmp_path, case):
+    path, words = bad_inputs(tmp_path)[case]
+    r = run_cli("functions", path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert str(path) in lines[0] and words.lower() in lines[0].lower(), lines[0]
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("case", ["text", "truncated body", "arm64"])
+def test_bad_target_leaves_no_output_file(tmp_path, case):
+    path, _ = bad_inputs(tmp_path)[case]
+    out, js = tmp_path / "named", tmp_path / "out.json"
+    r = run_cli("transfer", build("hello_plt.c"), path, "-o", out, "--json", js)
+    assert r.returncode == 2
+    assert not out.exists() and not js.exists()
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_bad_address_and_unknown_name_are_usage_errors(tmp_path):
+    ref = build("prog_big.c")
+    r = run_cli("analogy", ref, ref, "--anchor", "md5_init=zz", "--query", "md5_process")
+    assert r.returncode == 2 and "bad address" in r.stderr
+    r = run_cli("analogy", ref, ref, "--anchor", "nosuch=0x10", "--query", "md5_process")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_analysed_binary_is_never_executed(tmp_path):
+    # A binary whose execution would leave a marker file; analysing it must not create the marker.
+    src = tmp_path / "m.c"
+    marker = tmp_path / "RAN"
+    src.write_text(f'#include <stdio.h>\nint main(void){{FILE*f=fopen("{marker}","w");if(f)fclose(f);return 0;}}\n')
+    exe = tmp_path / "m"
+    subprocess.run(["gcc", "-o", str(exe), str(src)], check=True)
+    assert run_cli("transfer", exe, exe, "--json", tmp_path / "r.json").returncode == 0
+    assert not marker.exists()

@@ -1,0 +1,115 @@
+"""The command-line contract of DESIGN.md: JSON shapes, -o read back by nm and gdb, analogy vs embed."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli, truth_of
+
+
+def test_functions_json_contract(tmp_path, pair_o2_o3):
+    ref, stripped, _ = pair_o2_o3
+    out = tmp_path / "f.json"
+    assert run_cli("functions", stripped, "--json", out).returncode == 0
+    d = json.loads(out.read_text())
+    assert d["binary"] == str(stripped)
+    assert len(d["functions"]) > 150
+    for f in d["functions"]:
+        assert set(f) == {"address", "size", "name", "source"}
+        assert isinstance(f["address"], int) and isinstance(f["size"], int) and f["size"] > 0
+        assert f["name"] is None or f["name"].endswith("@plt")
+        assert f["source"] and all(isinstance(s, str) for s in f["source"])
+
+
+def test_transfer_json_contract_and_accuracy(tmp_path, pair_o2_o3):
+    ref, stripped, full = pair_o2_o3
+    out = tmp_path / "t.json"
+    r = run_cli("transfer", ref, stripped, "--json", out)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(out.read_text())
+    assert d["reference"] == str(ref) and d["target"] == str(stripped)
+    n_found = len(json.loads(run_cli("functions", stripped, "--json", "-").stdout)["functions"])
+    assert len(d["functions"]) == n_found  # one entry per target function
+    truth = truth_of(full)
+    named = right = 0
+    for f in d["functions"]:
+        assert {"address", "size", "name", "confidence", "reference_address", "via", "candidates"} <= set(f)
+        assert 0.0 <= f["confidence"] <= 1.0
+        if "import" not in f["via"]:
+            assert len(f["candidates"]) >= 5
+            assert all({"name", "address", "score"} <= set(c) for c in f["candidates"])
+        if f["name"]:
+            assert f["confidence"] >= d["min_confidence"]
+            if "import" not in f["via"]:
+                named += 1
+                right += f["name"] in truth.get(f["address"], ())
+    assert named >= 100
+    assert right / named >= 0.95
+    names = [f["name"] for f in d["functions"] if f["name"]]
+    assert len(names) == len(set(names))  # one-to-one
+
+
+def test_min_confidence_controls_naming(tmp_path, pair_o2_o3):
+    ref, stripped, _ = pair_o2_o3
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    run_cli("transfer", ref, stripped, "--json", a, "--min-confidence", "0", check=True)
+    run_cli("transfer", ref, stripped, "--json", b, "--min-confidence", "1", check=True)
+    na = sum(1 for f in json.loads(a.read_text())["functions"] if f["name"] and "import" not in f["via"])
+    nb = sum(1 for f in json.loads(b.read_text())["functions"] if f["name"] and "import" not in f["via"])
+    assert na > nb
+
+
+def test_named_output_is_read_by_nm_and_gdb(tmp_path, pair_o2_o3):
+    ref, stripped, full = pair_o2_o3
+    out = tmp_path / "named"
+    before = stripped.read_bytes()
+    r = run_cli("transfer", ref, stripped, "-o", out, "-q")
+    assert r.returncode == 0, r.stderr
+    assert stripped.read_bytes() == before  # the original is never modified
+    nm = subprocess.run(["nm", str(out)], capture_output=True, text=True, check=True).stdout
+    syms = {line.split()[2]: int(line.split()[0], 16) for line in nm.splitlines() if len(line.split()) == 3}
+    want = {n: a for a, ns in truth_of(full).items() for n in ns}
+    assert syms["md5_process"] == want["md5_process"]
+    if shutil.which("gdb"):
+        g = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info address md5_process", "-ex", "break md5_init",
+                            str(out)], capture_output=True, text=True, timeout=120)
+        assert f"{want['md5_process']:#x}" in g.stdout
+        assert "Breakpoint 1 at" in g.stdout
+
+
+def test_analogy_matches_a_recomputation_from_embed_output(tmp_path, pair_o2_o3):
+    ref, stripped, full = pair_o2_o3
+    anchor = next(a for a, n in truth_of(full).items() if "md5_init" in n)
+    res = tmp_path / "a.json"
+    r = run_cli("analogy", ref, stripped, "--anchor", f"md5_init={anchor:#x}", "--query", "md5_process",
+                "--top", "5", "--json", res)
+    assert r.returncode == 0, r.stderr
+    got = [x["address"] for x in json.loads(res.read_text())["results"]]
+    es, ep = tmp_path / "s.npz", tmp_path / "p.npz"
+    run_cli("embed", ref, "-o", es, check=True)
+    run_cli("embed", stripped, "-o", ep, check=True)
+    S, P = np.load(es), np.load(ep)
+    assert S["vectors"].dtype == np.float32 and S["addresses"].dtype == np.uint64
+    assert np.allclose(np.linalg.norm(S["vectors"], axis=1), 1.0, atol=1e-5)
+    names = list(S["names"])
+    pa = list(P["addresses"]).index(anchor)
+    q = S["vectors"][names.index("md5_process")] - S["vectors"][names.index("md5_init")] + P["vectors"][pa]
+    order = np.argsort(-(P["vectors"] @ (q / np.linalg.norm(q))), kind="stable")[:5]
+    assert [int(P["addresses"][k]) for k in order] == got
+    md5_process = next(a for a, n in truth_of(full).items() if "md5_process" in n)
+    assert got[0] == md5_process
+
+
+def test_demo_runs_offline_and_reports_right_names():
+    r = run_cli("demo")
+    assert r.returncode == 0, r.stderr
+    assert "right" in r.stdout and "symbridge transfer" in r.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["transfer", "--help"], ["index", "--help"]])
+def test_help_texts(args):
+    r = run_cli(*args)
+    assert r.returncode == 0 and "Usage" in r.stdout
