@@ -1,0 +1,196 @@
+"""The HTML report: self-contained, escaped, and working in a headless Chromium (skipped when absent)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from symbridge import Binary, transfer
+from symbridge.demo import demo_files
+from symbridge.export.report import write_report
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+HOSTILE = "<script>alert(1)</script>&\"'\u2028</b>"
+
+
+@pytest.fixture(scope="module")
+def demo_result() -> dict:
+    ref, tgt, _ = demo_files()
+    return transfer(Binary(ref), Binary(tgt, ignore_symbols=True))
+
+
+def hostile(result: dict) -> dict:
+    r = copy.deepcopy(result)
+    row = next(f for f in r["functions"] if f["name"] and "import" not in f["via"])
+    row["name"] = HOSTILE
+    row["candidates"][0]["name"] = HOSTILE + "-cand"
+    return r
+
+
+@pytest.fixture(scope="module")
+def report(demo_result, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    write_report(hostile(demo_result), out)
+    return out
+
+
+def test_self_contained(report):
+    text = report.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    refs = re.findall(r"""(?:src|href)\s*=\s*["']?([^"'\s>]+)""", text, re.IGNORECASE)
+    assert not [u for u in refs if u.lower().startswith(("http:", "https:", "//"))]
+    assert not re.search(r"<(link|script)[^>]+(src|href)=[\"']?(https?:)?//", text, re.IGNORECASE)
+    assert "@import" not in text and "url(http" not in text
+    assert "Content-Security-Policy" in text
+
+
+def test_hostile_names_escaped(report):
+    text = report.read_text()
+    assert "<script>alert(1)" not in text
+    assert "</b>" not in text and "\u2028" not in text
+    # the JSON blocks decode back to the exact hostile name
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text,
+                                re.DOTALL).group(1))
+    assert any(r["n"] == HOSTILE for r in data["rows"])
+    assert text.count("<script") == 3  # two JSON blocks and the page's own code
+
+
+def test_summary_counts(demo_result, report):
+    text = report.read_text()
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', text, re.DOTALL).group(1))
+    s = data["summary"]
+    code = [f for f in demo_result["functions"] if "import" not in f["via"]]
+    assert s["functions"] == len(demo_result["functions"])
+    assert s["code"] == len(code)
+    assert s["named"] == sum(1 for f in code if f["name"])
+    assert sum(n for _, n in s["bands"]) == len(code)
+    assert data["plot"].get("ref") and data["plot"]["links"]
+    dis = json.loads(re.search(r'id="report-disasm">(.*?)</script>', text, re.DOTALL).group(1))
+    assert dis["tgt"] and dis["ref"]
+    assert all(len(d.get("t", [])) <= 400 for d in dis["tgt"].values())
+
+
+def test_missing_binaries_and_cap(demo_result, tmp_path):
+    r = copy.deepcopy(demo_result)
+    r["reference"] = str(tmp_path / "gone-ref")
+    out = tmp_path / "r.html"
+    write_report(r, out, max_disasm=3)
+    text = out.read_text()
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', text, re.DOTALL).group(1))
+    dis = json.loads(re.search(r'id="report-disasm">(.*?)</script>', text, re.DOTALL).group(1))
+    assert "binary not available" in data["plot"]["note"] and "ref" not in data["plot"]
+    assert all(d["error"].startswith("binary not available") for d in dis["ref"].values())
+    assert all(len(d["t"]) <= 3 for d in dis["tgt"].values())
+    r["target"] = str(tmp_path / "gone-tgt")
+    write_report(r, out)
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', out.read_text(), re.DOTALL).group(1))
+    assert data["tgt_error"].startswith("binary not available")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temp file left behind
+
+
+# ----------------------------------------------------------------------------------------- browser
+def _driver():
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("selenium is not installed (pip install selenium)")
+    chrome = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver_bin = shutil.which("chromedriver")
+    if not chrome or not driver_bin:
+        pytest.skip("chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
+    profile = tempfile.mkdtemp(prefix="symbridge-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chrome
+    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1400,1900"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        drv = webdriver.Chrome(service=Service(driver_bin), options=opts)
+    except Exception as exc:  # noqa: BLE001 - a browser that will not start is an environment problem
+        shutil.rmtree(profile, ignore_errors=True)
+        pytest.skip(f"chromium would not start: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+    return drv, profile
+
+
+def test_in_browser(report):
+    from selenium.webdriver.common.by import By
+
+    drv, profile = _driver()
+    try:
+        drv.get(report.resolve().as_uri())
+        body_rows = drv.find_elements(By.CSS_SELECTOR, "#rows tr.fn")
+        assert body_rows, "the table is empty"
+        # the hostile name is shown as text, and no script ran from it
+        assert drv.execute_script("return window.alert.toString().indexOf('native') >= 0")
+        cells = [td.text for td in drv.find_elements(By.CSS_SELECTOR, "#rows tr.fn td:nth-child(2)")]
+        assert any("<script>alert(1)</script>" in c for c in cells)
+
+        def confidences():
+            return [float(td.get_attribute("data-value"))
+                    for td in drv.find_elements(By.CSS_SELECTOR, "#rows tr.fn td:nth-child(3)")]
+
+        before = confidences()
+        assert before != sorted(before), "the demo's address order happens to be sorted by confidence"
+        drv.find_element(By.CSS_SELECTOR, "#functions th[data-key=c]").click()
+        after = confidences()
+        assert after == sorted(after) and after != before
+        drv.find_element(By.CSS_SELECTOR, "#functions th[data-key=c]").click()
+        desc = confidences()
+        assert desc == sorted(desc, reverse=True)
+
+        # the filter box narrows the table
+        box = drv.find_element(By.ID, "filter")
+        box.send_keys("cmd_")
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            names = drv.execute_script(
+                "return Array.from(document.querySelectorAll('#rows tr.fn'), tr => tr.textContent)")
+            if names and all("cmd_" in n for n in names):
+                break
+            time.sleep(0.1)
+        assert names and all("cmd_" in n for n in names)
+        drv.execute_script("document.getElementById('filter').value='';"
+                           "document.getElementById('filter').dispatchEvent(new Event('input'))")
+        time.sleep(0.4)
+
+        # the plot has pixels drawn
+        painted = drv.execute_script("""
+            var c = document.getElementById('plot'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            var n = 0; for (var i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;""")
+        assert painted > 500
+
+        # expand a matched row: candidates and both disassemblies
+        drv.find_element(By.CSS_SELECTOR, "#functions th[data-key=a]").click()
+        row = next(tr for tr in drv.find_elements(By.CSS_SELECTOR, "#rows tr.fn")
+                   if tr.find_elements(By.CSS_SELECTOR, "td:nth-child(5)")[0].text and "embedding" not in tr.text
+                   and "import" not in tr.text and "callgraph" in tr.text)
+        row.click()
+        pres = drv.find_elements(By.CSS_SELECTOR, "#rows td.detail .disasm pre")
+        assert len(pres) == 2
+        assert all(re.search(r"\b(ret|jmp|call|push|mov)\b", p.text) for p in pres)
+        assert drv.find_elements(By.CSS_SELECTOR, "#rows td.detail table.cands tr")
+        drv.execute_script("arguments[0].scrollIntoView({block:'center'})", pres[0])
+
+        severe = [e for e in drv.get_log("browser") if e.get("level") == "SEVERE"]
+        assert not severe, severe
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / ".gitignore").write_text("*\n")
+        drv.execute_script("window.scrollTo(0, 0)")
+        drv.save_screenshot(str(ARTIFACTS / "report.png"))
+        drv.execute_script("document.querySelector('#rows tr.fn.open').scrollIntoView({block:'center'})")
+        drv.save_screenshot(str(ARTIFACTS / "report-detail.png"))
+        assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
