@@ -1,0 +1,124 @@
+"""The library's SQLite metadata: schema, connection settings and the queries the store needs.
+
+Schema (version 1)::
+
+    meta(key TEXT PRIMARY KEY, value TEXT)        -- schema_version, model_name, model_dim, model_fingerprint
+    binaries(id, path, sha256 UNIQUE, build_id, model_name, dim, added_at, n_functions)
+    functions(id, binary_id -> binaries.id, address, size, name, vector BLOB (float32 x dim),
+              callees JSON [int], imports JSON [str], strings JSON [str], n_blocks)
+              UNIQUE(binary_id, address)
+
+``functions.id`` is the label of the function's vector in the ANN index.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ..errors import UsageError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS binaries (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL,
+    sha256      TEXT NOT NULL UNIQUE,
+    build_id    TEXT,
+    model_name  TEXT NOT NULL,
+    dim         INTEGER NOT NULL,
+    added_at    TEXT NOT NULL,
+    n_functions INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS functions (
+    id        INTEGER PRIMARY KEY,
+    binary_id INTEGER NOT NULL REFERENCES binaries(id) ON DELETE CASCADE,
+    address   INTEGER NOT NULL,
+    size      INTEGER NOT NULL,
+    name      TEXT NOT NULL,
+    vector    BLOB NOT NULL,
+    callees   TEXT NOT NULL DEFAULT '[]',
+    imports   TEXT NOT NULL DEFAULT '[]',
+    strings   TEXT NOT NULL DEFAULT '[]',
+    n_blocks  INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (binary_id, address)
+);
+CREATE INDEX IF NOT EXISTS functions_by_name ON functions(name);
+"""
+
+
+def check_db_arg(db: str) -> Path:
+    """The DB argument as a path; PostgreSQL URLs are refused with a one-line UsageError."""
+    if str(db).startswith(("postgresql://", "postgres://")):
+        raise UsageError("PostgreSQL backends are not supported in this build")
+    p = Path(db)
+    if p.is_dir():
+        raise UsageError(f"{p}: is a directory, not a library database")
+    return p
+
+
+def connect(path: Path, create: bool) -> sqlite3.Connection:
+    """Open (and with create, initialise) the library at path; UsageError for anything not a library."""
+    if not path.exists():
+        if not create:
+            raise UsageError(f"{path}: no such library (create one with `symbridge index add`)")
+        if not path.parent.exists():
+            raise UsageError(f"{path.parent}: no such directory")
+    try:
+        con = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)  # explicit transactions only
+    except sqlite3.Error as exc:
+        raise UsageError(f"{path}: cannot open the library ({exc})") from None
+    try:
+        con.execute("PRAGMA foreign_keys = ON")
+        mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            con.execute("PRAGMA journal_mode = DELETE")
+        con.execute("PRAGMA synchronous = FULL")
+        has_meta = con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if not has_meta:
+            others = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if others or not create:
+                raise UsageError(f"{path}: not a symbridge library")
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in SCHEMA.split(";"):
+                    if stmt.strip():
+                        con.execute(stmt)
+                con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                            (str(SCHEMA_VERSION),))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        version = get_meta(con, "schema_version")
+        if version != str(SCHEMA_VERSION):
+            raise UsageError(f"{path}: library schema version {version} is not supported "
+                             f"(this build reads version {SCHEMA_VERSION})")
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise UsageError(f"{path}: not a symbridge library ({exc})") from None
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def get_meta(con: sqlite3.Connection, key: str) -> str | None:
+    row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(con: sqlite3.Connection, key: str, value: str) -> None:
+    con.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value))
+
+
+def function_count(con: sqlite3.Connection) -> tuple[int, int]:
+    """(number of functions, largest function id) — what the ANN sidecar must agree with."""
+    n, top = con.execute("SELECT count(*), coalesce(max(id), 0) FROM functions").fetchone()
+    return int(n), int(top)

@@ -1,0 +1,188 @@
+"""The reference library: ``open_store(db, model)`` -> Store with add / binaries / identify."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Self
+
+import numpy as np
+
+from ..errors import ResourceLimitError, UsageError
+from .ann import AnnIndex
+from .db import check_db_arg, connect, get_meta, set_meta
+
+MAX_STRINGS = 16
+MAX_FUNCTIONS = 2_000_000
+
+
+def model_fingerprint(model) -> str:
+    """A short hash of the model's kind, dimension and weights (a sample of each tensor)."""
+    h = hashlib.sha256(f"{model.kind}:{model.dim}".encode())
+    for k in sorted(model.t):
+        v = np.ascontiguousarray(model.t[k])
+        h.update(k.encode() + str(v.shape).encode())
+        flat = v.reshape(-1)
+        h.update(flat[:4096].tobytes() + flat[-4096:].tobytes())
+    return h.hexdigest()[:16]
+
+
+class Store:
+    """A library of named functions: SQLite rows plus an hnswlib index of their vectors."""
+
+    def __init__(self, db: str, model=None, create: bool = True):
+        self.db = str(db)
+        self.path = check_db_arg(db)
+        self._model = model
+        self.con: sqlite3.Connection = connect(self.path, create)
+        self._ann: AnnIndex | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def model(self):
+        if self._model is None:
+            from ..model.model import Model
+
+            self._model = Model.default()
+        return self._model
+
+    def _check_model(self) -> None:
+        """UsageError when this run's model is not the one the library's vectors came from."""
+        m = self.model
+        name, dim, fp = (get_meta(self.con, k) for k in ("model_name", "model_dim", "model_fingerprint"))
+        if name is None:
+            return
+        if (name, int(dim)) != (m.name, m.dim):
+            raise UsageError(f"{self.db}: the library was built with model {name!r} (dimension {dim}), but this "
+                             f"run uses {m.name!r} (dimension {m.dim}); pass --model with the library's model "
+                             "or use another DB")
+        if fp and fp != model_fingerprint(m):
+            raise UsageError(f"{self.db}: the library was built with other weights of model {name!r} "
+                             f"(fingerprint {fp}); pass --model with the library's model or use another DB")
+
+    @property
+    def ann(self) -> AnnIndex:
+        if self._ann is None:
+            self._check_model()
+            self._ann = AnnIndex(self.path, self.model.dim, self.model.name).open(self.con)
+        return self._ann
+
+    @contextmanager
+    def _ann_lock(self) -> Iterator[None]:
+        """Serialise index writes of concurrent writers (SQLite serialises the rows itself)."""
+        try:
+            fd = os.open(str(self.path) + ".hnsw.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # ------------------------------------------------------------------ add
+    def add(self, path: str | os.PathLike) -> int:
+        """Add the named, non-PLT functions of the binary at path; 0 if it is already in the library."""
+        from ..binary import Binary
+
+        b = Binary(path)
+        sha = hashlib.sha256(b.image.data).hexdigest()
+        if self.con.execute("SELECT 1 FROM binaries WHERE sha256 = ?", (sha,)).fetchone():
+            return 0
+        seen: set[int] = set()
+        funcs = [f for f in b.functions if f.name and not f.is_plt and not (f.address in seen or seen.add(f.address))]
+        if not funcs:
+            raise UsageError(f"{path}: has no function names to add (stripped?)")
+        if len(funcs) > MAX_FUNCTIONS:
+            raise ResourceLimitError(f"{path}: {len(funcs)} named functions, more than {MAX_FUNCTIONS}")
+        self._check_model()
+        m = self.model
+        vectors = np.ascontiguousarray(m.embed(funcs), np.float32)
+        rows = []
+        for f, v in zip(funcs, vectors):
+            facts = f.facts
+            rows.append((f.address, f.size, f.name, v.tobytes(), json.dumps(facts.calls),
+                         json.dumps(facts.imports), json.dumps(facts.strings[:MAX_STRINGS]), facts.n_blocks))
+        ann = self.ann  # opened (or rebuilt) before this add's rows exist
+        con = self.con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if con.execute("SELECT 1 FROM binaries WHERE sha256 = ?", (sha,)).fetchone():
+                con.execute("ROLLBACK")
+                return 0
+            ids = self._insert(con, b, sha, path, rows)
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        # rows are committed: now the index, written to a temporary file and renamed
+        order = np.argsort([r[0] for r in rows], kind="stable")
+        with self._ann_lock():
+            ann.extend(con, vectors[order], ids)
+        return len(rows)
+
+    def _insert(self, con: sqlite3.Connection, b, sha: str, path, rows: list[tuple]) -> np.ndarray:
+        """The rows of one binary, inside the caller's transaction; returns the new ids in address order."""
+        m = self.model
+        if get_meta(con, "model_name") is None:
+            set_meta(con, "model_name", m.name)
+            set_meta(con, "model_dim", str(m.dim))
+            set_meta(con, "model_fingerprint", model_fingerprint(m))
+        cur = con.execute(
+            "INSERT INTO binaries(path, sha256, build_id, model_name, dim, added_at, n_functions) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (os.path.abspath(path), sha, b.image.build_id, m.name, m.dim,
+             datetime.now(UTC).isoformat(timespec="seconds"), len(rows)))
+        bid = cur.lastrowid
+        con.executemany(
+            "INSERT INTO functions(binary_id, address, size, name, vector, callees, imports, strings, n_blocks) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [(bid, *r) for r in rows])
+        return np.array([r[0] for r in con.execute("SELECT id FROM functions WHERE binary_id = ? ORDER BY address",
+                                                   (bid,))], np.int64)
+
+    # ------------------------------------------------------------------ queries
+    def binaries(self) -> list[dict]:
+        """Every binary in the library: path, sha256, functions, build_id, model, dim, added_at."""
+        cur = self.con.execute("SELECT id, path, sha256, n_functions, build_id, model_name, dim, added_at "
+                               "FROM binaries ORDER BY id")
+        return [{"id": r[0], "path": r[1], "sha256": r[2], "functions": r[3], "build_id": r[4], "model": r[5],
+                 "dim": r[6], "added_at": r[7]} for r in cur]
+
+    def identify(self, target, min_confidence: float | None = None) -> dict:
+        """Names for every function of target (a Binary, or a path opened as stripped) from the library."""
+        from ..binary import Binary
+        from .identify import build_result
+
+        if not isinstance(target, Binary):
+            target = Binary(target, ignore_symbols=True)
+        code = [f for f in target.functions if not f.is_plt]
+        ann = self.ann
+        vectors = self.model.embed(code)  # one embedding call for the whole target
+        return build_result(self.con, self.db, target, code, vectors, ann, self.model.name, min_confidence)
+
+
+@contextmanager
+def open_store(db: str, model=None, create: bool = True) -> Iterator[Store]:
+    """Open the library at db (a file path; created with create=True). Use as a context manager."""
+    store = Store(db, model, create)
+    try:
+        yield store
+    finally:
+        store.close()

@@ -1,0 +1,192 @@
+"""The library API: add, binaries, identify, the ANN index beside the database, atomicity of add."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from symbridge.binary import Binary
+from symbridge.errors import UsageError
+from symbridge.model.model import Model
+from symbridge.store import Store, open_store
+from symbridge.store.ann import index_paths
+
+
+def _dump(db) -> list[str]:
+    con = sqlite3.connect(str(db))
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+def test_add_then_list(fixtures, db):
+    with open_store(str(db), Model.default()) as s:
+        n = s.add(fixtures["ref"])
+        assert n >= 32
+        rows = s.binaries()
+    assert len(rows) == 1
+    assert rows[0]["path"] == str(fixtures["ref"])
+    assert rows[0]["functions"] == n
+    assert len(rows[0]["sha256"]) == 64
+    assert rows[0]["model"] == Model.default().name and rows[0]["dim"] == Model.default().dim
+    idx, side = index_paths(db)
+    assert idx.is_file() and side.is_file()
+    con = sqlite3.connect(str(db))
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    names = {r[0] for r in con.execute("SELECT name FROM functions")}
+    assert "fn_sum_0" in names and not any(x.endswith("@plt") for x in names)
+    callees = con.execute("SELECT callees FROM functions WHERE name = 'main'").fetchone()[0]
+    assert callees.startswith("[") and len(callees) > 10  # main calls every fn_*
+
+
+def test_add_twice_is_a_noop(fixtures, db):
+    with open_store(str(db)) as s:
+        assert s.add(fixtures["ref"]) > 0
+        before = _dump(db)
+        assert s.add(fixtures["ref"]) == 0
+    with open_store(str(db)) as s:
+        assert s.add(fixtures["ref"]) == 0
+        assert len(s.binaries()) == 1
+    assert _dump(db) == before
+
+
+def test_stripped_binary_is_refused(fixtures, db):
+    with open_store(str(db)) as s, pytest.raises(UsageError, match="no function names"):
+        s.add(fixtures["stripped"])
+
+
+def test_postgresql_refused(tmp_path):
+    with pytest.raises(UsageError, match="PostgreSQL backends are not supported"):
+        open_store("postgresql://user@host/db").__enter__()
+
+
+def test_missing_db_without_create(tmp_path):
+    with pytest.raises(UsageError, match="no such library"):
+        Store(str(tmp_path / "nope.db"), None, create=False)
+
+
+def test_not_a_library(tmp_path, fixtures):
+    with pytest.raises(UsageError, match="not a symbridge library"):
+        Store(str(fixtures["ref"]), None, create=False)
+
+
+def test_model_mismatch(fixtures, db):
+    with open_store(str(db), Model.default()) as s:
+        s.add(fixtures["ref"])
+    with open_store(str(db), Model.projection(dim=64)) as s, pytest.raises(UsageError, match="built with model"):
+        s.add(fixtures["other"])
+    with open_store(str(db), Model.projection(dim=Model.default().dim, seed=7)) as s:
+        if Model.default().name == "projection":
+            with pytest.raises(UsageError, match="other weights"):
+                s.identify(Binary(fixtures["target"], ignore_symbols=True))
+
+
+def _truth(path) -> dict[int, str]:
+    return {f.address: f.name for f in Binary(path).functions if f.name}
+
+
+def test_identify_names_most_functions(fixtures, db):
+    with open_store(str(db)) as s:
+        s.add(fixtures["ref"])
+        s.add(fixtures["other"])
+        paths = {b["path"] for b in s.binaries()}
+        target = Binary(fixtures["target"], ignore_symbols=True)
+        res = s.identify(target)
+        loose = s.identify(target, min_confidence=0.0)
+    truth = _truth(fixtures["target_sym"])
+    assert res["reference"] == str(db) and res["target"] == str(fixtures["target"])
+    assert res["min_confidence"] == pytest.approx(0.5, abs=0.5)
+    code = [f for f in res["functions"] if "import" not in f["via"]]
+    plt = [f for f in res["functions"] if "import" in f["via"]]
+    assert len(res["functions"]) == len(target.functions)
+    assert plt and all(f["name"].endswith("@plt") and f["confidence"] == 1.0 for f in plt)
+    assert [f["address"] for f in res["functions"]] == sorted(f["address"] for f in res["functions"])
+    for f in code:
+        assert f["candidates"], f
+        scores = [c["score"] for c in f["candidates"]]
+        assert scores == sorted(scores, reverse=True)
+        for c in f["candidates"]:
+            assert c["binary"] in paths
+        if f["reference_address"] is not None:
+            assert f["binary"] in paths and f["via"] == ["embedding"]
+    top1 = sum(f["candidates"][0]["name"] == truth.get(f["address"]) for f in code)
+    assert top1 >= 0.8 * len(code)
+    named = [f for f in code if f["name"]]
+    right = sum(f["name"] == truth.get(f["address"]) for f in named)
+    assert named and right >= 0.9 * len(named)
+    # with no threshold every match is named: one-to-one still gets most of them right
+    lcode = [f for f in loose["functions"] if "import" not in f["via"]]
+    lright = sum(f["name"] == truth.get(f["address"]) for f in lcode)
+    assert lright >= 0.8 * len(lcode)
+    # one-to-one per (binary, address)
+    used = [(f["binary"], f["reference_address"]) for f in lcode if f["reference_address"] is not None]
+    assert len(used) == len(set(used))
+
+
+def test_identify_empty_library(fixtures, db):
+    with open_store(str(db)) as s:
+        res = s.identify(fixtures["target"])
+    assert all(f["name"] is None or "import" in f["via"] for f in res["functions"])
+
+
+def test_ann_rebuilt_when_deleted_or_stale(fixtures, db):
+    with open_store(str(db)) as s:
+        s.add(fixtures["ref"])
+        want = s.identify(fixtures["target"])
+    idx, side = index_paths(db)
+    idx.unlink()
+    with open_store(str(db)) as s:
+        assert s.identify(fixtures["target"]) == want
+        assert s.ann.rebuilt
+    assert idx.is_file()
+    with open_store(str(db)) as s:
+        s.identify(fixtures["target"])
+        assert not s.ann.rebuilt  # agrees with SQLite now: loaded, not rebuilt
+    # stale: the sidecar vouches for fewer functions than SQLite holds
+    side.write_text(side.read_text().replace('"count": ', '"count": 1'))
+    with open_store(str(db)) as s:
+        assert s.identify(fixtures["target"]) == want
+        assert s.ann.rebuilt
+    # garbage in the index file
+    idx.write_bytes(b"not an index")
+    side.unlink()
+    with open_store(str(db)) as s:
+        assert s.identify(fixtures["target"]) == want
+
+
+def test_interrupted_add_leaves_db_unchanged(fixtures, db, monkeypatch):
+    with open_store(str(db)) as s:
+        s.add(fixtures["ref"])
+    idx, side = index_paths(db)
+    before, before_idx, before_side = _dump(db), idx.read_bytes(), side.read_bytes()
+    original = Store._insert
+
+    def boom(self, *args, **kw):
+        original(self, *args, **kw)  # every row written, then the process "dies" before COMMIT
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "_insert", boom)
+    with open_store(str(db)) as s, pytest.raises(KeyboardInterrupt):
+        s.add(fixtures["other"])
+    assert _dump(db) == before
+    assert idx.read_bytes() == before_idx and side.read_bytes() == before_side
+    monkeypatch.undo()
+    with open_store(str(db)) as s:
+        assert s.add(fixtures["other"]) > 0
+        assert len(s.binaries()) == 2
+
+
+def test_interrupted_first_add(fixtures, db, monkeypatch):
+    def boom(self, *args, **kw):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(Store, "_insert", boom)
+    with open_store(str(db)) as s, pytest.raises(RuntimeError):
+        s.add(fixtures["ref"])
+    monkeypatch.undo()
+    with open_store(str(db)) as s:
+        assert s.binaries() == []
+        assert s.con.execute("SELECT count(*) FROM functions").fetchone()[0] == 0
+        assert s.con.execute("SELECT value FROM meta WHERE key='model_name'").fetchone() is None
