@@ -1,0 +1,84 @@
+"""Whole-binary matching: partial overlap, round trips with disassembler exports, the Python API."""
+
+import json
+
+from symbridge import Binary, analogy, transfer
+from tests.conftest import run_cli, truth_of
+from tests.fixtures.build import build, strip_copy
+
+
+def score(result, truth, ref_names):
+    named = [f for f in result["functions"] if f["name"] and "import" not in f["via"]]
+    right = [f for f in named if f["name"] in truth.get(f["address"], ())]
+    counterparts = [a for a, ns in truth.items() if ns & ref_names]
+    return len(named), len(right), len(counterparts)
+
+
+def test_partial_overlap_names_only_the_shared_code():
+    """Two different programs that link the same library: names belong only on the library's functions."""
+    ref = build(["prog_big.c", "libbig.c"], opt="-O2")
+    tgt_full = build(["hello_plt.c", "libbig.c"], opt="-O3")
+    ref_names = {n for ns in truth_of(ref).values() for n in ns}
+    r = transfer(Binary(ref), Binary(strip_copy(tgt_full), ignore_symbols=True))
+    named, right, counterparts = score(r, truth_of(tgt_full), ref_names)
+    assert right / named >= 0.97
+    assert right / counterparts >= 0.8
+
+
+def test_every_match_says_what_evidence_made_it(pair_o2_o3):
+    ref, stripped, _ = pair_o2_o3
+    r = transfer(Binary(ref), Binary(stripped, ignore_symbols=True))
+    vias = {v for f in r["functions"] for v in f["via"]}
+    assert {"import", "identical"} <= vias
+    assert vias <= {"import", "identical", "string", "embedding", "callgraph", "order", "symbol"}
+    assert all(f["via"] for f in r["functions"] if f["reference_address"] is not None)
+
+
+def test_reference_names_from_an_ida_export_round_trip(tmp_path, pair_o2_o3):
+    """An analyst's names for a stripped reference (exported as an IDA script) drive a transfer."""
+    ref, stripped, full = pair_o2_o3
+    first = tmp_path / "ref.json"
+    run_cli("transfer", ref, strip_copy(ref), "--json", first, check=True)
+    ida = tmp_path / "names.py"
+    run_cli("export", first, "--format", "ida", "-o", ida, check=True)
+    out = tmp_path / "t.json"
+    r = run_cli("transfer", strip_copy(ref), stripped, "--reference-names", ida, "--json", out)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(out.read_text())
+    truth = truth_of(full)
+    named = [f for f in d["functions"] if f["name"] and "import" not in f["via"]]
+    right = sum(f["name"] in truth.get(f["address"], ()) for f in named)
+    assert len(named) >= 100 and right / len(named) >= 0.95
+
+
+def test_target_function_starts_from_a_ghidra_list(tmp_path, pair_o2_o3):
+    ref, stripped, full = pair_o2_o3
+    md5 = next(a for a, ns in truth_of(full).items() if "md5_process" in ns)
+    starts = tmp_path / "starts.txt"
+    starts.write_text(f"FUN_{md5:08x} {md5:#x}\n")
+    out = tmp_path / "t.json"
+    assert run_cli("transfer", ref, stripped, "--target-functions", starts, "--json", out).returncode == 0
+    rows = {f["address"]: f for f in json.loads(out.read_text())["functions"]}
+    assert rows[md5]["name"] == "md5_process"
+
+
+def test_analogy_api_finds_md5_process(pair_o2_o3):
+    ref, stripped, full = pair_o2_o3
+    truth = truth_of(full)
+    anchor = next(a for a, ns in truth.items() if "md5_init" in ns)
+    res = analogy(Binary(ref), Binary(stripped, ignore_symbols=True), "md5_init", anchor, "md5_process")
+    assert "md5_process" in truth[res["results"][0]["address"]]
+
+
+def test_exports_of_a_transfer_round_trip(tmp_path, pair_o2_o3):
+    from symbridge.export import read_names
+
+    ref, stripped, _ = pair_o2_o3
+    res = tmp_path / "t.json"
+    run_cli("transfer", ref, stripped, "--json", res, check=True)
+    want = {(f["name"], f["address"]) for f in json.loads(res.read_text())["functions"] if f["name"]}
+    for fmt in ("ida", "ghidra", "ghidra-symbols", "r2", "csv"):
+        out = tmp_path / f"names.{fmt}"
+        assert run_cli("export", res, "--format", fmt, "-o", out).returncode == 0
+        got = set(read_names(out))
+        assert {a for _, a in got} == {a for _, a in want}, fmt

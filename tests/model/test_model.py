@@ -1,0 +1,90 @@
+"""The shipped model: NumPy inference matches the training framework, is deterministic, validates files."""
+
+import numpy as np
+import pytest
+
+from symbridge.binary import Binary
+from symbridge.demo import demo_files
+from symbridge.errors import ModelError
+from symbridge.model.model import Model
+
+
+@pytest.fixture(scope="module")
+def demo_functions():
+    ref, _, _ = demo_files()
+    return [f for f in Binary(ref).functions if not f.is_plt]
+
+
+def test_default_model_is_the_learned_one_and_small():
+    m = Model.default()
+    assert m.kind == "bag-mlp", "the package must ship the trained model"
+    from importlib import resources
+
+    w = resources.files("symbridge.model") / "weights" / "symbridge-default.safetensors"
+    assert w.stat().st_size < 20 * 1024 * 1024
+
+
+def test_embeddings_are_unit_rows_and_deterministic(demo_functions):
+    m = Model.default()
+    a = m.embed(demo_functions)
+    b = Model.default().embed(list(demo_functions))
+    assert a.dtype == np.float32 and a.shape == (len(demo_functions), m.dim)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(a, b)
+    # batching does not change the result
+    assert np.allclose(m.embed(demo_functions, batch=7), a, atol=1e-6)
+
+
+def test_numpy_forward_matches_torch(demo_functions):
+    torch = pytest.importorskip("torch")
+    from symbridge.train.train import BagMLP, collate
+
+    m = Model.default()
+    net = BagMLP(m.t["ln_g"].shape[0], m.t["w1"].shape[1], m.t["w2"].shape[1])
+    net.load_model(m)
+    net.eval()
+    bags = m.featurize(demo_functions)
+    with torch.no_grad():
+        ref = net(*collate(bags)).numpy()
+    assert np.abs(m.forward(bags) - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("content", [b"", b"not a model", b"\x80\x04\x95pickle"])
+def test_bad_model_files_are_rejected(tmp_path, content):
+    p = tmp_path / "m.safetensors"
+    p.write_bytes(content)
+    with pytest.raises(ModelError):
+        Model.load(p)
+
+
+def test_model_with_wrong_shapes_is_rejected(tmp_path):
+    m = Model.default()
+    bad = dict(m.t)
+    bad["w2"] = bad["w2"][:3]
+    with pytest.raises(ModelError):
+        Model(bad, m.meta)
+
+
+def test_npz_with_pickled_objects_is_refused(tmp_path):
+    p = tmp_path / "m.npz"
+    np.savez(p, embedding=np.array([object()], dtype=object))
+    with pytest.raises(ModelError):
+        Model.load(p)
+
+
+def test_saved_model_round_trips(tmp_path, demo_functions):
+    m = Model.default()
+    p = tmp_path / "copy.safetensors"
+    m.save(p)
+    m2 = Model.load(p)
+    assert np.allclose(m2.embed(demo_functions), m.embed(demo_functions), atol=1e-5)
+
+
+def test_cli_model_option_validates(tmp_path):
+    from tests.conftest import run_cli
+
+    ref, tgt, _ = demo_files()
+    bad = tmp_path / "bad.safetensors"
+    bad.write_text("x")
+    r = run_cli("transfer", ref, tgt, "--model", bad)
+    assert r.returncode == 2 and "model" in r.stderr.lower() and len(r.stderr.strip().splitlines()) == 1

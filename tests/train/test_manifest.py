@@ -1,0 +1,48 @@
+"""The training corpus keeps to the data rules: train packages only, no evaluation code, no seed binaries."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "corpus"
+
+
+def listed(name):
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    return {line.split("#")[0].strip() for line in path.read_text().splitlines()} - {""}
+
+
+def manifest(split):
+    return [json.loads(line) for line in (ROOT / "corpus" / f"manifest-{split}.jsonl").read_text().splitlines()]
+
+
+def test_training_manifest_holds_only_train_sources():
+    train, dev = listed("train-sources.txt"), listed("dev-eval-sources.txt")
+    rows = manifest("train")
+    assert rows
+    pkgs = {r["source_package"] for r in rows}
+    assert pkgs <= train
+    assert not pkgs & dev
+    assert all(r["split"] == "train" for r in rows)
+
+
+def test_no_seed_binary_in_any_manifest():
+    for split in ("train", "dev-eval"):
+        for r in manifest(split):
+            assert "miredo" not in r["relpath"] and "fdupes" not in r["relpath"]
+            assert r["source_package"] not in ("miredo", "fdupes")
+
+
+def test_evaluation_manifest_holds_only_dev_eval_sources():
+    dev = listed("dev-eval-sources.txt")
+    assert {r["source_package"] for r in manifest("dev-eval")} <= dev
+
+
+def test_manifest_rows_are_complete():
+    for r in manifest("train"):
+        assert {"source_package", "version", "suite", "origin", "compiler", "flags", "relpath", "sha256"} <= set(r)
+        assert len(r["sha256"]) == 64
