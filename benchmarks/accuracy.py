@@ -282,7 +282,8 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
         L.append(f"| {len(ps)} | {KIND_TITLES.get(kind, kind)} | {n} | {m1:.3f} | {mm:.3f} | {c1:.3f} | {t1:.3f} | "
                  f"{tm:.3f} |")
     L += ["", "## Pools of 100 and 10,000 (true counterpart + K-1 target functions of the same kind, seed 0)", "",
-          "| kind | K | model recall@1 | model MRR | TF-IDF recall@1 | TF-IDF MRR | queries |", "|---|---|---|---|---|---|---|"]
+          "| kind | K | model recall@1 | model MRR | TF-IDF recall@1 | TF-IDF MRR | queries |",
+          "|---|---|---|---|---|---|---|"]
     for kind, ps in by_kind.items():
         for k in (100, 10000):
             m1, mm, n = pooled(ps, "model", k)
@@ -307,8 +308,9 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
             right = sum(d.transfer["right"] for d in ps)
             cp = sum(d.transfer["counterparts"] for d in ps)
             mr = sum(d.transfer["matched_right"] for d in ps)
-            L.append(f"| {kind} | {mr / max(cp, 1):.3f} | {named} | {right / max(named, 1):.3f} | {right / max(cp, 1):.3f} "
-                     f"| {whole_binary(ps, 'model')[0]:.3f} | {whole_binary(ps, 'tfidf')[0]:.3f} |")
+            L.append(f"| {kind} | {mr / max(cp, 1):.3f} | {named} | {right / max(named, 1):.3f} "
+                     f"| {right / max(cp, 1):.3f} | {whole_binary(ps, 'model')[0]:.3f} "
+                     f"| {whole_binary(ps, 'tfidf')[0]:.3f} |")
         conf = [c for ps in by_kind.values() for d in ps for c in d.transfer["confidences"]]
         L += calibration_table(conf)
     secs = sum(d.embed_seconds for ps in by_kind.values() for d in ps)

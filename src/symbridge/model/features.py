@@ -37,7 +37,7 @@ def feature_counts(facts: Facts, code_only: bool = False) -> Counter:
     c[f"Nbb{_bucket(facts.n_blocks)}"] += 1
     c[f"Ncall{_bucket(len(facts.calls) + len(facts.imports))}"] += 1
     c[f"Nref{_bucket(len(facts.data_refs))}"] += 1
-    c.update("C%x" % v for v in facts.constants)
+    c.update(f"C{v:x}" for v in facts.constants)
     if not code_only:
         c.update("I" + n for n in facts.imports)
         for s in facts.strings:

@@ -93,7 +93,7 @@ def build_cache(corpus: Path, cache: Path, manifests: list[Path], workers: int =
     t0 = time.time()
     total = 0
     with Pool(workers) as pool:
-        for k, (dst, n) in enumerate(pool.imap_unordered(_job, jobs), 1):
+        for k, (_, n) in enumerate(pool.imap_unordered(_job, jobs), 1):
             total += max(n, 0)
             if k % 10 == 0 or k == len(jobs):
                 print(f"[{time.time() - t0:6.0f}s] {k}/{len(jobs)} binaries, {total} functions", flush=True)

@@ -61,6 +61,18 @@ class BagMLP(nn.Module):
             self.fc2.bias.copy_(torch.from_numpy(m.t["b2"]))
 
 
+def drop_features(bags: list, rate: float, rng: np.random.Generator) -> list:
+    """Augmentation: each feature of each bag is dropped with probability rate (weights renormalised)."""
+    out = []
+    for ids, w in bags:
+        keep = rng.random(len(ids)) >= rate
+        if not keep.any():
+            keep[rng.integers(len(ids))] = True
+        w2 = w[keep]
+        out.append((ids[keep], w2 / (np.linalg.norm(w2) or 1.0)))
+    return out
+
+
 def collate(bags: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     lens = [len(i) for i, _ in bags]
     ids = torch.from_numpy(np.concatenate([i for i, _ in bags]).astype(np.int64))
@@ -121,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ff", type=int, default=256)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--feat-drop", type=float, default=0.2, help="Feature dropout (augmentation).")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
@@ -156,11 +169,14 @@ def main(argv: list[str] | None = None) -> None:
         state.update(json.loads((out / "state.json").read_text()))
         say(f"resumed at step {state['step']}")
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    nprng = np.random.default_rng(a.seed + state["step"])
     t0 = time.time()
     deadline = t0 + a.minutes * 60
     losses = []
     while time.time() < deadline:
         xa, xb = sampler.batch(a.batch)
+        if a.feat_drop:
+            xa, xb = drop_features(xa, a.feat_drop, nprng), drop_features(xb, a.feat_drop, nprng)
         ea, eb = model(*collate(xa)), model(*collate(xb))
         logits = ea @ eb.T / a.tau
         target = torch.arange(len(xa))
