@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,14 @@ from .analysis.disasm import decode_range, format_instruction
 from .analysis.lift import Facts, lift
 from .elf.debuginfo import dwarf_functions, find_debug_file
 from .elf.image import ElfImage, load_image
-from .errors import UsageError
+from .errors import ResourceLimitWarning, UsageError
+
+# Instructions lifted in all for one binary, per byte of code plus a floor. Functions do not overlap in a
+# well-formed binary, so it lifts at most about one instruction per byte; a crafted one whose functions all
+# cover the same bytes would multiply the work. Past the budget each function's facts are cut short
+# (``Facts.truncated``) and a ResourceLimitWarning is given once.
+LIFT_BUDGET_PER_BYTE = 2
+LIFT_BUDGET_MIN = 1_000_000
 
 
 @dataclass(eq=False)
@@ -27,7 +35,13 @@ class Function:
     @property
     def facts(self) -> Facts:
         if self._facts is None:
-            self._facts = lift(self.binary.image, self.address, self.size, self.binary.plt_names)
+            b = self.binary
+            self._facts = lift(b.image, self.address, self.size, b.plt_names, max_instructions=b._lift_left)
+            b._lift_left = max(b._lift_left - len(self._facts.mnemonics), 0)
+            if b._lift_left == 0 and self._facts.truncated and not b._lift_warned:
+                b._lift_warned = True
+                warnings.warn(f"{b.path}: lifted {b._lift_budget} instructions, the limit for this file; the "
+                              "facts of the remaining functions are truncated", ResourceLimitWarning, stacklevel=2)
         return self._facts
 
     @property
@@ -60,6 +74,9 @@ class Binary:
         self.path = Path(path)
         self.image: ElfImage = load_image(self.path)
         self.ignore_symbols = ignore_symbols
+        self._lift_budget = LIFT_BUDGET_PER_BYTE * sum(b - a for a, b in self.image.code_ranges) + LIFT_BUDGET_MIN
+        self._lift_left = self._lift_budget
+        self._lift_warned = False
         names: dict[int, str] = {}
         extra = dict(extra_starts or {})
         if not ignore_symbols:

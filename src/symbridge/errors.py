@@ -35,3 +35,7 @@ class ModelError(SymbridgeError):
 
 class UsageError(SymbridgeError):
     """A bad argument value (an unknown name, a malformed address, ...)."""
+
+
+class ResourceLimitWarning(UserWarning):
+    """An input reached a documented limit and the analysis was truncated (not an error)."""

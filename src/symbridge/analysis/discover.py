@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import bisect
 import struct
+import warnings
 from dataclasses import dataclass, field
 
 import iced_x86 as ix
 
 from ..elf.ehframe import fde_ranges
 from ..elf.image import ElfImage
+from ..errors import ResourceLimitWarning
 from . import disasm as d
 
 MAX_FUNCTIONS = 500_000
 MAX_FUNCTION_BYTES = 1 << 20
 MAX_JUMP_TABLE = 2048
+# Instructions that discovery may decode in all, per byte of code plus a floor: each byte is decoded about
+# once in a well-formed binary; overlapping or self-referencing functions of a crafted one would multiply it.
+# Past the budget discovery stops exploring (sizes come from the next start) and warns.
+DECODE_BUDGET_PER_BYTE = 4
+DECODE_BUDGET_MIN = 1_000_000
 
 NORETURN = frozenset({
     "exit", "_exit", "_Exit", "abort", "__stack_chk_fail", "__assert_fail", "err", "errx", "verr", "verrx",
@@ -56,6 +63,9 @@ class _Discovery:
                            if s.executable and s.name.startswith(".plt")]
         self.extra = extra_starts or {}
         self.noreturn: set[int] = set()
+        self.budget = DECODE_BUDGET_PER_BYTE * sum(b - a for a, b in self.code) + DECODE_BUDGET_MIN
+        self.decoded = 0
+        self.too_many = False
 
     # ------------------------------------------------------------------ helpers
     def in_code(self, addr: int) -> bool:
@@ -76,6 +86,10 @@ class _Discovery:
         new = f is None
         if new:
             if len(self.found) >= MAX_FUNCTIONS:
+                if not self.too_many:
+                    self.too_many = True
+                    warnings.warn(f"{self.img.path}: more than {MAX_FUNCTIONS} functions; the rest are ignored",
+                                  ResourceLimitWarning, stacklevel=2)
                 return False
             f = self.found[addr] = Found(addr)
         f.sources.add(source)
@@ -132,9 +146,12 @@ class _Discovery:
 
         Records in ``self.noreturn`` a function none of whose paths returns."""
         img = self.img
+        if self.decoded >= self.budget:
+            return 0, []
         data = img.read(start, min(limit - start, MAX_FUNCTION_BYTES))
         if not data:
             return 0, []
+        decoded = 0
         dec = ix.Decoder(64, data, ip=start)
         end_addr = start + len(data)
         todo = [start]
@@ -155,6 +172,7 @@ class _Discovery:
             ended = False
             while dec.can_decode:
                 ins = dec.decode()
+                decoded += 1
                 if ins.mnemonic == d.M_INVALID:
                     returns = ended = True
                     break
@@ -223,11 +241,23 @@ class _Discovery:
                 break
             if not ended:
                 returns = True  # ran off the end of what we may read: assume it returns
+            if self.decoded + decoded >= self.budget:
+                self.out_of_budget()
+                returns = True
+                break
+        self.decoded += decoded
         if not returns:
             self.noreturn.add(start)
         if bounded:
             extent = min(extent, limit)
         return extent - start, found
+
+    def out_of_budget(self) -> None:
+        if self.decoded < self.budget:
+            warnings.warn(f"{self.img.path}: discovery decoded {self.budget} instructions, its limit for this "
+                          "file; stopped exploring, function sizes past this point come from the next start",
+                          ResourceLimitWarning, stacklevel=3)
+        self.decoded = self.budget
 
     def jump_table(self, ins: ix.Instruction, recent_lea: list[int], lo: int, hi: int,
                    bound: int | None) -> list[int]:

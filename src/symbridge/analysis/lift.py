@@ -65,8 +65,12 @@ def _mem_token(ins: ix.Instruction, img: ElfImage, facts: Facts) -> str:
     return tok + "]"
 
 
-def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[int, str] | None = None) -> Facts:
-    """Facts of the function at [start, start+size). `plt` maps stub addresses to import names."""
+def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[int, str] | None = None,
+         max_instructions: int = MAX_INSTRUCTIONS) -> Facts:
+    """Facts of the function at [start, start+size). `plt` maps stub addresses to import names.
+
+    At most ``max_instructions`` (and never more than ``MAX_INSTRUCTIONS``) are lifted; ``truncated`` says so."""
+    max_instructions = min(max_instructions, MAX_INSTRUCTIONS)
     facts = Facts()
     data = img.read(start, size)
     if not data:
@@ -78,7 +82,7 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
     toks = facts.tokens
     mns = facts.mnemonics
     for count, ins in enumerate(ix.Decoder(64, data, ip=start)):
-        if count >= MAX_INSTRUCTIONS:
+        if count >= max_instructions:
             facts.truncated = True
             break
         mn = d.MNEMONIC.get(ins.mnemonic, "?")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 from elftools.common.exceptions import DWARFError, ELFError
+from elftools.construct.core import ConstructError
 from elftools.elf.elffile import ELFFile
 
 from .image import ElfImage
@@ -17,15 +19,19 @@ MAX_DIES = 5_000_000
 def find_debug_file(img: ElfImage, root: Path = DEBUG_ROOT) -> Path | None:
     """The separate debug file of img: by build-id, then by .gnu_debuglink, as gdb looks for them."""
     candidates: list[Path] = []
-    if img.build_id and len(img.build_id) > 2:
+    # Both names come from the file: use them only when they look like what gdb would look up.
+    if img.build_id and 2 < len(img.build_id) <= 128 and all(c in "0123456789abcdef" for c in img.build_id):
         candidates.append(root / ".build-id" / img.build_id[:2] / f"{img.build_id[2:]}.debug")
-    if img.debuglink and "/" not in img.debuglink:
+    if img.debuglink and "/" not in img.debuglink and len(img.debuglink) <= 255 and img.debuglink not in (".", ".."):
         here = img.path.resolve().parent
         candidates += [here / img.debuglink, here / ".debug" / img.debuglink,
                        root / here.relative_to("/") / img.debuglink]
     for c in candidates:
-        if c.is_file() and c.resolve() != img.path.resolve():
-            return c
+        try:
+            if c.is_file() and c.resolve() != img.path.resolve():
+                return c
+        except (OSError, ValueError):  # a name the file system refuses (too long, NUL, ...)
+            continue
     return None
 
 
@@ -51,7 +57,7 @@ def dwarf_functions(path: Path, data: bytes | None = None) -> dict[int, str]:
                     continue
                 val = name.value
                 out.setdefault(low.value, val.decode("utf-8", "replace") if isinstance(val, bytes) else str(val))
-    except (ELFError, DWARFError, KeyError, ValueError, IndexError, AttributeError, TypeError, UnicodeError,
-            AssertionError):
+    except (ELFError, DWARFError, ConstructError, KeyError, ValueError, IndexError, AttributeError, TypeError,
+            UnicodeError, AssertionError, RecursionError, struct.error):
         return out
     return out

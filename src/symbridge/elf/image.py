@@ -6,6 +6,7 @@ before use, and any parser failure becomes a one-line ``CorruptBinaryError``.
 
 from __future__ import annotations
 
+import bisect
 import io
 import os
 import struct
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
+from elftools.construct.core import ConstructError
 from elftools.elf.elffile import ELFFile
 
 from ..errors import (
@@ -27,6 +29,11 @@ from ..errors import (
 MAX_FILE_SIZE = 512 * 1024 * 1024
 MAX_SYMBOLS = 2_000_000
 MAX_RELOCATIONS = 4_000_000
+MAX_SECTIONS = 4096  # section headers; linked programs and libraries have a few dozen
+MAX_SEGMENTS = 4096  # program headers
+# Tables parsed from the file (relocations, notes, dynamic, PLT) may not add up to more than this many
+# times the file's size: tables that overlap each other would otherwise multiply the work.
+MAX_TABLE_BYTES_FACTOR = 2
 
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
@@ -95,6 +102,8 @@ class ElfImage:
     debuglink: str | None = None
     has_dwarf: bool = False
     interp: str | None = None
+    _code_cache: tuple[tuple, list[tuple[int, int]], list[int]] | None = field(default=None, repr=False,
+                                                                               compare=False)
 
     # ---------------------------------------------------------------- address space
     def read(self, addr: int, size: int) -> bytes:
@@ -118,17 +127,31 @@ class ElfImage:
                 return s
         return None
 
+    def _code_index(self) -> tuple[list[tuple[int, int]], list[int]]:
+        key = (id(self.sections), len(self.sections), id(self.segments), len(self.segments))
+        if self._code_cache is None or self._code_cache[0] != key:
+            ranges = [(s.addr, s.addr + s.size) for s in self.sections
+                      if s.executable and s.type != "SHT_NOBITS" and s.size]
+            if not ranges:
+                ranges = [(g.vaddr, g.vaddr + g.filesz) for g in self.segments if g.flags & PF_X and g.filesz]
+            merged: list[tuple[int, int]] = []
+            for a, b in sorted(ranges):  # overlapping ranges (only in broken files) become one
+                if merged and a < merged[-1][1]:
+                    merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+                else:
+                    merged.append((a, b))
+            self._code_cache = (key, merged, [a for a, _ in merged])
+        return self._code_cache[1], self._code_cache[2]
+
     @property
     def code_ranges(self) -> list[tuple[int, int]]:
         """(start, end) of executable code: executable sections, or X segments without sections."""
-        ranges = [(s.addr, s.addr + s.size) for s in self.sections
-                  if s.executable and s.type != "SHT_NOBITS" and s.size]
-        if not ranges:
-            ranges = [(g.vaddr, g.vaddr + g.filesz) for g in self.segments if g.flags & PF_X and g.filesz]
-        return sorted(ranges)
+        return list(self._code_index()[0])
 
     def is_code(self, addr: int) -> bool:
-        return any(a <= addr < b for a, b in self.code_ranges)
+        ranges, starts = self._code_index()
+        i = bisect.bisect_right(starts, addr) - 1
+        return i >= 0 and addr < ranges[i][1]
 
     def c_string(self, addr: int, limit: int = 256) -> str | None:
         """A printable NUL-terminated string at addr in a non-executable section, else None."""
@@ -209,7 +232,7 @@ def load_image(path: str | os.PathLike, require_code: bool = True) -> ElfImage:
     _check_magic(path, data)
     try:
         return _parse(path, data, require_code)
-    except (ELFError, struct.error, ValueError, KeyError, IndexError, TypeError, AttributeError,
+    except (ELFError, ConstructError, struct.error, ValueError, KeyError, IndexError, TypeError, AttributeError,
             AssertionError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
         msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise CorruptBinaryError(f"{path}: malformed ELF ({msg})") from None
@@ -224,20 +247,38 @@ def _parse(path: Path, data: bytes, require_code: bool = True) -> ElfImage:
         raise UnsupportedArchitectureError(f"{path}: {what} is not supported; give a linked program or library")
     size = len(data)
     img = ElfImage(path=path, data=data, elf_type=etype, entry=hdr["e_entry"])
-    img.segments = _segments(elf, size)
+    if elf.header["e_shoff"] and elf.num_sections() > MAX_SECTIONS:  # e_shnum, or its extension in section 0
+        raise ResourceLimitError(f"{path}: {elf.num_sections()} sections is over the limit of {MAX_SECTIONS}")
+    img.segments = _segments(elf, size, path)
     img.sections = _sections(elf, size, path)
     if require_code and not img.code_ranges:
         raise NoCodeError(f"{path}: no executable code in this ELF")
+    budget = _TableBudget(path, size)
     _symbols(elf, img, path)
-    _relocations(elf, img)
-    _notes_and_links(elf, img)
+    _relocations(elf, img, budget)
+    _notes_and_links(elf, img, budget)
     return img
 
 
-def _segments(elf: ELFFile, size: int) -> list[Segment]:
+class _TableBudget:
+    """Counts the bytes of the tables we parse; overlapping tables that add up to more than the file fail."""
+
+    def __init__(self, path: Path, file_size: int):
+        self.path = path
+        self.left = MAX_TABLE_BYTES_FACTOR * file_size + 4096
+
+    def take(self, what: str, nbytes: int) -> None:
+        self.left -= max(nbytes, 0)
+        if self.left < 0:
+            raise CorruptBinaryError(f"{self.path}: {what} sections overlap other tables (more table bytes "
+                                     "than the file holds)")
+
+
+def _segments(elf: ELFFile, size: int, path: Path) -> list[Segment]:
     out = []
-    if elf.header["e_phnum"] > 4096:
-        raise CorruptBinaryError("too many program headers")
+    if elf.header["e_phnum"] > MAX_SEGMENTS:
+        raise ResourceLimitError(f"{path}: {elf.header['e_phnum']} program headers is over the limit of "
+                                 f"{MAX_SEGMENTS}")
     for seg in elf.iter_segments():
         if seg["p_type"] != "PT_LOAD":
             continue
@@ -255,8 +296,8 @@ def _sections(elf: ELFFile, size: int, path: Path) -> list[Section]:
         return out
     if elf.header["e_shoff"] + elf.header["e_shnum"] * 64 > size:
         raise CorruptBinaryError(f"{path}: section header table lies past the end of the file (truncated?)")
-    if elf.header["e_shnum"] > 65535:
-        raise CorruptBinaryError(f"{path}: too many sections")
+    if elf.header["e_shnum"] > MAX_SECTIONS:
+        raise ResourceLimitError(f"{path}: {elf.header['e_shnum']} sections is over the limit of {MAX_SECTIONS}")
     for s in elf.iter_sections():
         typ = s["sh_type"]
         if typ != "SHT_NOBITS" and (s["sh_offset"] > size or s["sh_offset"] + s["sh_size"] > size):
@@ -288,7 +329,7 @@ def _symbols(elf: ELFFile, img: ElfImage, path: Path) -> None:
                 table=table[1:]))
 
 
-def _relocations(elf: ELFFile, img: ElfImage) -> None:
+def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget) -> None:
     """GOT slots named by their imports, PLT stubs named NAME@plt, pointers into code."""
     from elftools.elf.relocation import RelocationSection
 
@@ -299,6 +340,7 @@ def _relocations(elf: ELFFile, img: ElfImage) -> None:
             continue
         if sec["sh_type"] != "SHT_RELA":
             continue
+        budget.take("relocation", sec["sh_size"])
         try:
             symtab = elf.get_section(sec["sh_link"]) if sec["sh_link"] else None
         except (ELFError, IndexError):
@@ -324,10 +366,10 @@ def _relocations(elf: ELFFile, img: ElfImage) -> None:
                 target = sym["st_value"] + addend
                 if sym["st_shndx"] != "SHN_UNDEF" and img.is_code(target):
                     img.code_pointers.add(target)
-    _name_plt_stubs(img)
+    _name_plt_stubs(img, budget)
 
 
-def _name_plt_stubs(img: ElfImage) -> None:
+def _name_plt_stubs(img: ElfImage, budget: _TableBudget) -> None:
     from ..analysis.disasm import decode_range
 
     if not img.got:
@@ -336,6 +378,7 @@ def _name_plt_stubs(img: ElfImage) -> None:
         if not sec.executable or not sec.name.startswith(".plt"):
             continue
         entry = sec.entsize if sec.entsize in (8, 16) else 16
+        budget.take("PLT", sec.size)
         for ins in decode_range(img, sec.addr, sec.addr + sec.size):
             if ins.is_jmp_near_indirect and ins.is_ip_rel_memory_operand:
                 name = img.got.get(ins.ip_rel_memory_address)
@@ -344,9 +387,10 @@ def _name_plt_stubs(img: ElfImage) -> None:
                     img.plt.setdefault(start, name)
 
 
-def _notes_and_links(elf: ELFFile, img: ElfImage) -> None:
+def _notes_and_links(elf: ELFFile, img: ElfImage, budget: _TableBudget) -> None:
     for sec in elf.iter_sections():
         if sec["sh_type"] == "SHT_NOTE" and sec["sh_size"] < 1 << 16:
+            budget.take("note", sec["sh_size"])
             for note in sec.iter_notes():
                 if note["n_type"] == "NT_GNU_BUILD_ID":
                     img.build_id = str(note["n_desc"])
@@ -356,6 +400,7 @@ def _notes_and_links(elf: ELFFile, img: ElfImage) -> None:
         elif sec.name == ".debug_info" and sec["sh_type"] != "SHT_NOBITS":
             img.has_dwarf = True
         elif sec["sh_type"] == "SHT_DYNAMIC" and sec["sh_size"] < 1 << 20:
+            budget.take("dynamic", sec["sh_size"])
             for tag in sec.iter_tags():
                 if tag.entry.d_tag == "DT_NEEDED":
                     img.needed.append(tag.needed)
