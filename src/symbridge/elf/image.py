@@ -104,11 +104,23 @@ class ElfImage:
     interp: str | None = None
     _code_cache: tuple[tuple, list[tuple[int, int]], list[int]] | None = field(default=None, repr=False,
                                                                                compare=False)
+    _seg_cache: tuple | None = field(default=None, repr=False, compare=False)
 
     # ---------------------------------------------------------------- address space
     def read(self, addr: int, size: int) -> bytes:
         """Bytes at a virtual address from the file image ('' past the file-backed part)."""
-        for seg in self.segments:
+        key = (id(self.segments), len(self.segments))
+        if self._seg_cache is None or self._seg_cache[0] != key:
+            segs = sorted((g for g in self.segments if g.filesz), key=lambda g: g.vaddr)
+            disjoint = all(a.vaddr + a.filesz <= b.vaddr for a, b in zip(segs, segs[1:]))
+            self._seg_cache = (key, segs if disjoint else None, [g.vaddr for g in segs])
+        segs, starts = self._seg_cache[1], self._seg_cache[2]
+        if segs is not None:  # the usual case: no two segments overlap, so at most one holds addr
+            i = bisect.bisect_right(starts, addr) - 1
+            candidates = segs[i:i + 1] if i >= 0 else []
+        else:
+            candidates = self.segments
+        for seg in candidates:
             if seg.vaddr <= addr < seg.vaddr + seg.filesz:
                 off = seg.offset + (addr - seg.vaddr)
                 end = min(off + size, seg.offset + seg.filesz, len(self.data))
