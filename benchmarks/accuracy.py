@@ -152,9 +152,8 @@ def score_transfer(r: dict, pc: list, truth: dict[int, set[str]], has_counterpar
                 ref_names.get(f["reference_address"]) in names:
             matched_right += 1
     return {"named": named, "right": right, "counterparts": len(has_counterpart), "matched_right": matched_right,
-            "confidences": [(f["confidence"], f["name"] in truth.get(f["address"], set()))
-                            for f in r["functions"] if f["name"] is not None or f["reference_address"] is not None
-                            if "import" not in f["via"]]}
+            "confidences": [(f["confidence"], ref_names.get(f["reference_address"]) in truth.get(f["address"], set()))
+                            for f in r["functions"] if f["reference_address"] is not None and "import" not in f["via"]]}
 
 
 def sim(a, b):

@@ -4,7 +4,10 @@ then a last one-to-one pass on the embedding alone. Every match keeps the eviden
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +30,20 @@ class Params:
     final_sim: float = 0.70
     final_margin: float = 0.0
     min_identical_len: int = 6
+    assign_all: bool = True  # a last one-to-one pass without threshold; confidence decides naming
+
+    @classmethod
+    def default(cls) -> Params:
+        """The thresholds fitted on train-sources pairs (weights/matcher.json), else the built-in ones."""
+        ref = resources.files("symbridge.model") / "weights" / "matcher.json"
+        with resources.as_file(ref) as p:
+            if Path(p).is_file():
+                data = json.loads(Path(p).read_text())
+                return cls(**{k: v for k, v in data.get("params", {}).items() if k in cls.__dataclass_fields__})
+        return cls()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -84,7 +101,7 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
 class Matcher:
     def __init__(self, ref: Side, tgt: Side, params: Params | None = None):
         self.S, self.P = ref, tgt
-        self.p = params or Params()
+        self.p = params or Params.default()
         self.match: dict[int, Match] = {}
         self.taken: dict[int, int] = {}  # reference index -> target index
 
@@ -202,19 +219,17 @@ class Matcher:
                         added += 1
         return added
 
-    def final(self, idx: np.ndarray, val: np.ndarray) -> None:
-        order = np.argsort(-val[:, 0]) if val.shape[1] else []
-        for i in order:
-            i = int(i)
-            if i in self.match:
-                continue
-            for c in range(val.shape[1]):
-                j = int(idx[i, c])
-                if val[i, c] < self.p.final_sim:
-                    break
-                if j not in self.taken:
-                    self.accept(i, j, "embedding")
-                    break
+    def final(self, idx: np.ndarray, val: np.ndarray, min_sim: float) -> int:
+        """Greedy one-to-one over the top-K candidates, best similarity first."""
+        added = 0
+        pairs = [(float(val[i, c]), i, int(idx[i, c])) for i in range(len(idx)) if i not in self.match
+                 for c in range(val.shape[1]) if val[i, c] >= min_sim]
+        pairs.sort(key=lambda x: -x[0])
+        for _, i, j in pairs:
+            if i not in self.match and j not in self.taken:
+                self.accept(i, j, "embedding")
+                added += 1
+        return added
 
     # ------------------------------------------------------------------ all of it
     def run(self) -> MatchResult:
@@ -228,9 +243,12 @@ class Matcher:
             n = self.propagate_calls() + self.propagate_order()
             if n == 0:
                 break
-        self.final(idx, val)
-        self.propagate_calls()
-        self.propagate_order()
+        self.final(idx, val, self.p.final_sim)
+        for _ in range(8):
+            if self.propagate_calls() + self.propagate_order() == 0:
+                break
+        if self.p.assign_all:
+            self.final(idx, val, -1.0)
         self.add_support()
         return MatchResult(self.match, idx, val)
 

@@ -19,6 +19,7 @@ from ..analysis.lift import Facts
 N_BUCKETS = 1 << 15
 GROUPS = "TBGNISWC"
 CONTEXT_GROUPS = frozenset("ISW")
+IDENTIFIER_GROUPS = "ISWC"  # exact-match evidence: imports, strings, string words, constants
 GROUP_WEIGHT = {"T": 1.0, "B": 1.0, "G": 1.0, "N": 1.0, "I": 2.0, "S": 2.0, "W": 1.0, "C": 1.5}
 
 
@@ -46,13 +47,25 @@ def feature_counts(facts: Facts, code_only: bool = False) -> Counter:
     return c
 
 
+_HASHES: dict[str, int] = {}
+
+
 def hash_feature(f: str) -> int:
-    return zlib.crc32(f.encode("utf-8", "surrogatepass")) % N_BUCKETS
+    """The bucket of a feature (crc32, stable across processes), memoised: features repeat a lot."""
+    h = _HASHES.get(f)
+    if h is None:
+        if len(_HASHES) > 1 << 20:
+            _HASHES.clear()
+        h = _HASHES[f] = zlib.crc32(f.encode("utf-8", "surrogatepass")) % N_BUCKETS
+    return h
 
 
-def featurize(facts: Facts, code_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(bucket ids int32, weights float32): sublinear counts, group weights, unit L2 norm."""
+def featurize(facts: Facts, code_only: bool = False, groups: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(bucket ids int32, weights float32): sublinear counts, group weights, unit L2 norm.
+    ``groups`` keeps only the features of those groups (e.g. "ISWC", the identifier-like ones)."""
     counts = feature_counts(facts, code_only)
+    if groups is not None:
+        counts = Counter({f: n for f, n in counts.items() if f[0] in groups})
     if not counts:
         return np.zeros(1, np.int32), np.zeros(1, np.float32)
     ids = np.fromiter((hash_feature(f) for f in counts), np.int32, len(counts))

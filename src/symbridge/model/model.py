@@ -3,6 +3,11 @@
 Two kinds share one file format (safetensors, metadata ``kind``):
   ``bag-mlp``     learned: an embedding table summed over the features, LayerNorm, a two-layer MLP
   ``projection``  untrained: a fixed random projection of the TF-weighted features (the first embedding)
+
+A ``bag-mlp`` model may add an identifier sketch (metadata ``identifier_weight`` > 0): a fixed random
+projection of the function's imports, strings and constants only, concatenated to the learned vector
+with that weight. Exact identifiers are an open vocabulary that a table trained on a corpus cannot know;
+the sketch keeps their evidence for the nearest-neighbour search.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from .features import N_BUCKETS, featurize
+from .features import IDENTIFIER_GROUPS, N_BUCKETS, featurize
 
 DEFAULT_WEIGHTS = "symbridge-default.safetensors"
 FORMAT = "symbridge-model"
@@ -45,6 +50,8 @@ class Model:
         self.n_buckets = int(meta.get("n_buckets", N_BUCKETS))
         self._check(tensors)
         self.t = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
+        self.identifier_weight = float(meta.get("identifier_weight", 0.0)) if self.kind == "bag-mlp" else 0.0
+        self._sketch: np.ndarray | None = None
 
     # ------------------------------------------------------------------ loading
     def _check(self, t: dict[str, np.ndarray]) -> None:
@@ -119,33 +126,59 @@ class Model:
         return cls.projection()
 
     # ------------------------------------------------------------------ inference
+    SKETCH_DIM = 128
+    SKETCH_SEED = 7
+
     @property
     def dim(self) -> int:
-        return int(self.t["w2"].shape[1] if self.kind == "bag-mlp" else self.t["embedding"].shape[1])
+        if self.kind == "bag-mlp":
+            return int(self.t["w2"].shape[1]) + (self.SKETCH_DIM if self.identifier_weight > 0 else 0)
+        return int(self.t["embedding"].shape[1])
+
+    def sketch_table(self) -> np.ndarray:
+        if self._sketch is None:
+            rng = np.random.default_rng(self.SKETCH_SEED)
+            self._sketch = rng.standard_normal((N_BUCKETS, self.SKETCH_DIM), dtype=np.float32)
+        return self._sketch
 
     @property
     def name(self) -> str:
         return str(self.meta.get("name", self.kind))
 
-    def forward(self, bags: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Embeddings of featurized functions (a list of (ids, weights))."""
+    @staticmethod
+    def _bag_sum(table: np.ndarray, bags: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        h = np.zeros((len(bags), table.shape[1]), np.float32)
+        for k, (ids, w) in enumerate(bags):  # a small gather and matvec each: no big temporaries
+            if len(ids):
+                h[k] = w @ table[ids]
+        return h
+
+    def forward(self, bags: Sequence[tuple[np.ndarray, np.ndarray]],
+                identifier_bags: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
+        """Embeddings of featurized functions (lists of (ids, weights): all features, identifiers only)."""
         if not bags:
             return np.zeros((0, self.dim), np.float32)
-        lengths = np.array([len(i) for i, _ in bags])
-        ids = np.concatenate([i for i, _ in bags])
-        w = np.concatenate([x for _, x in bags])
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        e = self.t["embedding"]
-        h = np.add.reduceat(e[ids] * w[:, None], offsets, axis=0)
-        if self.kind == "bag-mlp":
-            t = self.t
-            x = _layer_norm(h, t["ln_g"], t["ln_b"])
-            z = np.maximum(x @ t["w1"] + t["b1"], 0.0)
-            h = z @ t["w2"] + t["b2"]
-        return _normalize(h)
+        h = self._bag_sum(self.t["embedding"], bags)
+        if self.kind == "projection":
+            return _normalize(h)
+        t = self.t
+        x = _layer_norm(h, t["ln_g"], t["ln_b"])
+        z = np.maximum(x @ t["w1"] + t["b1"], 0.0)
+        out = _normalize(z @ t["w2"] + t["b2"])
+        if self.identifier_weight > 0:
+            if identifier_bags is None:
+                raise ValueError("this model needs the identifier features too (Model.featurize gives both)")
+            sketch = _normalize(self._bag_sum(self.sketch_table(), identifier_bags))
+            out = _normalize(np.concatenate([out, self.identifier_weight * sketch], axis=1))
+        return out
 
-    def featurize(self, functions: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [featurize(f.facts, self.code_only) for f in functions]
+    def featurize(self, functions: Sequence) -> tuple[list, list | None]:
+        """The model's inputs for the functions: all features, and the identifier features if needed."""
+        bags = [featurize(f.facts, self.code_only) for f in functions]
+        if self.identifier_weight <= 0:
+            return bags, None
+        groups = "C" if self.code_only else IDENTIFIER_GROUPS
+        return bags, [featurize(f.facts, groups=groups) for f in functions]
 
     def embed(self, functions: Sequence, progress: Callable[[int], None] | None = None,
               batch: int = 2048) -> np.ndarray:
@@ -153,7 +186,7 @@ class Model:
         out = []
         for i in range(0, len(functions), batch):
             chunk = functions[i:i + batch]
-            out.append(self.forward(self.featurize(chunk)))
+            out.append(self.forward(*self.featurize(chunk)))
             if progress:
                 progress(len(chunk))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)

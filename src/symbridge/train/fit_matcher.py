@@ -25,7 +25,8 @@ from ..binary import Binary
 from ..errors import SymbridgeError
 from ..evaluation import anonymize
 from ..match.confidence import CALIBRATION_FILE, Calibrator, match_features
-from ..match.transfer import match_binaries
+from ..match.matcher import Matcher, MatchResult, Params, build_side
+from ..match.transfer import embed_binary, split_plt
 from ..model.model import Model
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "model" / "weights"
@@ -39,12 +40,43 @@ def truth(path: Path) -> dict[int, set[str]]:
     return out
 
 
-def examples(ref: Path, tgt: Path, work: Path, model: Model) -> tuple[list, list]:
+def prepare(ref: Path, tgt: Path, work: Path, model: Model) -> tuple:
     anon = anonymize(tgt, work / "anon" / ("__".join(tgt.parts[-4:])))
     S = Binary(ref, use_debug_files=False)
     P = Binary(anon, ignore_symbols=True)
-    res, sc, pc = match_binaries(S, P, model)
-    t = truth(tgt)
+    sc, pc = split_plt(S.functions)[0], split_plt(P.functions)[0]
+    return (build_side(sc, embed_binary(S, model), use_names=True), build_side(pc, embed_binary(P, model)),
+            sc, pc, truth(tgt))
+
+
+def run_pair(prepared: tuple, params: Params) -> tuple[MatchResult, int, int]:
+    """The match result, and how many matches name their target right and wrong."""
+    ref_side, tgt_side, sc, pc, t = prepared
+    res = Matcher(ref_side, tgt_side, params).run()
+    right = sum(1 for i, m in res.matches.items() if sc[m.s].name in t.get(pc[i].address, ()))
+    return res, right, len(res.matches) - right
+
+
+def fit_params(prepared: list[tuple], penalty: float = 2.0) -> Params:
+    """Grid search of the matcher's thresholds: most right matches, each wrong one costing `penalty`."""
+    best, best_score = Params(), None
+    for seed_sim in (0.7, 0.8, 0.9):
+        for prop_sim in (0.3, 0.45, 0.6):
+            for final_sim in (0.5, 0.6, 0.7, 0.8):
+                p = Params(seed_sim=seed_sim, prop_sim=prop_sim, final_sim=final_sim)
+                score = 0.0
+                for prep in prepared:
+                    _, r, w = run_pair(prep, p)
+                    score += r - penalty * w
+                if best_score is None or score > best_score:
+                    best, best_score = p, score
+                print(f"  seed {seed_sim} prop {prop_sim} final {final_sim}: {score:.0f}", file=sys.stderr)
+    return best
+
+
+def examples(prepared: tuple, params: Params) -> tuple[list, list]:
+    res, _, _ = run_pair(prepared, params)
+    _, _, sc, pc, t = prepared
     X, y = [], []
     for i, m in res.matches.items():
         s = sc[m.s]
@@ -69,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precision", type=float, default=0.98)
     ap.add_argument("--out", type=Path, default=WEIGHTS / CALIBRATION_FILE)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-fit-params", dest="fit_params", action="store_false",
+                    help="Keep the matcher's thresholds; fit only the calibration.")
     a = ap.parse_args(argv)
     from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression
@@ -87,19 +121,29 @@ def main(argv: list[str] | None = None) -> int:
         r1, r2 = rng.sample(shared, 2)
         if r1["source_package"] != r2["source_package"]:
             chosen.append((a.corpus / r1["relpath"], a.corpus / r2["relpath"], "unrelated"))
-    X, y, kinds = [], [], []
     t0 = time.time()
+    prepared, kinds_of = [], []
     for ref, tgt, kind in chosen:
         try:
-            xs, ys = examples(ref, tgt, a.work, model)
+            prepared.append(prepare(ref, tgt, a.work, model))
+            kinds_of.append(kind)
         except (SymbridgeError, OSError) as exc:
             print(f"skip {tgt}: {exc}", file=sys.stderr)
-            continue
+    print(f"[{time.time() - t0:5.0f}s] {len(prepared)} pairs loaded", file=sys.stderr)
+    params = fit_params(prepared) if a.fit_params else Params.default()
+    (a.out.parent / "matcher.json").write_text(json.dumps(
+        {"params": params.to_dict(), "fitted_on": f"{len(prepared)} train-sources pairs, model {model.name}"},
+        indent=1))
+    print(f"matcher thresholds: {params}", file=sys.stderr)
+    X, y, kinds = [], [], []
+    for prep, kind in zip(prepared, kinds_of):
+        xs, ys = examples(prep, params)
+        name = prep[3][0].binary.path.name if prep[3] else "?"
         X += xs
         y += ys
         kinds += [kind] * len(xs)
         print(f"[{time.time() - t0:5.0f}s] {kind:22s} {len(xs):5d} matches, {np.mean(ys) if ys else 0:.3f} right  "
-              f"{tgt.name}", file=sys.stderr, flush=True)
+              f"{name}", file=sys.stderr, flush=True)
     X, y = np.array(X), np.array(y, float)
     lr = LogisticRegression(C=1.0, max_iter=2000).fit(X, y)
     z = lr.decision_function(X)

@@ -1,0 +1,97 @@
+"""Turn a training checkpoint into the shipped model: fit the identifier-sketch weight on train pairs.
+
+    python -m symbridge.train.finalize /work/data/runs/r2/best.safetensors
+
+The weight is chosen by plain nearest-neighbour top-1 over whole target binaries on train-sources pairs
+(never dev-eval), then the model is written to src/symbridge/model/weights/symbridge-default.safetensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ..binary import Binary
+from ..errors import SymbridgeError
+from ..evaluation import anonymize
+from ..match.transfer import split_plt
+from ..model.model import DEFAULT_WEIGHTS, Model
+from .fit_matcher import WEIGHTS, truth
+
+GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+
+
+def pair_queries(ref: Path, tgt: Path, work: Path) -> tuple[list, list, list[int], list[int]] | None:
+    anon = anonymize(tgt, work / "anon" / ("__".join(tgt.parts[-4:])))
+    sc = split_plt(Binary(ref, use_debug_files=False).functions)[0]
+    pc = split_plt(Binary(anon, ignore_symbols=True).functions)[0]
+    t = truth(tgt)
+    p_at = {f.address: i for i, f in enumerate(pc)}
+    by_name = defaultdict(list)
+    for a, names in t.items():
+        for n in names:
+            by_name[n].append(a)
+    q, g = [], []
+    for i, f in enumerate(sc):
+        addrs = by_name.get(f.name or "", [])
+        if len(addrs) == 1 and addrs[0] in p_at:
+            q.append(i)
+            g.append(p_at[addrs[0]])
+    return (sc, pc, q, g) if q else None
+
+
+def top1(model: Model, pairs: list) -> float:
+    hits = total = 0
+    for sc, pc, q, g in pairs:
+        xs, xp = model.embed([sc[i] for i in q]), model.embed(pc)
+        hits += int((np.argmax(xs @ xp.T, axis=1) == np.array(g)).sum())
+        total += len(q)
+    return hits / max(total, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--pairs", type=Path, default=Path("corpus/pairs-train.json"))
+    ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
+    ap.add_argument("--work", type=Path, default=Path("/work/data/fit"))
+    ap.add_argument("--per-kind", type=int, default=6)
+    ap.add_argument("--out", type=Path, default=WEIGHTS / DEFAULT_WEIGHTS)
+    a = ap.parse_args(argv)
+    base = Model.load(a.checkpoint)
+    rng = random.Random(0)
+    by_kind = defaultdict(list)
+    for p in json.loads(a.pairs.read_text()):
+        if p["kind"] in ("cross-release", "cross-opt", "cross-compiler", "cross-release-static"):
+            by_kind[p["kind"]].append(p)
+    pairs = []
+    for _kind, ps in sorted(by_kind.items()):
+        for p in rng.sample(ps, min(a.per_kind, len(ps))):
+            try:
+                got = pair_queries(a.corpus / p["reference"], a.corpus / p["target"], a.work)
+            except (SymbridgeError, OSError):
+                continue
+            if got:
+                pairs.append(got)
+    best_w, best = 0.0, -1.0
+    for w in GRID:
+        m = Model(base.t, dict(base.meta, identifier_weight=w), base.source)
+        score = top1(m, pairs)
+        print(f"identifier weight {w}: train-pairs nearest-neighbour top-1 {score:.4f}", file=sys.stderr)
+        if score > best:
+            best_w, best = w, score
+    final = Model(base.t, dict(base.meta, identifier_weight=best_w,
+                               identifier_weight_fit=f"{len(pairs)} train-sources pairs, top-1 {best:.4f}"))
+    final.save(a.out)
+    print(f"identifier weight {best_w} (top-1 {best:.4f} on {len(pairs)} train pairs); wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
