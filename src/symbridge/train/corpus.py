@@ -45,14 +45,15 @@ REBUILDS = {
               "libogg", "lmdb", "libmnl", "libexif", "msgpack-c", "c-ares"],
     "dev-eval": ["cjson", "lz4", "libdeflate", "jq", "libonig", "nettle"],
 }
-REBUILD_SUITES = {"train": ["bookworm"], "dev-eval": ["bookworm", "bullseye", "trixie"]}
+# sid only stands in for trixie when trixie's source is not on the mirror
+REBUILD_SUITES = {"train": ["bookworm"], "dev-eval": ["bookworm", "bullseye", "trixie", "sid"]}
 OPTS = {"train": ["-O0", "-O1", "-O2", "-O3", "-Os"], "dev-eval": ["-O0", "-O2", "-O3"]}
 # rebuild passes: the essential levels for every package first, the extra ones after
 OPT_PASSES = {"train": [["-O0", "-O2", "-O3"], ["-O1", "-Os"]], "dev-eval": [["-O0", "-O2", "-O3"]]}
 COMPILERS = ["gcc", "clang"]
 BUILD_TIMEOUT = 300
 SKIP_PKG = re.compile(
-    r"(-doc|-dbg|-dbgsym|-udeb|-tests?|-perl|-java|-ocaml|-cil|-examples)$|^(python3?-|ruby-|gir1\.2-"
+    r"(-doc|-dbg|-dbgsym|-udeb|-tests?|-perl|-java|-ocaml|-cil|-examples)$|^(python3?-|ruby-|gir1\.2-|lib32|libx32"
     r"|golang-|node-|php-|lua-)"
 )
 
@@ -205,6 +206,16 @@ class Builder:
 
     # one source package, one suite ------------------------------------------------
     def fetch_official(self, src: str) -> None:
+        lock = self.root / src / ".lock"
+        if not take_lock(lock):
+            self.log(f"{src}: locked by another process, skipped")
+            return
+        try:
+            self.fetch_all_suites(src)
+        finally:
+            lock.unlink(missing_ok=True)
+
+    def fetch_all_suites(self, src: str) -> None:
         seen_versions: dict[str, str] = {}
         for suite in SUITES:
             unit = self.root / src / suite
@@ -304,13 +315,32 @@ class Builder:
         err = ""
         for cmd in link_variants(archive, out):
             res = sh(cmd, timeout=300)
-            if res.returncode == 0 and out.exists():
+            if res.returncode == 0 and out.exists() and count_funcs(out) >= MIN_FUNCS:
                 return self.record(src, pkg, version, suite, "static-dev", "", "", out,
                                    "static-linked-archive")
             err = res.stderr.strip()[-300:]
         self.log(f"  {src} {suite} {archive.name}: link failed: {err}")
         out.unlink(missing_ok=True)
         return None
+
+
+def take_lock(lock: Path) -> bool:
+    """Create ``lock`` holding our pid; a lock of a dead process is taken over."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(lock.read_text() or "0"), 0)
+                return False
+            except (ProcessLookupError, ValueError):
+                lock.unlink(missing_ok=True)
+                continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
 
 
 def link_variants(archive: Path, out: Path) -> list[list[str]]:
@@ -330,7 +360,8 @@ def link_variants(archive: Path, out: Path) -> list[list[str]]:
 def link_first(archive: Path, out: Path) -> bool:
     """Link ``archive`` with the first variant that works."""
     for cmd in link_variants(archive, out):
-        if sh(cmd, timeout=300).returncode == 0 and out.exists():
+        res = sh(cmd, timeout=300)
+        if res.returncode == 0 and out.exists() and count_funcs(out) >= MIN_FUNCS:
             return True
     out.unlink(missing_ok=True)
     return False
@@ -357,6 +388,8 @@ def write_records(path: Path, records: list[Record]) -> None:
 class Rebuilder(Builder):
     def rebuild(self, src: str, opts: list[str]) -> None:
         for suite in REBUILD_SUITES[self.split]:
+            if suite == "sid" and (self.out / "src" / self.split / src / "trixie" / ".done").exists():
+                continue
             try:
                 tree, version = self.get_source(src, suite)
             except Exception as exc:
@@ -443,6 +476,8 @@ def build_tree(work: Path, cc: str, flags: str) -> str:
         if ok and collect_build_elves(work):
             return ""
         errors.append(err)
+    if collect_build_elves(work):  # a late step (docs, tests) failed after the code was built
+        return ""
     ok, err = direct_compile(work, cc, flags, env)
     errors.append(err)
     return " | ".join(e[-200:] for e in errors if e)
@@ -534,8 +569,9 @@ def load_records(root: Path) -> list[dict]:
         if not (f.parent / ".done").exists():
             continue
         for line in f.read_text().splitlines():
-            if line.strip():
-                recs.append(json.loads(line))
+            rec = json.loads(line) if line.strip() else None
+            if rec and not SKIP_PKG.search(rec["binary_package"]):  # e.g. multilib from old runs
+                recs.append(rec)
     return recs
 
 
@@ -580,7 +616,8 @@ def rebuild_pairs(recs: list[dict], combos: list[tuple[str, tuple, tuple]]) -> l
         if r["origin"] != "rebuild":
             continue
         parts = Path(r["relpath"]).parts  # split/src/rebuild/suite/ccOPT/<artefact...>
-        artefact = str(Path(*parts[5:]))
+        art = Path(*parts[5:])
+        artefact = str(art.parent / so_family(art.name)) if r["kind"] == "shared" else str(art)
         opt = r["flags"].split()[0]
         index[(r["source_package"], artefact, r["suite"], r["compiler"], opt)] = r
     pairs = []
@@ -605,8 +642,10 @@ def dev_eval_pairs(recs: list[dict]) -> list[dict]:
         ("cross-opt", (None, "gcc", "-O0"), (None, "gcc", "-O3")),
         ("cross-compiler", (None, "gcc", "-O2"), (None, "clang", "-O2")),
     ]
-    # bullseye sources may be unreachable on the mirror: bookworm -> trixie is the fallback
-    combos += [("cross-version", (old, cc, o), ("trixie", cc, o)) for old in ("bullseye", "bookworm")
+    # bullseye (or trixie) sources may be missing on the mirror: bookworm / sid stand in
+    combos += [("cross-version", (old, cc, o), (new, cc, o))
+               for old, new in (("bullseye", "trixie"), ("bookworm", "trixie"),
+                                ("bullseye", "sid"), ("bookworm", "sid"))
                for cc in COMPILERS for o in OPTS["dev-eval"]]
     return pairs + rebuild_pairs(recs, combos)
 
@@ -651,6 +690,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rebuild", action="store_true", help="rebuild sources instead of downloading")
     ap.add_argument("--only", nargs="*", help="restrict to these source packages")
     ap.add_argument("--manifest-only", action="store_true")
+    ap.add_argument("--reverse", action="store_true",
+                    help="walk the package list backwards (run a second downloader beside one)")
     args = ap.parse_args(argv)
     allowed = read_sources(args.split)
     builder = (Rebuilder if args.rebuild else Builder)(args.split, args.out)
@@ -658,6 +699,7 @@ def main(argv: list[str] | None = None) -> int:
         builder.ensure_apt()
         todo = REBUILDS[args.split] if args.rebuild else allowed
         todo = [s for s in todo if s in allowed and (not args.only or s in args.only)]
+        todo = todo[::-1] if args.reverse else todo
         passes = OPT_PASSES[args.split] if args.rebuild else [[]]
         for opts in passes:
             for src in todo:
