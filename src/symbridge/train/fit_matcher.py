@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     pairs = json.loads(a.pairs.read_text())
     by_kind: dict[str, list] = defaultdict(list)
     for p in pairs:
-        by_kind[p["kind"]].append(p)
+        if not p["kind"].endswith("-exec"):  # official programs are stripped: no names to judge by
+            by_kind[p["kind"]].append(p)
     chosen = [(a.corpus / p["reference"], a.corpus / p["target"], p["kind"])
               for kind, ps in sorted(by_kind.items()) for p in rng.sample(ps, min(a.per_kind, len(ps)))]
     rows = [json.loads(x) for x in a.manifest.read_text().splitlines()]
