@@ -58,6 +58,6 @@ def dwarf_functions(path: Path, data: bytes | None = None) -> dict[int, str]:
                 val = name.value
                 out.setdefault(low.value, val.decode("utf-8", "replace") if isinstance(val, bytes) else str(val))
     except (ELFError, DWARFError, ConstructError, KeyError, ValueError, IndexError, AttributeError, TypeError,
-            UnicodeError, AssertionError, RecursionError, struct.error):
+            UnicodeError, AssertionError, RecursionError, OverflowError, struct.error):
         return out
     return out
