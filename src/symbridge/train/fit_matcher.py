@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [(a.corpus / p["reference"], a.corpus / p["target"], p["kind"])
               for kind, ps in sorted(by_kind.items()) for p in rng.sample(ps, min(a.per_kind, len(ps)))]
     rows = [json.loads(x) for x in a.manifest.read_text().splitlines()]
-    shared = [r for r in rows if r["kind"] in ("shared", "exec") and r["size"] < 3_000_000]
+    # binaries that keep their full symbol tables, so that every function of the pair can be judged
+    shared = [r for r in rows if r["origin"] in ("rebuild", "static-dev") and r["size"] < 3_000_000]
     for _ in range(a.unrelated):
         r1, r2 = rng.sample(shared, 2)
         if r1["source_package"] != r2["source_package"]:
