@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -71,18 +72,32 @@ def add_tfidf(pairs: list[PairData]) -> None:
 
 
 def ranks(scores_true: np.ndarray, scores_all: np.ndarray) -> np.ndarray:
-    return 1 + (scores_all > scores_true[:, None]).sum(axis=1)
+    """Rank of the true counterpart, ties counted against it (identical vectors are no answer)."""
+    return np.maximum((scores_all >= scores_true[:, None]).sum(axis=1), 1)
+
+
+def demangled_bases(names: list[str]) -> dict[str, str]:
+    """C++ names without their parameter lists (`_Z11lua_atpanicP9lua_State...` -> `lua_atpanic`), so that a
+    library built as C in one release and as C++ in the other is judged by its function names."""
+    mangled = [n for n in names if n.startswith("_Z")]
+    if not mangled:
+        return {}
+    out = subprocess.run(["c++filt"], input="\n".join(mangled), capture_output=True, text=True).stdout.splitlines()
+    return {m: d.split("(", 1)[0] for m, d in zip(mangled, out) if d != m}
 
 
 def truth_names(path: Path) -> dict[int, set[str]]:
     out: dict[int, set[str]] = defaultdict(set)
-    for f in Binary(path, use_debug_files=False).functions:
+    b = Binary(path, use_debug_files=False)
+    for f in b.functions:
         if f.name and not f.is_plt:
             out[f.address].add(f.name)
-    img = Binary(path, use_debug_files=False).image
-    for s in img.symbols:
+    for s in b.image.symbols:
         if s.defined and s.name and s.kind in ("STT_FUNC", "STT_GNU_IFUNC"):
             out[s.address].add(s.name)
+    bases = demangled_bases([n for ns in out.values() for n in ns])
+    for ns in out.values():
+        ns.update(bases[n] for n in list(ns) if n in bases)
     return out
 
 
@@ -129,11 +144,13 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
     d.docs = [mnemonic_ngrams(f) for f in sc + pc]
     if run_transfer:
         r = transfer(S, P, models["model"])
-        d.transfer = score_transfer(r, pc, truth, {pc[j].address for j in t})
+        d.transfer = score_transfer(r, truth, {pc[j].address for j in t}, partial=pair["kind"] == "cross-release")
     return d
 
 
-def score_transfer(r: dict, pc: list, truth: dict[int, set[str]], has_counterpart: set[int]) -> dict:
+def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int], partial: bool) -> dict:
+    """Names given, right, and the calibration data of one transfer. With `partial` truth (official shared
+    libraries: only exported names are known) a name on a function the target does not export is not judged."""
     named = right = matched_right = 0
     ref_names = {}
     for f in r["functions"]:
@@ -141,19 +158,25 @@ def score_transfer(r: dict, pc: list, truth: dict[int, set[str]], has_counterpar
             continue
         for c in f["candidates"]:
             ref_names[c["address"]] = c["name"]
+    right_cp = 0
+    confidences = []
     for f in r["functions"]:
         if "import" in f["via"]:
             continue
         names = truth.get(f["address"], set())
+        if partial and not names:
+            continue
         if f["name"]:
             named += 1
             right += f["name"] in names
-        if f["address"] in has_counterpart and f["reference_address"] is not None and \
-                ref_names.get(f["reference_address"]) in names:
+            right_cp += f["name"] in names and f["address"] in has_counterpart
+        ref = ref_names.get(f["reference_address"]) if f["reference_address"] is not None else None
+        if f["address"] in has_counterpart and ref in names:
             matched_right += 1
-    return {"named": named, "right": right, "counterparts": len(has_counterpart), "matched_right": matched_right,
-            "confidences": [(f["confidence"], ref_names.get(f["reference_address"]) in truth.get(f["address"], set()))
-                            for f in r["functions"] if f["reference_address"] is not None and "import" not in f["via"]]}
+        if ref is not None and not (ref.startswith("sub_") and not names):  # judgeable matches only
+            confidences.append((f["confidence"], ref in names))
+    return {"named": named, "right": right, "right_counterparts": right_cp, "counterparts": len(has_counterpart),
+            "matched_right": matched_right, "confidences": confidences}
 
 
 def sim(a, b):
@@ -194,7 +217,7 @@ def pooled(pairs: list[PairData], method: str, k: int, seed: int = 0) -> tuple[f
             others = rng.choice(n - 1, size=k - 1, replace=False)
             others[others >= true_g] += 1
             s = sim(qv[row:row + 1], pool_all[others]).ravel()
-            r_all.append(1 + int((s > s_true[row]).sum()))
+            r_all.append(1 + int((s >= s_true[row]).sum()))
     r = np.array(r_all)
     return float((r == 1).mean()), float((1.0 / r).mean()), len(r)
 
@@ -219,7 +242,7 @@ def analogy_rows(pairs: list[PairData], method: str, seed: int = 0) -> tuple[flo
                        base + np.mean([xp[d.t[j]] - xs[d.q[j]] for j in others], axis=0)]
             for k, qv in enumerate(queries):
                 s = xp @ (qv / (np.linalg.norm(qv) or 1.0))
-                hits[k] += int(np.argmax(s)) == d.t[row]
+                hits[k] += int((s >= s[d.t[row]]).sum()) == 1  # ties count against, as in ranks()
             total += 1
     if not total:
         return float("nan"), float("nan"), float("nan"), 0
@@ -300,15 +323,19 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
             L.append(f"| {kind} | {method} | {nn:.3f} | {one:.3f} | {ten:.3f} | {n} |")
     if any(d.transfer for ps in by_kind.values() for d in ps):
         L += ["", "## Whole-binary matching (transfer) at the default threshold", "",
+              "Match top-1: the target functions with a counterpart whose match is right (named or not). Precision: "
+              "names given that are the target's own name. Recall: target functions with a counterpart named right.",
+              "",
               "| kind | match top-1 | named | precision | recall | nearest-neighbour top-1 | TF-IDF top-1 |",
               "|---|---|---|---|---|---|---|"]
         for kind, ps in by_kind.items():
             named = sum(d.transfer["named"] for d in ps)
             right = sum(d.transfer["right"] for d in ps)
+            right_cp = sum(d.transfer["right_counterparts"] for d in ps)
             cp = sum(d.transfer["counterparts"] for d in ps)
             mr = sum(d.transfer["matched_right"] for d in ps)
             L.append(f"| {kind} | {mr / max(cp, 1):.3f} | {named} | {right / max(named, 1):.3f} "
-                     f"| {right / max(cp, 1):.3f} | {whole_binary(ps, 'model')[0]:.3f} "
+                     f"| {right_cp / max(cp, 1):.3f} | {whole_binary(ps, 'model')[0]:.3f} "
                      f"| {whole_binary(ps, 'tfidf')[0]:.3f} |")
         conf = [c for ps in by_kind.values() for d in ps for c in d.transfer["confidences"]]
         L += calibration_table(conf)

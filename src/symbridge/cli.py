@@ -342,8 +342,16 @@ def identify(db: str, target: Path, json_out: Annotated[Optional[Path], typer.Op
         emit_json(result, json_out) if json_out is not None else _print_table(result)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if not STATE["quiet"]:
+        sys.stderr.write(f"symbridge: warning: {' '.join(str(message).split())}\n")
+
+
 def main() -> None:
     """Entry point: one line on stderr and exit 2 for bad input, 1 for internal errors."""
+    import warnings
+
+    warnings.showwarning = _one_line_warning
     try:
         app(standalone_mode=False)
     except SymbridgeError as exc:
