@@ -49,6 +49,8 @@ class PairData:
     n_target: int
     transfer: dict = field(default_factory=dict)
     docs: list = field(default_factory=list)  # mnemonic n-grams of reference then target functions
+    tnames: list = field(default_factory=list)  # the truth names of each target function (pool filtering)
+    qnames: list = field(default_factory=list)  # the name of each query
     embed_seconds: float = 0.0
     embed_count: int = 0
 
@@ -59,7 +61,7 @@ def mnemonic_ngrams(f) -> list[str]:
 
 
 def add_tfidf(pairs: list[PairData]) -> None:
-    """The baseline's vectors, one vocabulary and IDF for all pairs of a kind (so pools can mix pairs)."""
+    """The baseline's vectors, one vocabulary and IDF for all pairs of the run (so pools can mix pairs)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vec = TfidfVectorizer(analyzer=lambda x: x, sublinear_tf=True)
@@ -71,9 +73,20 @@ def add_tfidf(pairs: list[PairData]) -> None:
         d.docs = []
 
 
-def ranks(scores_true: np.ndarray, scores_all: np.ndarray) -> np.ndarray:
-    """Rank of the true counterpart, ties counted against it (identical vectors are no answer)."""
-    return np.maximum((scores_all >= scores_true[:, None]).sum(axis=1), 1)
+def tie_ranks(greater: np.ndarray, ties: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(chance of being ranked first, expected reciprocal rank) under random tie-breaking: functions with
+    the same score as the true counterpart (identical code gives identical vectors) share the places."""
+    greater, ties = np.asarray(greater, float), np.asarray(ties, float)
+    top1 = np.where(greater == 0, 1.0 / (1.0 + ties), 0.0)
+    return top1, 1.0 / (greater + 1.0 + ties / 2.0)
+
+
+def ranks(scores_true: np.ndarray, scores_all: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-1 chance and expected reciprocal rank of the true counterpart among all rows of scores_all
+    (which include the true one)."""
+    greater = (scores_all > scores_true[:, None]).sum(axis=1)
+    ties = (scores_all == scores_true[:, None]).sum(axis=1) - 1
+    return tie_ranks(greater, np.maximum(ties, 0))
 
 
 def demangled_bases(names: list[str]) -> dict[str, str]:
@@ -132,6 +145,8 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
     if not q:
         return None
     d = PairData(pair["kind"], pair["target"], {}, {}, q, t, len(pc))
+    d.tnames = [frozenset(truth.get(f.address, ())) for f in pc]
+    d.qnames = [sc[i].name for i in q]
     for name, m in models.items():
         d.xs[name] = m.embed(sc)
         t0 = time.perf_counter()
@@ -186,51 +201,57 @@ def sim(a, b):
 
 
 def whole_binary(pairs: list[PairData], method: str) -> tuple[float, float, int]:
-    r_all = []
+    top, rr = [], []
     for d in pairs:
         s = sim(d.xs[method][d.q], d.xp[method])
-        true = s[np.arange(len(d.q)), d.t]
-        r_all.append(ranks(true, s))
-    r = np.concatenate(r_all)
-    return float((r == 1).mean()), float((1.0 / r).mean()), len(r)
+        t1, r1 = ranks(s[np.arange(len(d.q)), d.t], s)
+        top.append(t1)
+        rr.append(r1)
+    top, rr = np.concatenate(top), np.concatenate(rr)
+    return float(top.mean()), float(rr.mean()), len(top)
 
 
-def pooled(pairs: list[PairData], method: str, k: int, seed: int = 0) -> tuple[float, float, int]:
-    """recall@1 and MRR with pools of k: the true counterpart plus k-1 target functions of the same kind."""
+def pooled(pairs: list[PairData], everything: list[PairData], method: str, k: int,
+           seed: int = 0) -> tuple[float, float, int]:
+    """recall@1 and MRR with pools of k: the true counterpart plus k-1 functions drawn (fixed seed) from the
+    target functions of every pair of this run (`everything`), leaving out functions of the query's own name
+    (the same source function built another way is not a negative)."""
     rng = np.random.default_rng(seed)
-    offs = np.cumsum([0] + [d.xp[method].shape[0] for d in pairs])
-    if hasattr(pairs[0].xp[method], "toarray"):
+    offs_of = {id(d): o for d, o in zip(everything, np.cumsum([0] + [d.xp[method].shape[0] for d in everything]))}
+    if hasattr(everything[0].xp[method], "toarray"):
         import scipy.sparse as sp
 
-        pool_all = sp.vstack([d.xp[method] for d in pairs]).tocsr()
+        pool_all = sp.vstack([d.xp[method] for d in everything]).tocsr()
     else:
-        pool_all = np.concatenate([d.xp[method] for d in pairs])
+        pool_all = np.concatenate([d.xp[method] for d in everything])
+    pool_names = [ns for d in everything for ns in d.tnames]
     n = pool_all.shape[0]
     if n < k:
         return float("nan"), float("nan"), 0
-    r_all = []
-    for pi, d in enumerate(pairs):
+    greater, ties = [], []
+    for d in pairs:
         qv = d.xs[method][d.q]
         s_true = np.asarray(sim(qv, d.xp[method]))[np.arange(len(d.q)), d.t]
+        s_pool = sim(qv, pool_all)  # each query against every target function of the run
         for row in range(len(d.q)):
-            true_g = offs[pi] + d.t[row]
+            true_g = offs_of[id(d)] + d.t[row]
             others = rng.choice(n - 1, size=k - 1, replace=False)
             others[others >= true_g] += 1
-            s = sim(qv[row:row + 1], pool_all[others]).ravel()
-            r_all.append(1 + int((s >= s_true[row]).sum()))
-    r = np.array(r_all)
-    return float((r == 1).mean()), float((1.0 / r).mean()), len(r)
+            others = np.array([o for o in others if d.qnames[row] not in pool_names[o]], dtype=np.int64)
+            greater.append(int((s_pool[row, others] > s_true[row]).sum()))
+            ties.append(int((s_pool[row, others] == s_true[row]).sum()))
+    top, rr = tie_ranks(np.array(greater), np.array(ties))
+    return float(top.mean()), float(rr.mean()), len(top)
 
 
 def analogy_rows(pairs: list[PairData], method: str, seed: int = 0) -> tuple[float, float, float, int]:
-    """Top-1 of plain nearest neighbour, one random anchor, and the mean shift of 10 anchors."""
+    """Top-1 of plain nearest neighbour, one random anchor, and the mean shift of 10 anchors (ties shared as
+    in tie_ranks). The query's norm does not change the ranking over unit target rows: it is not normalised."""
     rng = random.Random(seed)
     hits = np.zeros(3)
     total = 0
     for d in pairs:
         xs, xp = d.xs[method], d.xp[method]
-        if hasattr(xs, "toarray"):
-            xs, xp = xs.toarray(), xp.toarray()
         n = len(d.q)
         if n < 12:
             continue
@@ -238,11 +259,13 @@ def analogy_rows(pairs: list[PairData], method: str, seed: int = 0) -> tuple[flo
             others = [j for j in rng.sample(range(n), 11) if j != row][:10]
             a = others[0]
             base = xs[d.q[row]]
-            queries = [base, base - xs[d.q[a]] + xp[d.t[a]],
-                       base + np.mean([xp[d.t[j]] - xs[d.q[j]] for j in others], axis=0)]
+            shift = xp[[d.t[j] for j in others]] - xs[[d.q[j] for j in others]]
+            queries = [base, base - xs[d.q[a]] + xp[d.t[a]], base + shift.mean(axis=0)]
             for k, qv in enumerate(queries):
-                s = xp @ (qv / (np.linalg.norm(qv) or 1.0))
-                hits[k] += int((s >= s[d.t[row]]).sum()) == 1  # ties count against, as in ranks()
+                sc = np.asarray(sim(xp, np.asarray(qv).reshape(1, -1) if not hasattr(qv, "toarray") else qv))
+                sc = sc.ravel()
+                g = int((sc > sc[d.t[row]]).sum())
+                hits[k] += 0.0 if g else 1.0 / int((sc == sc[d.t[row]]).sum())
             total += 1
     if not total:
         return float("nan"), float("nan"), float("nan"), 0
@@ -280,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                 by_kind[kind].append(d)
                 print(f"[{time.time() - t_start:6.0f}s] {kind}: {p['target']} ({len(d.q)} queries, "
                       f"{d.n_target} target functions)", file=sys.stderr, flush=True)
-        if by_kind[kind]:
-            add_tfidf(by_kind[kind])
+
+    add_tfidf([d for ps in by_kind.values() for d in ps])
     lines = report(by_kind, model, a)
     text = "\n".join(lines) + "\n"
     print(text)
@@ -303,13 +326,15 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
         t1, tm, _ = whole_binary(ps, "tfidf")
         L.append(f"| {len(ps)} | {KIND_TITLES.get(kind, kind)} | {n} | {m1:.3f} | {mm:.3f} | {c1:.3f} | {t1:.3f} | "
                  f"{tm:.3f} |")
-    L += ["", "## Pools of 100 and 10,000 (true counterpart + K-1 target functions of the same kind, seed 0)", "",
+    everything = [d for ps in by_kind.values() for d in ps]
+    L += ["", "## Pools of 100 and 10,000 (true counterpart + K-1 functions drawn with seed 0 from the target "
+              f"functions of all {len(everything)} pairs of this run)", "",
           "| kind | K | model recall@1 | model MRR | TF-IDF recall@1 | TF-IDF MRR | queries |",
           "|---|---|---|---|---|---|---|"]
     for kind, ps in by_kind.items():
         for k in (100, 10000):
-            m1, mm, n = pooled(ps, "model", k)
-            t1, tm, _ = pooled(ps, "tfidf", k)
+            m1, mm, n = pooled(ps, everything, "model", k)
+            t1, tm, _ = pooled(ps, everything, "tfidf", k)
             if n:
                 L.append(f"| {kind} | {k} | {m1:.3f} | {mm:.3f} | {t1:.3f} | {tm:.3f} | {n} |")
             else:

@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--feat-drop", type=float, default=0.2, help="Feature dropout (augmentation).")
+    ap.add_argument("--decay", action="store_true", help="Decay the learning rate linearly over --minutes.")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
@@ -170,13 +171,17 @@ def main(argv: list[str] | None = None) -> None:
         say(f"resumed at step {state['step']}")
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     nprng = np.random.default_rng(a.seed + state["step"])
-    t0 = time.time()
+    t0 = start = time.time()
     deadline = t0 + a.minutes * 60
     losses = []
     while time.time() < deadline:
         xa, xb = sampler.batch(a.batch)
         if a.feat_drop:
             xa, xb = drop_features(xa, a.feat_drop, nprng), drop_features(xb, a.feat_drop, nprng)
+        if a.decay:  # linear decay of the learning rate over the time budget, to a tenth
+            frac = min(1.0, (time.time() - start) / (a.minutes * 60))
+            for group in opt.param_groups:
+                group["lr"] = a.lr * (1.0 - 0.9 * frac)
         ea, eb = model(*collate(xa)), model(*collate(xb))
         logits = ea @ eb.T / a.tau
         target = torch.arange(len(xa))
