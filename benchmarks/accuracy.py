@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from symbridge.binary import Binary
-from symbridge.evaluation import anonymize
+from symbridge.evaluation import anonymize, truth_names
 from symbridge.match.transfer import split_plt, transfer
 from symbridge.model.model import Model
 
@@ -87,31 +86,6 @@ def ranks(scores_true: np.ndarray, scores_all: np.ndarray) -> tuple[np.ndarray, 
     greater = (scores_all > scores_true[:, None]).sum(axis=1)
     ties = (scores_all == scores_true[:, None]).sum(axis=1) - 1
     return tie_ranks(greater, np.maximum(ties, 0))
-
-
-def demangled_bases(names: list[str]) -> dict[str, str]:
-    """C++ names without their parameter lists (`_Z11lua_atpanicP9lua_State...` -> `lua_atpanic`), so that a
-    library built as C in one release and as C++ in the other is judged by its function names."""
-    mangled = [n for n in names if n.startswith("_Z")]
-    if not mangled:
-        return {}
-    out = subprocess.run(["c++filt"], input="\n".join(mangled), capture_output=True, text=True).stdout.splitlines()
-    return {m: d.split("(", 1)[0] for m, d in zip(mangled, out) if d != m}
-
-
-def truth_names(path: Path) -> dict[int, set[str]]:
-    out: dict[int, set[str]] = defaultdict(set)
-    b = Binary(path, use_debug_files=False)
-    for f in b.functions:
-        if f.name and not f.is_plt:
-            out[f.address].add(f.name)
-    for s in b.image.symbols:
-        if s.defined and s.name and s.kind in ("STT_FUNC", "STT_GNU_IFUNC"):
-            out[s.address].add(s.name)
-    bases = demangled_bases([n for ns in out.values() for n in ns])
-    for ns in out.values():
-        ns.update(bases[n] for n in list(ns) if n in bases)
-    return out
 
 
 def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], run_transfer: bool) -> PairData | None:

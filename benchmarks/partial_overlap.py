@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from symbridge.binary import Binary
-from symbridge.evaluation import anonymize
+from symbridge.evaluation import anonymize, truth_names
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
 
@@ -44,14 +44,6 @@ def build(src: Path, out: Path, lib: Path, opt: str) -> Path:
     return out
 
 
-def names_of(path: Path) -> dict[int, set[str]]:
-    out: dict[int, set[str]] = {}
-    for s in Binary(path, use_debug_files=False).image.symbols:
-        if s.defined and s.name and s.kind in ("STT_FUNC", "STT_GNU_IFUNC") and s.size:
-            out.setdefault(s.address, set()).add(s.name)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None)
@@ -66,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         ref = build(HERE / "partial" / "compress_tool.c", a.work / f"compress_tool{ref_opt}", lib, ref_opt)
         tgt = build(HERE / "partial" / "roundtrip_check.c", a.work / f"roundtrip_check{tgt_opt}", lib, tgt_opt)
         anon = anonymize(tgt, a.work / f"roundtrip_check{tgt_opt}.anon")
-        truth, ref_names = names_of(tgt), {n for ns in names_of(ref).values() for n in ns}
+        truth, ref_names = truth_names(tgt), {n for ns in truth_names(ref).values() for n in ns}
         t0 = time.time()
         r = transfer(Binary(ref), Binary(anon, ignore_symbols=True), model)
         secs = time.time() - t0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from collections import defaultdict
 from pathlib import Path
 
 from .elf.image import ElfImage
@@ -68,3 +70,31 @@ def anonymize(src: Path, dst: Path) -> Path:
     finally:
         Path(tmp).unlink(missing_ok=True)
     return dst
+
+
+def demangled_bases(names: list[str]) -> dict[str, str]:
+    """C++ names without their parameter lists (`_Z11lua_atpanicP9lua_State...` -> `lua_atpanic`), so that a
+    library built as C in one release and as C++ in the other is judged by its function names."""
+    mangled = [n for n in names if n.startswith("_Z")]
+    if not mangled:
+        return {}
+    out = subprocess.run(["c++filt"], input="\n".join(mangled), capture_output=True, text=True).stdout.splitlines()
+    return {m: d.split("(", 1)[0] for m, d in zip(mangled, out) if d != m}
+
+
+def truth_names(path: Path) -> dict[int, set[str]]:
+    """address -> every name a FUNC symbol gives it (plus C++ base names), from .symtab and .dynsym."""
+    out: dict[int, set[str]] = defaultdict(set)
+    from .binary import Binary
+
+    b = Binary(path, use_debug_files=False)
+    for f in b.functions:
+        if f.name and not f.is_plt:
+            out[f.address].add(f.name)
+    for s in b.image.symbols:
+        if s.defined and s.name and s.kind in ("STT_FUNC", "STT_GNU_IFUNC"):
+            out[s.address].add(s.name)
+    bases = demangled_bases([n for ns in out.values() for n in ns])
+    for ns in out.values():
+        ns.update(bases[n] for n in list(ns) if n in bases)
+    return out

@@ -19,10 +19,10 @@ import numpy as np
 
 from ..binary import Binary
 from ..errors import SymbridgeError
-from ..evaluation import anonymize
 from ..match.transfer import split_plt
 from ..model.model import DEFAULT_WEIGHTS, Model
-from .fit_matcher import WEIGHTS, truth
+from ..evaluation import anonymize, truth_names
+from .fit_matcher import WEIGHTS
 
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 
@@ -31,7 +31,7 @@ def pair_queries(ref: Path, tgt: Path, work: Path) -> tuple[list, list, list[int
     anon = anonymize(tgt, work / "anon" / ("__".join(tgt.parts[-4:])))
     sc = split_plt(Binary(ref, use_debug_files=False).functions)[0]
     pc = split_plt(Binary(anon, ignore_symbols=True).functions)[0]
-    t = truth(tgt)
+    t = truth_names(tgt)
     p_at = {f.address: i for i, f in enumerate(pc)}
     by_name = defaultdict(list)
     for a, names in t.items():

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..binary import Binary
 from ..errors import SymbridgeError
-from ..evaluation import anonymize
+from ..evaluation import anonymize, truth_names
 from ..match.confidence import CALIBRATION_FILE, Calibrator, match_features
 from ..match.matcher import Matcher, MatchResult, Params, build_side
 from ..match.transfer import embed_binary, split_plt
@@ -32,21 +32,13 @@ from ..model.model import Model
 WEIGHTS = Path(__file__).resolve().parents[1] / "model" / "weights"
 
 
-def truth(path: Path) -> dict[int, set[str]]:
-    out: dict[int, set[str]] = defaultdict(set)
-    for s in Binary(path, use_debug_files=False).image.symbols:
-        if s.defined and s.name and s.kind in ("STT_FUNC", "STT_GNU_IFUNC"):
-            out[s.address].add(s.name)
-    return out
-
-
 def prepare(ref: Path, tgt: Path, work: Path, model: Model) -> tuple:
     anon = anonymize(tgt, work / "anon" / ("__".join(tgt.parts[-4:])))
     S = Binary(ref, use_debug_files=False)
     P = Binary(anon, ignore_symbols=True)
     sc, pc = split_plt(S.functions)[0], split_plt(P.functions)[0]
     return (build_side(sc, embed_binary(S, model), use_names=True), build_side(pc, embed_binary(P, model)),
-            sc, pc, truth(tgt))
+            sc, pc, truth_names(tgt))
 
 
 def run_pair(prepared: tuple, params: Params) -> tuple[MatchResult, int, int]:
