@@ -214,10 +214,31 @@ class Matcher:
                     if self.sim(a, b) >= self.p.order_sim and self.accept(a, b, "order"):
                         added += 1
             elif len(ps) <= 64 and len(ss) <= 64:
-                for a, b in self.pick(ps, ss, self.p.prop_sim, "order"):
+                for a, b in self.align(ps, ss, self.p.order_sim):
                     if self.accept(a, b, "order"):
                         added += 1
         return added
+
+    def align(self, ps: list[int], ss: list[int], tau: float) -> list[tuple[int, int]]:
+        """The order-preserving alignment of two gaps that maximises the sum of (similarity - tau) over its
+        pairs (functions inlined away or added on one side are skipped)."""
+        m = self.P.vectors[ps] @ self.S.vectors[ss].T - tau
+        n1, n2 = m.shape
+        best = np.zeros((n1 + 1, n2 + 1))
+        for a in range(1, n1 + 1):
+            for b in range(1, n2 + 1):
+                best[a, b] = max(best[a - 1, b], best[a, b - 1], best[a - 1, b - 1] + m[a - 1, b - 1])
+        out = []
+        a, b = n1, n2
+        while a and b:
+            if m[a - 1, b - 1] > 0 and best[a, b] == best[a - 1, b - 1] + m[a - 1, b - 1]:
+                out.append((ps[a - 1], ss[b - 1]))
+                a, b = a - 1, b - 1
+            elif best[a, b] == best[a - 1, b]:
+                a -= 1
+            else:
+                b -= 1
+        return out[::-1]
 
     def final(self, idx: np.ndarray, val: np.ndarray, min_sim: float) -> int:
         """Greedy one-to-one over the top-K candidates, best similarity first."""
