@@ -66,6 +66,9 @@ class Match:
     sim: float
     via: list[str]
     support: int = 0
+    top1: bool = False  # s is the target function's nearest reference function
+    reverse_top1: bool = False  # and the target function is s's nearest target function
+    degree: int = 0  # callers + callees of the target function
 
 
 @dataclass
@@ -270,12 +273,16 @@ class Matcher:
                 break
         if self.p.assign_all:
             self.final(idx, val, -1.0)
-        self.add_support()
+        self.add_support(idx, ridx)
         return MatchResult(self.match, idx, val)
 
-    def add_support(self) -> None:
-        """How many call-graph neighbours of each match are matched to each other consistently."""
+    def add_support(self, idx: np.ndarray, ridx: np.ndarray) -> None:
+        """How many call-graph neighbours of each match are matched to each other consistently, and
+        whether the match is each side's nearest neighbour."""
         for i, m in self.match.items():
+            m.top1 = idx.shape[1] > 0 and int(idx[i, 0]) == m.s
+            m.reverse_top1 = ridx.shape[1] > 0 and int(ridx[m.s, 0]) == i
+            m.degree = len(self.P.callees[i]) + len(self.P.callers[i])
             s_nb = set(self.S.callees[m.s]) | set(self.S.callers[m.s])
             n = 0
             for a in self.P.callees[i] + self.P.callers[i]:

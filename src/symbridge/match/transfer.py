@@ -68,7 +68,8 @@ def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: f
             s = s_code[m.s]
             others = [float(v) for j, v in zip(res.cand_idx[i], res.cand_val[i]) if int(j) != m.s]
             margin = m.sim - (others[0] if others else 0.0)
-            feats.append(match_features(m.sim, margin, m.support, f.size, s.size, m.via))
+            feats.append(match_features(m.sim, margin, m.support, f.size, s.size, m.via, top1=m.top1,
+                                        reverse_top1=m.reverse_top1, degree=m.degree))
             owners.append((row, s))
             row["reference_address"] = s.address
             row["via"] = list(m.via)

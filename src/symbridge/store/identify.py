@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..match.confidence import Calibrator, match_features
+from ..match.matcher import Match, Matcher, Side, build_side
 
 K_NEIGHBOURS = 20
 N_CANDIDATES = 5
+MAX_STRUCTURAL_BINARIES = 3  # whole-binary matching against the library binaries most nearest neighbours hit
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,49 @@ def assign_one_to_one(labels: np.ndarray, scores: np.ndarray, refs: dict[int, Re
     return match
 
 
+def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[Side, list[RefFunction]]:
+    """One stored binary as the matcher's reference side: vectors, call graph and strings from the library."""
+    rows = con.execute("SELECT id, address, size, name, vector, callees, strings FROM functions "
+                       "WHERE binary_id = ? ORDER BY address", (binary_id,)).fetchall()
+    refs = [RefFunction(fid, path, addr, size, name) for fid, addr, size, name, _, _, _ in rows]
+    index = {r.address: k for k, r in enumerate(refs)}
+    callees = [[index[a] for a in dict.fromkeys(json.loads(c)) if a in index and index[a] != k]
+               for k, (_, _, _, _, _, c, _) in enumerate(rows)]
+    callers: list[list[int]] = [[] for _ in rows]
+    for k, cs in enumerate(callees):
+        for j in cs:
+            callers[j].append(k)
+    vectors = np.stack([np.frombuffer(v, np.float32) for *_, v, _, _ in rows]) if rows else np.zeros((0, 1))
+    side = Side([r.address for r in refs], [r.size for r in refs], vectors, callees, callers,
+                [set(json.loads(st)) for *_, st in rows], [None] * len(rows), [r.name for r in refs])
+    return side, refs
+
+
+def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray, top_binaries: list[int],
+                       cal: Calibrator) -> dict[int, tuple[float, RefFunction, Match, list[float]]]:
+    """Whole-binary matching (call graph, address order, strings) of the target against each of the given
+    library binaries; for each target function the most probable of its matches."""
+    paths = dict(con.execute("SELECT id, path FROM binaries"))
+    target = build_side(code, vectors)
+    best: dict[int, tuple[float, RefFunction, Match, list[float]]] = {}
+    for bid in top_binaries:
+        ref_side, refs = reference_side(con, bid, paths[bid])
+        if not refs:
+            continue
+        res = Matcher(ref_side, target).run()
+        items = list(res.matches.items())
+        feats = []
+        for i, m in items:
+            others = [float(v) for j, v in zip(res.cand_idx[i], res.cand_val[i]) if int(j) != m.s]
+            margin = m.sim - (others[0] if others else 0.0)
+            feats.append(match_features(m.sim, margin, m.support, code[i].size, refs[m.s].size, m.via,
+                                        top1=m.top1, reverse_top1=m.reverse_top1, degree=m.degree))
+        for (i, m), x, p in zip(items, feats, cal.probability(np.array(feats)) if feats else []):
+            if i not in best or p > best[i][0]:
+                best[i] = (float(p), refs[m.s], m, x)
+    return best
+
+
 def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: np.ndarray, ann, model_name: str,
                  min_confidence: float | None, calibrator: Calibrator | None = None) -> dict:
     """The transfer-shaped result for target's functions (code: its non-PLT functions, vectors: theirs)."""
@@ -63,6 +110,12 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
     labels, scores = ann.query(vectors, K_NEIGHBOURS)
     refs = fetch_functions(con, {int(x) for x in labels.ravel()})
     match = assign_one_to_one(labels, scores, refs)
+    ids_of = dict(con.execute("SELECT path, id FROM binaries"))
+    hits = Counter(refs[int(labels[i, 0])].binary for i in range(labels.shape[0])
+                   if labels.shape[1] and int(labels[i, 0]) in refs)
+    floor = max(3, len(code) // 20)
+    top_binaries = [ids_of[b] for b, n in hits.most_common(MAX_STRUCTURAL_BINARIES) if n >= floor]
+    structural = structural_matches(con, code, vectors, top_binaries, cal)
     rows: list[dict] = []
     feats: list[list[float]] = []
     owners: list[tuple[dict, RefFunction]] = []
@@ -75,12 +128,21 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
         row = {"address": f.address, "size": f.size, "name": None, "confidence": 0.0, "reference_address": None,
                "binary": None, "via": [], "candidates": cands}
         fid = match.get(i)
-        if fid is not None:
+        if i in structural:
+            _, r, m, x = structural[i]
+            feats.append(x)
+            owners.append((row, r))
+            row.update(reference_address=r.address, binary=r.binary, via=list(m.via))
+            if not any(c["address"] == r.address and c["binary"] == r.binary for c in cands):
+                cands.append({"name": r.name, "address": r.address, "score": round(m.sim, 4), "binary": r.binary})
+        elif fid is not None:
             r = refs[fid]
             sim = next(s for s, c in cand if c.id == fid)
             other = [s for s, c in cand if c.name != r.name]
             margin = sim - (other[0] if other else 0.0)
-            feats.append(match_features(sim, margin, 0, f.size, r.size, ["embedding"]))
+            top1 = bool(cand) and cand[0][1].id == fid
+            # the library's reverse neighbours are not searched: the target's own nearest neighbour stands in
+            feats.append(match_features(sim, margin, 0, f.size, r.size, ["embedding"], top1=top1, reverse_top1=top1))
             owners.append((row, r))
             row.update(reference_address=r.address, binary=r.binary, via=["embedding"])
             if not any(c["address"] == r.address and c["binary"] == r.binary for c in cands):

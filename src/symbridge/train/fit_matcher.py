@@ -76,7 +76,8 @@ def examples(prepared: tuple, params: Params) -> tuple[list, list]:
             continue
         others = [float(v) for j, v in zip(res.cand_idx[i], res.cand_val[i]) if int(j) != m.s]
         margin = m.sim - (others[0] if others else 0.0)
-        X.append(match_features(m.sim, margin, m.support, pc[i].size, s.size, m.via))
+        X.append(match_features(m.sim, margin, m.support, pc[i].size, s.size, m.via, top1=m.top1,
+                                reverse_top1=m.reverse_top1, degree=m.degree))
         y.append(s.name in t.get(pc[i].address, ()))
     return X, y
 
