@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--feat-drop", type=float, default=0.2, help="Feature dropout (augmentation).")
     ap.add_argument("--decay", action="store_true", help="Decay the learning rate linearly over --minutes.")
+    ap.add_argument("--max-steps", type=int, default=0, help="Stop after this many steps (0: only --minutes).")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = start = time.time()
     deadline = t0 + a.minutes * 60
     losses = []
-    while time.time() < deadline:
+    while time.time() < deadline and not (a.max_steps and state["step"] >= a.max_steps):
         xa, xb = sampler.batch(a.batch)
         if a.feat_drop:
             xa, xb = drop_features(xa, a.feat_drop, nprng), drop_features(xb, a.feat_drop, nprng)
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         opt.step()
         losses.append(float(loss.detach()))
         state["step"] += 1
-        if state["step"] % 200 == 0 or time.time() >= deadline:
+        if state["step"] % 200 == 0 or time.time() >= deadline or state["step"] == a.max_steps:
             corpus.groups = full_groups
             model.eval()
             val = recall_at_1(model, corpus, val_groups)
