@@ -25,12 +25,11 @@ def split_plt(functions: list[Function]) -> tuple[list[Function], list[Function]
 
 def embed_binary(binary: Binary, model, progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Embeddings of the binary's non-PLT functions (cached on the binary per model)."""
-    cache = binary.__dict__.setdefault("_embeddings", {})
-    key = id(model)
-    if key not in cache:
+    cache = binary.__dict__.setdefault("_embeddings", {})  # keyed by the model object itself (identity)
+    if model not in cache:
         code, _ = split_plt(binary.functions)
-        cache[key] = model.embed(code, progress=progress)
-    return cache[key]
+        cache[model] = model.embed(code, progress=progress)
+    return cache[model]
 
 
 def match_binaries(reference: Binary, target: Binary, model, params: Params | None = None,
