@@ -29,7 +29,7 @@ class Params:
     order_sim: float = 0.35
     final_sim: float = 0.70
     final_margin: float = 0.0
-    min_identical_len: int = 6
+    min_identical_len: int = 6  # bytes: identical code shorter than this is no evidence
     assign_all: bool = True  # a last one-to-one pass without threshold; confidence decides naming
 
     @classmethod
@@ -130,7 +130,7 @@ class Matcher:
                 self.accept(i, s_by_name[n][0], "symbol")
 
     def seed_identical(self) -> None:
-        s_keys = Counter(k for k, s in zip(self.S.code_key, self.S.sizes) if k is not None)
+        s_keys = Counter(k for k in self.S.code_key if k is not None)
         p_keys = Counter(k for k in self.P.code_key if k is not None)
         s_at = {k: j for j, k in enumerate(self.S.code_key) if k is not None and s_keys[k] == 1}
         for i, k in enumerate(self.P.code_key):
@@ -166,7 +166,7 @@ class Matcher:
                 self.accept(i, j, "embedding")
 
     # ------------------------------------------------------------------ propagation
-    def pick(self, ps: list[int], ss: list[int], min_sim: float, via: str) -> list[tuple[int, int]]:
+    def pick(self, ps: list[int], ss: list[int], min_sim: float) -> list[tuple[int, int]]:
         """Mutual best pairs between two small unmatched neighbourhoods."""
         ps = [i for i in ps if i not in self.match]
         ss = [j for j in ss if j not in self.taken]
@@ -195,7 +195,7 @@ class Matcher:
             i, mt = queue.pop()
             j = mt.s
             for ps, ss in ((self.P.callees[i], self.S.callees[j]), (self.P.callers[i], self.S.callers[j])):
-                for a, b in self.pick(ps, ss, self.p.prop_sim, "callgraph"):
+                for a, b in self.pick(ps, ss, self.p.prop_sim):
                     if self.accept(a, b, "callgraph"):
                         added += 1
                         queue.append((a, self.match[a]))

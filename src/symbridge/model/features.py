@@ -18,7 +18,6 @@ from ..analysis.lift import Facts
 
 N_BUCKETS = 1 << 15
 GROUPS = "TBGNISWC"
-CONTEXT_GROUPS = frozenset("ISW")
 IDENTIFIER_GROUPS = "ISWC"  # exact-match evidence: imports, strings, string words, constants
 GROUP_WEIGHT = {"T": 1.0, "B": 1.0, "G": 1.0, "N": 1.0, "I": 2.0, "S": 2.0, "W": 1.0, "C": 1.5}
 
