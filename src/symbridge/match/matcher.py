@@ -77,6 +77,16 @@ class MatchResult:
     cand_idx: np.ndarray | None = None
     cand_val: np.ndarray | None = None
 
+    def features(self, i: int, size_p: int, size_s: int) -> list[float]:
+        """The calibration features of target function i's match (its margin over the next candidate)."""
+        from .confidence import match_features
+
+        m = self.matches[i]
+        others = [float(v) for j, v in zip(self.cand_idx[i], self.cand_val[i]) if int(j) != m.s]
+        margin = m.sim - (others[0] if others else 0.0)
+        return match_features(m.sim, margin, m.support, size_p, size_s, m.via, top1=m.top1,
+                              reverse_top1=m.reverse_top1, degree=m.degree)
+
 
 def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:
     addrs = [f.address for f in functions]

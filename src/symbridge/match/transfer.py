@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..binary import Binary, Function
-from .confidence import Calibrator, match_features
+from .confidence import Calibrator
 from .matcher import Matcher, MatchResult, Params, build_side
 
 N_CANDIDATES = 5
@@ -65,10 +65,7 @@ def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: f
         m = res.matches.get(i)
         if m is not None:
             s = s_code[m.s]
-            others = [float(v) for j, v in zip(res.cand_idx[i], res.cand_val[i]) if int(j) != m.s]
-            margin = m.sim - (others[0] if others else 0.0)
-            feats.append(match_features(m.sim, margin, m.support, f.size, s.size, m.via, top1=m.top1,
-                                        reverse_top1=m.reverse_top1, degree=m.degree))
+            feats.append(res.features(i, f.size, s.size))
             owners.append((row, s))
             row["reference_address"] = s.address
             row["via"] = list(m.via)

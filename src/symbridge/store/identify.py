@@ -90,12 +90,7 @@ def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray,
             continue
         res = Matcher(ref_side, target).run()
         items = list(res.matches.items())
-        feats = []
-        for i, m in items:
-            others = [float(v) for j, v in zip(res.cand_idx[i], res.cand_val[i]) if int(j) != m.s]
-            margin = m.sim - (others[0] if others else 0.0)
-            feats.append(match_features(m.sim, margin, m.support, code[i].size, refs[m.s].size, m.via,
-                                        top1=m.top1, reverse_top1=m.reverse_top1, degree=m.degree))
+        feats = [res.features(i, code[i].size, refs[m.s].size) for i, m in items]
         for (i, m), x, p in zip(items, feats, cal.probability(np.array(feats)) if feats else []):
             if i not in best or p > best[i][0]:
                 best[i] = (float(p), refs[m.s], m, x)

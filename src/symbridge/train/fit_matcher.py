@@ -24,7 +24,7 @@ import numpy as np
 from ..binary import Binary
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, truth_names
-from ..match.confidence import CALIBRATION_FILE, Calibrator, match_features
+from ..match.confidence import CALIBRATION_FILE, Calibrator
 from ..match.matcher import Matcher, MatchResult, Params, build_side
 from ..match.transfer import embed_binary, split_plt
 from ..model.model import Model
@@ -74,10 +74,7 @@ def examples(prepared: tuple, params: Params) -> tuple[list, list]:
         s = sc[m.s]
         if not s.name:
             continue
-        others = [float(v) for j, v in zip(res.cand_idx[i], res.cand_val[i]) if int(j) != m.s]
-        margin = m.sim - (others[0] if others else 0.0)
-        X.append(match_features(m.sim, margin, m.support, pc[i].size, s.size, m.via, top1=m.top1,
-                                reverse_top1=m.reverse_top1, degree=m.degree))
+        X.append(res.features(i, pc[i].size, s.size))
         y.append(s.name in t.get(pc[i].address, ()))
     return X, y
 
