@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 VIAS = ("symbol", "identical", "string", "embedding", "callgraph", "order")
-FEATURES = ("sim", "margin", "support", "log_size", "size_ratio", "top1", "reverse_top1", "log_degree") + tuple(
-    "via_" + v for v in VIAS)
+FEATURES = ("sim", "margin", "support", "log_size", "size_ratio", "top1", "reverse_top1", "log_degree",
+            "support_ratio", "mutual_sim") + tuple("via_" + v for v in VIAS)
 CALIBRATION_FILE = "calibration.json"
 
 
@@ -23,14 +23,15 @@ def match_features(sim: float, margin: float, support: int, size_p: int, size_s:
     callers + callees (a match with many neighbours and no support is suspicious)."""
     return [sim, margin, math.log1p(support), math.log2(max(size_p, 1)),
             abs(math.log2(max(size_p, 1) / max(size_s, 1))), float(top1), float(reverse_top1),
-            math.log1p(degree)] + [1.0 if v in via else 0.0 for v in VIAS]
+            math.log1p(degree), support / max(degree, 1), sim * float(top1 and reverse_top1)] + [
+                1.0 if v in via else 0.0 for v in VIAS]
 
 
 @dataclass
 class Calibrator:
     """p(name right) = isotonic(sigmoid(w . x + b)); ``threshold`` is the default --min-confidence."""
 
-    coef: list[float] = field(default_factory=lambda: [6.0, 8.0, 0.8, 0.3, -0.8, 0.5, 0.5, 0.0,
+    coef: list[float] = field(default_factory=lambda: [6.0, 8.0, 0.8, 0.3, -0.8, 0.5, 0.5, 0.0, 0.5, 0.5,
                                                        3.0, 2.0, 1.0, 0.0, 0.5, 0.3])
     intercept: float = -6.0
     iso_x: list[float] = field(default_factory=list)  # isotonic map of the logistic output

@@ -79,6 +79,18 @@ def examples(prepared: tuple, params: Params) -> tuple[list, list]:
     return X, y
 
 
+def grouped_auroc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5) -> float:
+    """AUROC of the logistic model under cross-validation that keeps each pair's matches in one fold."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+
+    scores = np.zeros(len(y))
+    for tr, te in GroupKFold(n_splits=folds).split(X, y, groups):
+        scores[te] = LogisticRegression(C=1.0, max_iter=2000).fit(X[tr], y[tr]).decision_function(X[te])
+    return float(roc_auc_score(y, scores))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=Path, default=Path("corpus/pairs-train.json"))
@@ -127,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         {"params": params.to_dict(), "fitted_on": f"{len(prepared)} train-sources pairs, model {model.name}"},
         indent=1))
     print(f"matcher thresholds: {params}", file=sys.stderr)
-    X, y, kinds = [], [], []
+    X, y, kinds, counts = [], [], [], []
     for prep, kind in zip(prepared, kinds_of):
         xs, ys = examples(prep, params)
+        counts.append(len(xs))
         name = prep[3][0].binary.path.name if prep[3] else "?"
         X += xs
         y += ys
@@ -137,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.time() - t0:5.0f}s] {kind:22s} {len(xs):5d} matches, {np.mean(ys) if ys else 0:.3f} right  "
               f"{name}", file=sys.stderr, flush=True)
     X, y = np.array(X), np.array(y, float)
+    groups = np.concatenate([[k] * n for k, n in enumerate(counts)]) if counts else np.zeros(0)
+    print(f"pair-grouped 5-fold AUROC of the logistic model: {grouped_auroc(X, y, groups):.4f}", file=sys.stderr)
     lr = LogisticRegression(C=1.0, max_iter=2000).fit(X, y)
     z = lr.decision_function(X)
     p_lr = 1 / (1 + np.exp(-z))
