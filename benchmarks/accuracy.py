@@ -23,7 +23,7 @@ import numpy as np
 
 from symbridge.binary import Binary
 from symbridge.evaluation import anonymize, truth_names
-from symbridge.match.transfer import split_plt, transfer
+from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
 
 HERE = Path(__file__).resolve().parent
@@ -96,8 +96,7 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
     S = Binary(ref, use_debug_files=False)
     P = Binary(anon, ignore_symbols=True)
     truth = truth_names(tgt)
-    sc, _ = split_plt(S.functions)
-    pc, _ = split_plt(P.functions)
+    sc, pc = S.code_functions, P.code_functions
     s_count = defaultdict(int)
     for f in sc:
         if f.name:
@@ -125,7 +124,7 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
         d.xs[name] = m.embed(sc)
         t0 = time.perf_counter()
         P2 = Binary(anon, ignore_symbols=True)  # fresh: time lifting too
-        p2c, _ = split_plt(P2.functions)
+        p2c = P2.code_functions
         d.xp[name] = m.embed(p2c)
         if name == "model":
             d.embed_seconds = time.perf_counter() - t0

@@ -95,6 +95,7 @@ class Binary:
             if ignore_symbols and "plt" not in f.sources:
                 name = names.get(f.address)
             self.functions.append(Function(f.address, f.size, name, sorted(f.sources), self))
+        self.code_functions: list[Function] = [f for f in self.functions if not f.is_plt]  # PLT stubs left out
         self._addrs = [f.address for f in self.functions]
         self._by_name: dict[str, int] = {}
         for i, f in enumerate(self.functions):

@@ -229,12 +229,12 @@ def embed(binary: Path, output: Annotated[Path, typer.Option("-o", "--output", h
     Example: symbridge embed /usr/bin/ls -o ls.npz"""
     import numpy as np
 
-    from .match.transfer import embed_binary, split_plt
+    from .match.transfer import embed_binary
 
     STATE["quiet"] |= quiet
     b = open_binary(binary, ignore_symbols=ignore_symbols)
     m = load_model(model)
-    code, _ = split_plt(b.functions)
+    code = b.code_functions
     with progress("embedding", len(code)) as tick:
         x = embed_binary(b, m, tick)
     if output.suffix != ".npz":

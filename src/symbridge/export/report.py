@@ -170,7 +170,6 @@ def _plot(result: dict, rows: list[dict], bins: _Binaries) -> dict:
                    (("reference", ref_path, S), ("target", tgt_path, P)) if b is None]
         return {"note": "Embedding map skipped: binary not available (" + "; ".join(missing) + ")."}
     try:
-        from symbridge.match.transfer import split_plt
         from symbridge.model.model import Model
 
         model = Model.default()
@@ -178,8 +177,7 @@ def _plot(result: dict, rows: list[dict], bins: _Binaries) -> dict:
         note = ""
         if wanted and wanted != model.name:
             note = f"The result names model {wanted!r}; the map uses the default model {model.name!r}. "
-        s_code, _ = split_plt(S.functions)
-        p_code, _ = split_plt(P.functions)
+        s_code, p_code = S.code_functions, P.code_functions
         if not s_code or not p_code:
             return {"note": "Embedding map skipped: no functions to embed."}
         xs, xp = model.embed(s_code), model.embed(p_code)

@@ -17,25 +17,17 @@ def _label(f: Function) -> str:
     return f.name or f"sub_{f.address:x}"
 
 
-def split_plt(functions: list[Function]) -> tuple[list[Function], list[Function]]:
-    code = [f for f in functions if not f.is_plt]
-    plt = [f for f in functions if f.is_plt]
-    return code, plt
-
-
 def embed_binary(binary: Binary, model, progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Embeddings of the binary's non-PLT functions (cached on the binary per model)."""
     cache = binary.__dict__.setdefault("_embeddings", {})  # keyed by the model object itself (identity)
     if model not in cache:
-        code, _ = split_plt(binary.functions)
-        cache[model] = model.embed(code, progress=progress)
+        cache[model] = model.embed(binary.code_functions, progress=progress)
     return cache[model]
 
 
 def match_binaries(reference: Binary, target: Binary, model, params: Params | None = None,
                    progress: Callable[[int], None] | None = None) -> tuple[MatchResult, list, list]:
-    s_code, _ = split_plt(reference.functions)
-    p_code, _ = split_plt(target.functions)
+    s_code, p_code = reference.code_functions, target.code_functions
     xs = embed_binary(reference, model, progress)
     xp = embed_binary(target, model, progress)
     ref_side = build_side(s_code, xs, use_names=True)
@@ -97,8 +89,7 @@ def analogy(reference: Binary, target: Binary, anchor: str, anchor_address: int,
     from ..model.model import Model
 
     model = model or Model.default()
-    s_code, _ = split_plt(reference.functions)
-    p_code, _ = split_plt(target.functions)
+    s_code, p_code = reference.code_functions, target.code_functions
     xs, xp = embed_binary(reference, model), embed_binary(target, model)
     s_index = {f.name: i for i, f in enumerate(s_code) if f.name}
     from ..errors import UsageError

@@ -172,7 +172,7 @@ class Store:
 
         if not isinstance(target, Binary):
             target = Binary(target, ignore_symbols=True)
-        code = [f for f in target.functions if not f.is_plt]
+        code = target.code_functions
         ann = self.ann
         vectors = self.model.embed(code)  # one embedding call for the whole target
         return build_result(self.con, self.db, target, code, vectors, ann, self.model.name, min_confidence)

@@ -19,7 +19,6 @@ import numpy as np
 
 from ..binary import Binary
 from ..errors import SymbridgeError
-from ..match.transfer import split_plt
 from ..model.model import DEFAULT_WEIGHTS, Model
 from ..evaluation import anonymize, truth_names
 from .fit_matcher import WEIGHTS
@@ -29,8 +28,8 @@ GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 
 def pair_queries(ref: Path, tgt: Path, work: Path) -> tuple[list, list, list[int], list[int]] | None:
     anon = anonymize(tgt, work / "anon" / ("__".join(tgt.parts[-4:])))
-    sc = split_plt(Binary(ref, use_debug_files=False).functions)[0]
-    pc = split_plt(Binary(anon, ignore_symbols=True).functions)[0]
+    sc = Binary(ref, use_debug_files=False).code_functions
+    pc = Binary(anon, ignore_symbols=True).code_functions
     t = truth_names(tgt)
     p_at = {f.address: i for i, f in enumerate(pc)}
     by_name = defaultdict(list)

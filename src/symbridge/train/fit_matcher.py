@@ -26,7 +26,7 @@ from ..errors import SymbridgeError
 from ..evaluation import anonymize, truth_names
 from ..match.confidence import CALIBRATION_FILE, Calibrator
 from ..match.matcher import Matcher, MatchResult, Params, build_side
-from ..match.transfer import embed_binary, split_plt
+from ..match.transfer import embed_binary
 from ..model.model import Model
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "model" / "weights"
@@ -36,7 +36,7 @@ def prepare(ref: Path, tgt: Path, work: Path, model: Model) -> tuple:
     anon = anonymize(tgt, work / "anon" / ("__".join(tgt.parts[-4:])))
     S = Binary(ref, use_debug_files=False)
     P = Binary(anon, ignore_symbols=True)
-    sc, pc = split_plt(S.functions)[0], split_plt(P.functions)[0]
+    sc, pc = S.code_functions, P.code_functions
     return (build_side(sc, embed_binary(S, model), use_names=True), build_side(pc, embed_binary(P, model)),
             sc, pc, truth_names(tgt))
 
