@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -65,14 +64,9 @@ def write_atomic(path: Path, text: str) -> None:
         raise UsageError(f"{path}: is a directory")
     if not path.parent.exists():
         raise UsageError(f"{path.parent}: no such directory")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .export._atomic import atomic_write
+
+    atomic_write(path, text.encode())
 
 
 def emit_json(data: dict, dest: Path | None) -> None:
