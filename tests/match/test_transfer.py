@@ -30,7 +30,7 @@ def test_every_match_says_what_evidence_made_it(pair_o2_o3):
     r = transfer(Binary(ref), Binary(stripped, ignore_symbols=True))
     vias = {v for f in r["functions"] for v in f["via"]}
     assert {"import", "identical"} <= vias
-    assert vias <= {"import", "identical", "string", "embedding", "callgraph", "order", "symbol"}
+    assert vias <= {"import", "identical", "string", "embedding", "callgraph", "order", "structure", "symbol"}
     assert all(f["via"] for f in r["functions"] if f["reference_address"] is not None)
 
 

@@ -4,7 +4,9 @@ then a last one-to-one pass on the embedding alone. Every match keeps the eviden
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+import bisect
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,6 +32,9 @@ class Params:
     final_sim: float = 0.70
     final_margin: float = 0.0
     min_identical_len: int = 6  # bytes: identical code shorter than this is no evidence
+    refine: bool = True  # re-decide the matches that no seed or call-graph step made, by structure
+    nb_weight: float = 0.3  # score bonus per consistent matched call-graph neighbour (normalised)
+    order_weight: float = 0.15  # score bonus when the pair sits between consistent address-order anchors
     assign_all: bool = True  # a last one-to-one pass without threshold; confidence decides naming
 
     @classmethod
@@ -69,6 +74,7 @@ class Match:
     top1: bool = False  # s is the target function's nearest reference function
     reverse_top1: bool = False  # and the target function is s's nearest target function
     degree: int = 0  # callers + callees of the target function
+    order_support: int = 0  # the nearest matched functions before and after that agree with this one's place
 
 
 @dataclass
@@ -76,6 +82,7 @@ class MatchResult:
     matches: dict[int, Match] = field(default_factory=dict)  # target index -> match
     cand_idx: np.ndarray | None = None
     cand_val: np.ndarray | None = None
+    seed_share: float = 0.0  # share of the target's functions matched by seeds
 
     def features(self, i: int, size_p: int, size_s: int) -> list[float]:
         """The calibration features of target function i's match (its margin over the next candidate)."""
@@ -85,7 +92,8 @@ class MatchResult:
         others = [float(v) for j, v in zip(self.cand_idx[i], self.cand_val[i]) if int(j) != m.s]
         margin = m.sim - (others[0] if others else 0.0)
         return match_features(m.sim, margin, m.support, size_p, size_s, m.via, top1=m.top1,
-                              reverse_top1=m.reverse_top1, degree=m.degree)
+                              reverse_top1=m.reverse_top1, degree=m.degree, order_support=m.order_support,
+                              seed_share=self.seed_share)
 
 
 def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:
@@ -266,6 +274,59 @@ class Matcher:
         return added
 
     # ------------------------------------------------------------------ all of it
+    # ------------------------------------------------------------------ structural refinement
+    def neighbours(self, side: Side, i: int) -> set[int]:
+        return set(side.callees[i]) | set(side.callers[i])
+
+    def structural_score(self, i: int, j: int, mapped_nb: set[int], lo: int, hi: int, expect: float) -> float:
+        """Similarity plus the share of i's matched call-graph neighbours whose matches are j's neighbours,
+        plus a bonus when j lies between the matches of i's nearest matched functions in address order, and
+        a small one for lying where that order puts it (this breaks ties between look-alikes)."""
+        nb_j = self.neighbours(self.S, j)
+        nb = len(mapped_nb & nb_j) / math.sqrt(max(len(mapped_nb), 1) * max(len(nb_j), 1)) if mapped_nb else 0.0
+        order = 1.0 if lo < j < hi else 0.0
+        near = 1.0 / (1.0 + abs(j - expect))
+        return self.sim(i, j) + self.p.nb_weight * nb + self.p.order_weight * order + 0.02 * near
+
+    def refine_matches(self, idx: np.ndarray) -> None:
+        """The functions left unmatched are matched best-first by the structural score, in rounds, so that
+        each round's matches support the next."""
+        n_p = len(self.P.addrs)
+        while True:
+            done = sorted(self.match)
+            best: dict[int, tuple[float, int]] = {}
+            for i in range(n_p):
+                if i in self.match:
+                    continue
+                mapped = {self.match[x].s for x in self.neighbours(self.P, i) if x in self.match}
+                k = bisect.bisect_left(done, i)
+                i_lo, i_hi = (done[k - 1] if k > 0 else -1), (done[k] if k < len(done) else n_p)
+                lo = self.match[i_lo].s if k > 0 else -1
+                hi = self.match[i_hi].s if k < len(done) else len(self.S.addrs)
+                expect = lo + (i - i_lo) * (hi - lo) / max(i_hi - i_lo, 1)
+                cands = {int(j) for j in idx[i]}
+                for m in mapped:
+                    cands.update(self.neighbours(self.S, m))
+                if 0 < hi - lo <= 32:
+                    cands.update(range(lo + 1, hi))
+                scored = [(self.structural_score(i, j, mapped, lo, hi, expect), j) for j in cands if j not in self.taken]
+                if scored:
+                    best[i] = max(scored)
+            if not best:
+                return
+            # each reference function goes to the target function that wants it most (one-to-one per round)
+            claim: dict[int, tuple[float, int]] = {}
+            for i, (sc, j) in best.items():
+                if j not in claim or sc > claim[j][0]:
+                    claim[j] = (sc, i)
+            top = max(sc for sc, _ in claim.values())
+            added = 0
+            for j, (sc, i) in sorted(claim.items(), key=lambda x: -x[1][0]):
+                if sc >= top - 0.1 and self.accept(i, j, "structure"):
+                    added += 1
+            if not added:
+                return
+
     def run(self) -> MatchResult:
         idx, val = top_k(self.P.vectors, self.S.vectors, K)
         ridx, rval = top_k(self.S.vectors, self.P.vectors, 2)
@@ -273,6 +334,7 @@ class Matcher:
         self.seed_identical()
         self.seed_strings()
         self.seed_mutual(idx, val, ridx, rval)
+        seed_share = len(self.match) / max(len(self.P.addrs), 1)
         for _ in range(8):
             n = self.propagate_calls() + self.propagate_order()
             if n == 0:
@@ -281,14 +343,21 @@ class Matcher:
         for _ in range(8):
             if self.propagate_calls() + self.propagate_order() == 0:
                 break
+        if self.p.refine:
+            self.refine_matches(idx)
         if self.p.assign_all:
             self.final(idx, val, -1.0)
         self.add_support(idx, ridx)
-        return MatchResult(self.match, idx, val)
+        return MatchResult(self.match, idx, val, seed_share)
 
     def add_support(self, idx: np.ndarray, ridx: np.ndarray) -> None:
         """How many call-graph neighbours of each match are matched to each other consistently, and
-        whether the match is each side's nearest neighbour."""
+        whether the match is each side's nearest neighbour, and whether its neighbours in address order agree."""
+        done = sorted(self.match)
+        for k, i in enumerate(done):
+            s = self.match[i].s
+            self.match[i].order_support = ((k > 0 and self.match[done[k - 1]].s < s)
+                                           + (k + 1 < len(done) and self.match[done[k + 1]].s > s))
         for i, m in self.match.items():
             m.top1 = idx.shape[1] > 0 and int(idx[i, 0]) == m.s
             m.reverse_top1 = ridx.shape[1] > 0 and int(ridx[m.s, 0]) == i

@@ -42,7 +42,11 @@ FORBIDDEN = {"miredo", "fdupes"}  # seed example packages: never in the corpus
 MIN_FUNCS, MAX_ARCHIVE = 5, 20 * 1024 * 1024
 REBUILDS = {
     "train": ["jansson", "giflib", "bzip2", "libconfig", "yajl", "lzo2", "hiredis", "libtommath",
-              "libogg", "lmdb", "libmnl", "libexif", "msgpack-c", "c-ares"],
+              "libogg", "lmdb", "libmnl", "libexif", "msgpack-c", "c-ares",
+              # second wave (2026-11-25, session 2): more small libraries and programs
+              "attr", "acl", "libtasn1-6", "libidn2", "libffi", "libnftnl", "protobuf-c", "fribidi", "speex",
+              "libcap2", "libseccomp", "gdbm", "libzip", "libgpg-error", "opus", "libuv1", "gzip", "bc",
+              "diffutils", "libvorbis", "flac", "libmicrohttpd", "libusb-1.0"],
     "dev-eval": ["cjson", "lz4", "libdeflate", "jq", "libonig", "nettle"],
 }
 # sid only stands in for trixie when trixie's source is not on the mirror

@@ -2,9 +2,10 @@
 
     python -m symbridge.train.fit_matcher --model src/symbridge/model/weights/symbridge-default.safetensors
 
-Pairs: the corpus's train pairs (cross-suite official builds, rebuilds across compilers and optimisation
-levels) plus pairs of two different programs or libraries, so that matches of functions that have no
-counterpart are in the fit. Each match of the matcher becomes one example (its evidence -> was the name
+Pairs: train pairs of the packages the model was not trained on (`--model-packages`; a model is too sure of
+functions it has seen, and a calibration fitted there is overconfident elsewhere): cross-suite official
+builds, gcc -O0 -> -O3 and gcc -O2 -> clang -O2 rebuilds, plus pairs of two different programs or
+libraries, so that matches of functions that have no counterpart are in the fit. Each match of the matcher becomes one example (its evidence -> was the name
 right?). Logistic regression, then isotonic regression on its output; the threshold is the lowest
 confidence at which the names given on these pairs are still >= 98 % right.
 """
@@ -47,6 +48,23 @@ def run_pair(prepared: tuple, params: Params) -> tuple[MatchResult, int, int]:
     res = Matcher(ref_side, tgt_side, params).run()
     right = sum(1 for i, m in res.matches.items() if sc[m.s].name in t.get(pc[i].address, ()))
     return res, right, len(res.matches) - right
+
+
+def hard_pair(p: dict) -> bool:
+    """The pairs of the kinds benchmarks score: official builds across suites, gcc -O0 -> -O3 and
+    gcc -O2 -> clang -O2 rebuilds (neighbouring optimisation levels are too easy to teach much)."""
+    if p["kind"] == "cross-opt":
+        return "gcc-O0/" in p["reference"] and "gcc-O3/" in p["target"] or (
+            "clang-O0/" in p["reference"] and "clang-O3/" in p["target"])
+    if p["kind"] == "cross-compiler":
+        return "gcc-O2/" in p["reference"] and "clang-O2/" in p["target"]
+    return p["kind"] in ("cross-release", "cross-release-static")
+
+
+def read_list(path: Path | None) -> set[str]:
+    if path is None or not path.exists():
+        return set()
+    return {ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")}
 
 
 def fit_params(prepared: list[tuple], penalty: float = 2.0) -> Params:
@@ -98,8 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
     ap.add_argument("--work", type=Path, default=Path("/work/data/fit"))
     ap.add_argument("--model", type=Path, default=None)
-    ap.add_argument("--per-kind", type=int, default=12)
-    ap.add_argument("--unrelated", type=int, default=12)
+    ap.add_argument("--model-packages", type=Path, default=Path("corpus/model-train-packages.txt"),
+                    help="Packages the model was trained on: left out of the fit.")
+    ap.add_argument("--min-bytes", type=int, default=20000, help="Leave out targets smaller than this.")
+    ap.add_argument("--per-kind", type=int, default=16)
+    ap.add_argument("--unrelated", type=int, default=16)
     ap.add_argument("--precision", type=float, default=0.98)
     ap.add_argument("--out", type=Path, default=WEIGHTS / CALIBRATION_FILE)
     ap.add_argument("--seed", type=int, default=0)
@@ -112,15 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     model = Model.load(a.model) if a.model else Model.default()
     rng = random.Random(a.seed)
     pairs = json.loads(a.pairs.read_text())
+    seen = read_list(a.model_packages)
     by_kind: dict[str, list] = defaultdict(list)
-    for p in pairs:
-        if not p["kind"].endswith("-exec"):  # official programs are stripped: no names to judge by
+    for p in pairs:  # official programs are stripped (no names to judge by): hard_pair leaves them out
+        tgt = a.corpus / p["target"]
+        if (p["source_package"] not in seen and hard_pair(p) and tgt.exists()
+                and tgt.stat().st_size >= a.min_bytes):
             by_kind[p["kind"]].append(p)
     chosen = [(a.corpus / p["reference"], a.corpus / p["target"], p["kind"])
               for kind, ps in sorted(by_kind.items()) for p in rng.sample(ps, min(a.per_kind, len(ps)))]
     rows = [json.loads(x) for x in a.manifest.read_text().splitlines()]
     # binaries that keep their full symbol tables, so that every function of the pair can be judged
-    shared = [r for r in rows if r["origin"] in ("rebuild", "static-dev") and r["size"] < 3_000_000]
+    shared = [r for r in rows if r["origin"] in ("rebuild", "static-dev") and r["size"] < 3_000_000
+              and r["source_package"] not in seen]
     for _ in range(a.unrelated):
         r1, r2 = rng.sample(shared, 2)
         if r1["source_package"] != r2["source_package"]:
@@ -168,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             thr = float(t)
             break
     cal.threshold = round(thr, 3)
-    cal.fitted_on = (f"{len(chosen)} train-sources pairs ({', '.join(sorted(set(kinds)))}), {len(y)} matches, "
-                     f"{y.mean():.3f} right; model {model.name}")
+    cal.fitted_on = (f"{len(chosen)} train-sources pairs of packages the model was not trained on "
+                     f"({', '.join(sorted(set(kinds)))}), {len(y)} matches, {y.mean():.3f} right; model {model.name}")
     cal.save(a.out)
     sel = p >= thr
     print(f"threshold {thr:.3f}: named {int(sel.sum())} of {len(y)} matches, precision {y[sel].mean():.4f}, "
