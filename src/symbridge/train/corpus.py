@@ -46,7 +46,10 @@ REBUILDS = {
               # second wave (2026-11-25, session 2): more small libraries and programs
               "attr", "acl", "libtasn1-6", "libidn2", "libffi", "libnftnl", "protobuf-c", "fribidi", "speex",
               "libcap2", "libseccomp", "gdbm", "libzip", "libgpg-error", "opus", "libuv1", "gzip", "bc",
-              "diffutils", "libvorbis", "flac", "libmicrohttpd", "libusb-1.0"],
+              "diffutils", "libvorbis", "flac", "libmicrohttpd", "libusb-1.0",
+              "xz-utils", "libpng1.6", "libwebp", "brotli", "libevent", "nghttp2", "libedit", "readline", "file",
+              "libsndfile", "mpg123", "libtheora", "pixman", "libtomcrypt", "apr", "grep", "sed", "less", "tar",
+              "findutils", "mpfr4", "libxslt"],
     "dev-eval": ["cjson", "lz4", "libdeflate", "jq", "libonig", "nettle"],
 }
 # sid only stands in for trixie when trixie's source is not on the mirror
@@ -694,6 +697,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rebuild", action="store_true", help="rebuild sources instead of downloading")
     ap.add_argument("--only", nargs="*", help="restrict to these source packages")
     ap.add_argument("--manifest-only", action="store_true")
+    ap.add_argument("--first-pass", action="store_true",
+                    help="rebuild only the essential optimisation levels (-O0, -O2, -O3), not the extra ones")
     ap.add_argument("--reverse", action="store_true",
                     help="walk the package list backwards (run a second downloader beside one)")
     args = ap.parse_args(argv)
@@ -705,6 +710,7 @@ def main(argv: list[str] | None = None) -> int:
         todo = [s for s in todo if s in allowed and (not args.only or s in args.only)]
         todo = todo[::-1] if args.reverse else todo
         passes = OPT_PASSES[args.split] if args.rebuild else [[]]
+        passes = passes[:1] if args.first_pass else passes
         for opts in passes:
             for src in todo:
                 builder.log(f"== {src} {' '.join(opts)}")

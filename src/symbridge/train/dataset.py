@@ -25,6 +25,13 @@ from ..model.features import featurize
 MAX_FUNCS_PER_BINARY = 20000
 
 
+def read_list(path: Path | None) -> set[str]:
+    """The names in a list file (one a line, # comments); empty when there is no file."""
+    if path is None or not path.exists():
+        return set()
+    return {ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")}
+
+
 def unit_of(relpath: str) -> str:
     """The library or program a binary is, independent of version and packaging."""
     base = relpath.rsplit("/", 1)[-1]

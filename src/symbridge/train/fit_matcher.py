@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..binary import Binary
+from .dataset import read_list
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, truth_names
 from ..match.confidence import CALIBRATION_FILE, Calibrator
@@ -59,12 +60,6 @@ def hard_pair(p: dict) -> bool:
     if p["kind"] == "cross-compiler":
         return "gcc-O2/" in p["reference"] and "clang-O2/" in p["target"]
     return p["kind"] in ("cross-release", "cross-release-static")
-
-
-def read_list(path: Path | None) -> set[str]:
-    if path is None or not path.exists():
-        return set()
-    return {ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")}
 
 
 def fit_params(prepared: list[tuple], penalty: float = 2.0) -> Params:

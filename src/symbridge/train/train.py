@@ -26,7 +26,7 @@ from torch import nn
 
 from ..model.features import N_BUCKETS
 from ..model.model import Model
-from .dataset import Corpus, eval_keys
+from .dataset import Corpus, eval_keys, read_list
 
 
 class BagMLP(nn.Module):
@@ -81,26 +81,54 @@ def collate(bags: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, to
     return ids, offsets, w
 
 
+def build_of(meta: dict) -> tuple[str, str]:
+    """(compiler, optimisation level) of a rebuild, ("", "") for official builds."""
+    if meta.get("origin") != "rebuild":
+        return "", ""
+    opt = next((f for f in meta.get("flags", "").split() if f.startswith("-O")), "")
+    return meta.get("compiler", ""), opt
+
+
 class Sampler:
-    def __init__(self, corpus: Corpus, seed: int):
+    """Batches of pairs: half of a batch from one package (hard in-batch negatives), and `rebuild_share` of
+    it from rebuilt groups, paired across optimisation levels or compilers (the hardest pairs)."""
+
+    def __init__(self, corpus: Corpus, seed: int, rebuild_share: float = 0.0):
         self.c = corpus
         self.rng = random.Random(seed)
         self.keys = list(corpus.groups)
+        self.share = rebuild_share
         self.by_pkg: dict[str, list] = {}
         for g in self.keys:
             self.by_pkg.setdefault(g[0], []).append(g)
         self.pkgs = [p for p, gs in self.by_pkg.items() if len(gs) >= 8]
+        self.rebuilt = [g for g in self.keys if len({build_of(corpus.bins[b]["meta"]) for b, _ in corpus.groups[g]}
+                                                    - {("", "")}) >= 2]
+
+    def pair(self, g: tuple, across: bool) -> tuple:
+        m = self.c.groups[g]
+        if across:
+            builds = [build_of(self.c.bins[b]["meta"]) for b, _ in m]
+            reb = [k for k, bd in enumerate(builds) if bd != ("", "")]
+            for _ in range(8):
+                i, j = self.rng.sample(reb, 2)
+                if builds[i][1] != builds[j][1] and "-O0" in (builds[i][1], builds[j][1]) or (
+                        builds[i][0] != builds[j][0]):
+                    return m[i], m[j]
+        return tuple(self.rng.sample(m, 2))
 
     def batch(self, size: int) -> tuple[list, list]:
         half = size // 2
+        n_reb = int(size * self.share) if self.rebuilt else 0
         pkg = self.rng.choice(self.pkgs) if self.pkgs else None
         hard = self.rng.sample(self.by_pkg[pkg], min(half, len(self.by_pkg[pkg]))) if pkg else []
-        rest = self.rng.sample(self.keys, min(size - len(hard), len(self.keys)))
-        chosen = list(dict.fromkeys(hard + rest))
+        reb = self.rng.sample(self.rebuilt, min(n_reb, len(self.rebuilt)))
+        rest = self.rng.sample(self.keys, max(0, min(size - len(hard) - len(reb), len(self.keys))))
+        across = set(reb)
+        chosen = list(dict.fromkeys(hard + reb + rest))
         a, b = [], []
         for g in chosen:
-            m = self.c.groups[g]
-            x, y = self.rng.sample(m, 2)
+            x, y = self.pair(g, g in across)
             a.append(self.c.bag(*x))
             b.append(self.c.bag(*y))
         return a, b
@@ -137,6 +165,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--decay", action="store_true", help="Decay the learning rate linearly over --minutes.")
     ap.add_argument("--max-steps", type=int, default=0, help="Stop after this many steps (0: only --minutes).")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rebuild-share", type=float, default=0.0,
+                    help="Share of each batch drawn from rebuilt functions, paired across -O levels/compilers.")
+    ap.add_argument("--packages", type=Path, default=None,
+                    help="Train only on the source packages listed in this file (one a line, # comments).")
+    ap.add_argument("--exclude-packages", type=Path, default=None,
+                    help="Never train on these packages (keep them for fitting the matcher and confidence).")
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -152,6 +186,12 @@ def main(argv: list[str] | None = None) -> None:
 
     excl = eval_keys(a.eval_manifest, a.cache) if a.eval_manifest.exists() else set()
     corpus = Corpus(a.manifest, a.cache, exclude_keys=excl)
+    if a.packages:
+        keep = read_list(a.packages)
+        corpus.groups = {g: m for g, m in corpus.groups.items() if g[0] in keep}
+    if a.exclude_packages:
+        drop = read_list(a.exclude_packages)
+        corpus.groups = {g: m for g, m in corpus.groups.items() if g[0] not in drop}
     say(f"corpus {json.dumps(corpus.summary())}")
     pkgs = sorted({g[0] for g in corpus.groups})
     rng = random.Random(a.seed)
@@ -159,9 +199,12 @@ def main(argv: list[str] | None = None) -> None:
     val_groups = [g for g in corpus.groups if g[0] in held]
     train_groups = {g: m for g, m in corpus.groups.items() if g[0] not in held}
     say(f"held-out packages for validation: {sorted(held)} ({len(val_groups)} groups)")
+    (out / "packages.txt").write_text("# source packages in this run's gradient steps\n"
+                                      + "\n".join(sorted(set(pkgs) - held)) + "\n")
     full_groups = corpus.groups
     corpus.groups = train_groups
-    sampler = Sampler(corpus, a.seed)
+    sampler = Sampler(corpus, a.seed, a.rebuild_share)
+    say(f"{len(sampler.rebuilt)} rebuilt groups; {a.rebuild_share:.0%} of each batch from them")
     model = BagMLP(a.hidden, a.ff, a.dim)
     state = {"step": 0, "seconds": 0.0, "best_val": -1.0}
     meta = {"name": f"bag-mlp-{a.hidden}-{a.ff}-{a.dim}", "hidden": a.hidden, "ff": a.ff, "dim": a.dim,
