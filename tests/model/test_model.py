@@ -89,3 +89,22 @@ def test_cli_model_option_validates(tmp_path):
     bad.write_text("x")
     r = run_cli("transfer", ref, tgt, "--model", bad)
     assert r.returncode == 2 and "model" in r.stderr.lower() and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_model_of_an_unknown_feature_set_is_rejected():
+    m = Model.default()
+    with pytest.raises(ModelError, match="feature set"):
+        Model(m.t, dict(m.meta, feature_set=99))
+
+
+def test_feature_set_2_adds_optimisation_robust_groups(demo_functions):
+    from symbridge.model.features import core_ops, feature_counts
+
+    f = max(demo_functions, key=lambda f: len(f.facts.mnemonics))
+    one, two = feature_counts(f.facts), feature_counts(f.facts, feature_set=2)
+    assert not any(k[0] in "DKL" for k in one)
+    assert {k[0] for k in two} >= {"D", "L"} and set(one) <= set(two)
+    assert core_ops(["push", "mov", "add", "jne", "cmovle", "setg", "jmp", "ret"]) == \
+        ["add", "jcc", "cmov", "set", "jmp", "ret"]
+    # code_only drops the import pairs with the imports
+    assert not any(k[0] in "KIS" for k in feature_counts(f.facts, code_only=True, feature_set=2))

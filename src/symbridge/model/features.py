@@ -3,7 +3,11 @@
 Feature groups (the prefix of each feature string):
   T normalised instruction   B mnemonic bigram   G mnemonic trigram   N size/shape buckets
   I imported callee          S referenced string  W word of a string  C constant
-``code_only`` drops I, S and W (the ablation that shows what the model learns from code itself).
+Feature set 2 adds groups that change less between optimisation levels and compilers:
+  D 2- and 3-grams of the computing instructions only (no moves, pushes, pops or nops, which -O0 spills
+    and -O3 keeps in registers; conditions of jumps, cmovs and sets folded, which compilers invert)
+  K pairs of imported callees in call order   L control-flow shape (cyclomatic number, returns)
+``code_only`` drops I, S, W and K (the ablation that shows what the model learns from code itself).
 """
 
 from __future__ import annotations
@@ -19,14 +23,34 @@ from ..analysis.lift import Facts
 N_BUCKETS = 1 << 15
 GROUPS = "TBGNISWC"
 IDENTIFIER_GROUPS = "ISWC"  # exact-match evidence: imports, strings, string words, constants
-GROUP_WEIGHT = {"T": 1.0, "B": 1.0, "G": 1.0, "N": 1.0, "I": 2.0, "S": 2.0, "W": 1.0, "C": 1.5}
+GROUP_WEIGHT = {"T": 1.0, "B": 1.0, "G": 1.0, "N": 1.0, "I": 2.0, "S": 2.0, "W": 1.0, "C": 1.5,
+                "D": 1.0, "K": 1.5, "L": 1.0}
+FEATURE_SETS = (1, 2)
+_MOVES = {"mov", "movzx", "movsx", "movsxd", "movss", "movsd", "movaps", "movups", "movdqa", "movdqu", "movq",
+          "movd", "movapd", "movupd", "push", "pop", "nop", "endbr64", "cdqe", "cdq", "cqo", "cwde", "xchg"}
+
+
+def core_ops(mnemonics: list[str]) -> list[str]:
+    """The computing instructions of a function: data moves dropped, condition codes folded."""
+    out = []
+    for m in mnemonics:
+        if m in _MOVES:
+            continue
+        if m.startswith("j") and m not in ("jmp",):
+            m = "jcc"
+        elif m.startswith("cmov"):
+            m = "cmov"
+        elif m.startswith("set"):
+            m = "set"
+        out.append(m)
+    return out
 
 
 def _bucket(n: int) -> int:
     return n.bit_length()
 
 
-def feature_counts(facts: Facts, code_only: bool = False) -> Counter:
+def feature_counts(facts: Facts, code_only: bool = False, feature_set: int = 1) -> Counter:
     """Counts of the feature strings of one function."""
     c: Counter = Counter()
     c.update("T" + t for t in facts.tokens)
@@ -38,6 +62,14 @@ def feature_counts(facts: Facts, code_only: bool = False) -> Counter:
     c[f"Ncall{_bucket(len(facts.calls) + len(facts.imports))}"] += 1
     c[f"Nref{_bucket(len(facts.data_refs))}"] += 1
     c.update(f"C{v:x}" for v in facts.constants)
+    if feature_set >= 2:
+        d = core_ops(m)
+        c.update(f"D{a} {b}" for a, b in zip(d, d[1:]))
+        c.update(f"D{a} {b} {e}" for a, b, e in zip(d, d[1:], d[2:]))
+        c[f"Lcyc{_bucket(max(facts.n_edges - facts.n_blocks + 2, 0))}"] += 1
+        c[f"Lret{min(m.count('ret'), 4)}"] += 1
+        if not code_only:
+            c.update(f"K{a}>{b}" for a, b in zip(facts.imports, facts.imports[1:]))
     if not code_only:
         c.update("I" + n for n in facts.imports)
         for s in facts.strings:
@@ -59,10 +91,11 @@ def hash_feature(f: str) -> int:
     return h
 
 
-def featurize(facts: Facts, code_only: bool = False, groups: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def featurize(facts: Facts, code_only: bool = False, groups: str | None = None,
+              feature_set: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(bucket ids int32, weights float32): sublinear counts, group weights, unit L2 norm.
     ``groups`` keeps only the features of those groups (e.g. "ISWC", the identifier-like ones)."""
-    counts = feature_counts(facts, code_only)
+    counts = feature_counts(facts, code_only, feature_set)
     if groups is not None:
         counts = Counter({f: n for f, n in counts.items() if f[0] in groups})
     if not counts:

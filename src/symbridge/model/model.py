@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from .features import IDENTIFIER_GROUPS, N_BUCKETS, featurize
+from .features import FEATURE_SETS, IDENTIFIER_GROUPS, N_BUCKETS, featurize
 
 DEFAULT_WEIGHTS = "symbridge-default.safetensors"
 FORMAT = "symbridge-model"
@@ -48,6 +48,10 @@ class Model:
         self.code_only = bool(meta.get("code_only", False))
         self.source = source
         self.n_buckets = int(meta.get("n_buckets", N_BUCKETS))
+        self.feature_set = meta.get("feature_set", 1)
+        if self.feature_set not in FEATURE_SETS:
+            raise ModelError(f"{source}: feature set {self.feature_set!r} is not one this version knows "
+                             f"({', '.join(map(str, FEATURE_SETS))})")
         self._check(tensors)
         self.t = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
         self.identifier_weight = float(meta.get("identifier_weight", 0.0)) if self.kind == "bag-mlp" else 0.0
@@ -174,7 +178,7 @@ class Model:
 
     def featurize(self, functions: Sequence) -> tuple[list, list | None]:
         """The model's inputs for the functions: all features, and the identifier features if needed."""
-        bags = [featurize(f.facts, self.code_only) for f in functions]
+        bags = [featurize(f.facts, self.code_only, feature_set=self.feature_set) for f in functions]
         if self.identifier_weight <= 0:
             return bags, None
         groups = "C" if self.code_only else IDENTIFIER_GROUPS

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..binary import Binary
 from ..errors import SymbridgeError
-from ..model.features import featurize
+from ..model.features import FEATURE_SETS, featurize
 
 MAX_FUNCS_PER_BINARY = 20000
 
@@ -48,7 +49,7 @@ def code_key(tokens: list[str]) -> int:
     return int.from_bytes(digest, "little") & 0x7FFFFFFFFFFFFFFF
 
 
-def featurize_binary(path: Path) -> dict | None:
+def featurize_binary(path: Path, feature_set: int = 1) -> dict | None:
     """Arrays of the named non-PLT functions of one binary (None if it cannot be read)."""
     try:
         b = Binary(path, use_debug_files=False)
@@ -57,7 +58,7 @@ def featurize_binary(path: Path) -> dict | None:
     funcs = [f for f in b.functions if f.name and not f.is_plt][:MAX_FUNCS_PER_BINARY]
     ids, ws, lens, names, keys, addrs, sizes = [], [], [], [], [], [], []
     for f in funcs:
-        i, w = featurize(f.facts)
+        i, w = featurize(f.facts, feature_set=feature_set)
         ids.append(i)
         ws.append(w)
         lens.append(len(i))
@@ -73,30 +74,40 @@ def featurize_binary(path: Path) -> dict | None:
             "ninstr": np.array(sizes, np.int32)}
 
 
-def _job(args: tuple[str, str, str]) -> tuple[str, int]:
-    src, dst, _ = args
+def _job(args: tuple[str, str, int]) -> tuple[str, int]:
+    src, dst, feature_set = args
     out = Path(dst)
     if out.exists():
         return dst, -1
-    data = featurize_binary(Path(src))
+    data = featurize_binary(Path(src), feature_set)
     if data is None:
         out.with_suffix(".skip").write_text("unreadable or no named functions\n")
         return dst, 0
-    tmp = out.with_suffix(".tmp.npz")
+    tmp = out.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, **data)
     tmp.replace(out)
     return dst, len(data["lens"])
 
 
-def build_cache(corpus: Path, cache: Path, manifests: list[Path], workers: int = 2) -> None:
+def cache_feature_set(cache: Path) -> int:
+    """The feature set a cache directory holds (1 where it does not say)."""
+    f = cache / "FEATURE_SET"
+    return int(f.read_text()) if f.exists() else 1
+
+
+def build_cache(corpus: Path, cache: Path, manifests: list[Path], workers: int = 2, feature_set: int = 1) -> None:
     cache.mkdir(parents=True, exist_ok=True)
-    jobs = []
+    if any(cache.glob("*.npz")) and cache_feature_set(cache) != feature_set:
+        raise SystemExit(f"{cache} holds feature set {cache_feature_set(cache)}, not {feature_set}: use another")
+    (cache / "FEATURE_SET").write_text(str(feature_set))
+    jobs, queued = [], set()
     for m in manifests:
         for line in m.read_text().splitlines():
             r = json.loads(line)
             dst = cache / f"{r['sha256']}.npz"
-            if not dst.exists() and not dst.with_suffix(".skip").exists():
-                jobs.append((str(corpus / r["relpath"]), str(dst), r["sha256"]))
+            if not dst.exists() and not dst.with_suffix(".skip").exists() and str(dst) not in queued:
+                queued.add(str(dst))  # a binary shipped twice (same sha256) is featurized once
+                jobs.append((str(corpus / r["relpath"]), str(dst), feature_set))
     t0 = time.time()
     total = 0
     with Pool(workers) as pool:
@@ -167,8 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--manifests", type=Path, nargs="+",
                     default=[Path("corpus/manifest-dev-eval.jsonl"), Path("corpus/manifest-train.jsonl")])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--feature-set", type=int, default=1, choices=FEATURE_SETS,
+                    help="Which features (symbridge.model.features); each set needs its own --cache.")
     a = ap.parse_args(argv)
-    build_cache(a.corpus, a.cache, a.manifests, a.workers)
+    build_cache(a.corpus, a.cache, a.manifests, a.workers, a.feature_set)
 
 
 if __name__ == "__main__":

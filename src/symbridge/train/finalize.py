@@ -3,7 +3,7 @@
     python -m symbridge.train.finalize /work/data/runs/r2/best.safetensors
 
 The weight is chosen by plain nearest-neighbour top-1 over whole target binaries on train-sources pairs
-(never dev-eval), then the model is written to src/symbridge/model/weights/symbridge-default.safetensors.
+(never dev-eval) of packages the model was not trained on (`--model-packages`), then the model is written to src/symbridge/model/weights/symbridge-default.safetensors.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from ..binary import Binary
 from ..errors import SymbridgeError
 from ..model.model import DEFAULT_WEIGHTS, Model
 from ..evaluation import anonymize, truth_names
-from .fit_matcher import WEIGHTS
+from .dataset import read_list
+from .fit_matcher import WEIGHTS, hard_pair
 
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 
@@ -60,14 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=Path, default=Path("corpus/pairs-train.json"))
     ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
     ap.add_argument("--work", type=Path, default=Path("/work/data/fit"))
-    ap.add_argument("--per-kind", type=int, default=6)
+    ap.add_argument("--per-kind", type=int, default=8)
+    ap.add_argument("--model-packages", type=Path, default=Path("corpus/model-train-packages.txt"),
+                    help="Packages the model was trained on: left out of the fit.")
     ap.add_argument("--out", type=Path, default=WEIGHTS / DEFAULT_WEIGHTS)
     a = ap.parse_args(argv)
     base = Model.load(a.checkpoint)
     rng = random.Random(0)
+    seen = read_list(a.model_packages)
     by_kind = defaultdict(list)
     for p in json.loads(a.pairs.read_text()):
-        if p["kind"] in ("cross-release", "cross-opt", "cross-compiler", "cross-release-static"):
+        if hard_pair(p) and p["source_package"] not in seen:
             by_kind[p["kind"]].append(p)
     pairs = []
     for _kind, ps in sorted(by_kind.items()):

@@ -13,6 +13,7 @@ confidence at which the names given on these pairs are still >= 98 % right.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -65,17 +66,16 @@ def hard_pair(p: dict) -> bool:
 def fit_params(prepared: list[tuple], penalty: float = 2.0) -> Params:
     """Grid search of the matcher's thresholds: most right matches, each wrong one costing `penalty`."""
     best, best_score = Params(), None
-    for seed_sim in (0.7, 0.8, 0.9):
-        for prop_sim in (0.3, 0.45, 0.6):
-            for final_sim in (0.5, 0.6, 0.7, 0.8):
-                p = Params(seed_sim=seed_sim, prop_sim=prop_sim, final_sim=final_sim)
-                score = 0.0
-                for prep in prepared:
-                    _, r, w = run_pair(prep, p)
-                    score += r - penalty * w
-                if best_score is None or score > best_score:
-                    best, best_score = p, score
-                print(f"  seed {seed_sim} prop {prop_sim} final {final_sim}: {score:.0f}", file=sys.stderr)
+    for seed_sim, prop_sim, final_sim, order_sim in itertools.product((0.7, 0.8, 0.9), (0.3, 0.45, 0.6),
+                                                                      (0.6, 0.7, 0.8), (0.2, 0.35)):
+        p = Params(seed_sim=seed_sim, prop_sim=prop_sim, final_sim=final_sim, order_sim=order_sim)
+        score = 0.0
+        for prep in prepared:
+            _, r, w = run_pair(prep, p)
+            score += r - penalty * w
+        if best_score is None or score > best_score:
+            best, best_score = p, score
+        print(f"  seed {seed_sim} prop {prop_sim} final {final_sim} order {order_sim}: {score:.0f}", file=sys.stderr)
     return best
 
 

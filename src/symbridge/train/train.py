@@ -26,7 +26,7 @@ from torch import nn
 
 from ..model.features import N_BUCKETS
 from ..model.model import Model
-from .dataset import Corpus, eval_keys, read_list
+from .dataset import Corpus, cache_feature_set, eval_keys, read_list
 
 
 class BagMLP(nn.Module):
@@ -207,7 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     say(f"{len(sampler.rebuilt)} rebuilt groups; {a.rebuild_share:.0%} of each batch from them")
     model = BagMLP(a.hidden, a.ff, a.dim)
     state = {"step": 0, "seconds": 0.0, "best_val": -1.0}
-    meta = {"name": f"bag-mlp-{a.hidden}-{a.ff}-{a.dim}", "hidden": a.hidden, "ff": a.ff, "dim": a.dim,
+    fs = cache_feature_set(a.cache)
+    meta = {"name": f"bag-mlp-{a.hidden}-{a.ff}-{a.dim}" + (f"-fs{fs}" if fs != 1 else ""), "feature_set": fs,
+            "hidden": a.hidden, "ff": a.ff, "dim": a.dim,
             "tau": a.tau, "batch": a.batch, "lr": a.lr, "train_manifest": str(a.manifest)}
     if a.resume and (out / "last.safetensors").exists():
         model.load_model(Model.load(out / "last.safetensors"))
