@@ -83,6 +83,16 @@ def test_model_mismatch(fixtures, db):
                 s.identify(Binary(fixtures["target"], ignore_symbols=True))
 
 
+def test_same_weights_with_another_identifier_weight_is_another_model(fixtures, db):
+    """The identifier weight changes every vector: a library built with one must refuse the other."""
+    m = Model.default()
+    with open_store(str(db), m) as s:
+        s.add(fixtures["ref"])
+    other = Model(m.t, dict(m.meta, identifier_weight=m.identifier_weight + 0.5))
+    with open_store(str(db), other) as s, pytest.raises(UsageError, match="other weights"):
+        s.identify(Binary(fixtures["target"], ignore_symbols=True))
+
+
 def _truth(path) -> dict[int, str]:
     return {f.address: f.name for f in Binary(path).functions if f.name}
 

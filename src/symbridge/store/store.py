@@ -23,8 +23,9 @@ MAX_FUNCTIONS = 2_000_000
 
 
 def model_fingerprint(model) -> str:
-    """A short hash of the model's kind, dimension and weights (a sample of each tensor)."""
-    h = hashlib.sha256(f"{model.kind}:{model.dim}".encode())
+    """A short hash of the model's kind, dimension, inputs and weights (a sample of each tensor)."""
+    h = hashlib.sha256(f"{model.kind}:{model.dim}:{model.feature_set}:{model.code_only}:"
+                       f"{model.identifier_weight}".encode())
     for k in sorted(model.t):
         v = np.ascontiguousarray(model.t[k])
         h.update(k.encode() + str(v.shape).encode())
