@@ -158,11 +158,11 @@ class Matcher:
     def seed_strings(self) -> None:
         s_owner: dict[str, list[int]] = defaultdict(list)
         for j, ss in enumerate(self.S.strings):
-            for s in ss:
+            for s in sorted(ss):
                 s_owner[s].append(j)
         p_owner: dict[str, list[int]] = defaultdict(list)
         for i, ss in enumerate(self.P.strings):
-            for s in ss:
+            for s in sorted(ss):
                 p_owner[s].append(i)
         votes: Counter = Counter()
         for s, ps in p_owner.items():
