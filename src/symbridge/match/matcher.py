@@ -75,6 +75,7 @@ class Match:
     reverse_top1: bool = False  # and the target function is s's nearest target function
     degree: int = 0  # callers + callees of the target function
     order_support: int = 0  # the nearest matched functions before and after that agree with this one's place
+    order_run: int = 0  # matches before and after (up to 4 each) that go on in the same address order
 
 
 @dataclass
@@ -83,6 +84,8 @@ class MatchResult:
     cand_idx: np.ndarray | None = None
     cand_val: np.ndarray | None = None
     seed_share: float = 0.0  # share of the target's functions matched by seeds
+    size_shift: float = 0.0  # median log2 size ratio (target / reference) of mutual nearest-neighbour matches
+    sim_median: float = 0.0  # and their median similarity
 
     def features(self, i: int, size_p: int, size_s: int) -> list[float]:
         """The calibration features of target function i's match (its margin over the next candidate)."""
@@ -93,7 +96,8 @@ class MatchResult:
         margin = m.sim - (others[0] if others else 0.0)
         return match_features(m.sim, margin, m.support, size_p, size_s, m.via, top1=m.top1,
                               reverse_top1=m.reverse_top1, degree=m.degree, order_support=m.order_support,
-                              seed_share=self.seed_share)
+                              seed_share=self.seed_share, order_run=m.order_run, size_shift=self.size_shift,
+                              sim_median=self.sim_median)
 
 
 def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:
@@ -348,7 +352,11 @@ class Matcher:
         if self.p.assign_all:
             self.final(idx, val, -1.0)
         self.add_support(idx, ridx)
-        return MatchResult(self.match, idx, val, seed_share)
+        mutual = [(i, m) for i, m in self.match.items() if m.top1 and m.reverse_top1]
+        shift = float(np.median([math.log2(max(self.P.sizes[i], 1) / max(self.S.sizes[m.s], 1))
+                                 for i, m in mutual])) if mutual else 0.0
+        sim_median = float(np.median([m.sim for _, m in mutual])) if mutual else 0.0
+        return MatchResult(self.match, idx, val, seed_share, shift, sim_median)
 
     def add_support(self, idx: np.ndarray, ridx: np.ndarray) -> None:
         """How many call-graph neighbours of each match are matched to each other consistently, and
@@ -358,6 +366,13 @@ class Matcher:
             s = self.match[i].s
             self.match[i].order_support = ((k > 0 and self.match[done[k - 1]].s < s)
                                            + (k + 1 < len(done) and self.match[done[k + 1]].s > s))
+            run = 0
+            for step in (-1, 1):
+                last, j = s, k + step
+                while 0 <= j < len(done) and abs(j - k) <= 4 and (self.match[done[j]].s - last) * step > 0:
+                    last, j = self.match[done[j]].s, j + step
+                run += abs(j - k) - 1
+            self.match[i].order_run = run
         for i, m in self.match.items():
             m.top1 = idx.shape[1] > 0 and int(idx[i, 0]) == m.s
             m.reverse_top1 = ridx.shape[1] > 0 and int(ridx[m.s, 0]) == i

@@ -157,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skip {tgt}: {exc}", file=sys.stderr)
     print(f"[{time.time() - t0:5.0f}s] {len(prepared)} pairs loaded", file=sys.stderr)
     params = fit_params(prepared) if a.fit_params else Params.default()
-    (a.out.parent / "matcher.json").write_text(json.dumps(
-        {"params": params.to_dict(), "fitted_on": f"{len(prepared)} train-sources pairs, model {model.name}"},
-        indent=1))
+    if a.fit_params:
+        (a.out.parent / "matcher.json").write_text(json.dumps(
+            {"params": params.to_dict(), "fitted_on": f"{len(prepared)} train-sources pairs, model {model.name}"},
+            indent=1))
     print(f"matcher thresholds: {params}", file=sys.stderr)
     X, y, kinds, counts = [], [], [], []
     for prep, kind in zip(prepared, kinds_of):

@@ -1,0 +1,40 @@
+"""The matcher's structural steps on small hand-made sides (no binaries)."""
+
+import numpy as np
+
+from symbridge.match.matcher import Match, Matcher, Params, Side
+
+
+def side(vectors, callees=None):
+    n = len(vectors)
+    callees = callees or [[] for _ in range(n)]
+    callers = [[i for i in range(n) if j in callees[i]] for j in range(n)]
+    return Side(list(range(n)), [64] * n, np.asarray(vectors, np.float32), callees, callers,
+                [set() for _ in range(n)], [None] * n, [None] * n)
+
+
+def order_runs(order):
+    v = np.eye(len(order), dtype=np.float32)
+    m = Matcher(side(v), side(v))
+    for i, s in enumerate(order):
+        m.match[i] = Match(s, 1.0, ["embedding"])
+    m.add_support(np.array(order).reshape(-1, 1), np.argsort(order).reshape(-1, 1))
+    return [m.match[i].order_run for i in range(len(order))]
+
+
+def test_order_run_counts_the_matches_that_go_on_in_the_same_order():
+    assert order_runs(list(range(10))) == [4, 5, 6, 7, 8, 8, 7, 6, 5, 4]  # up to 4 on each side
+    assert order_runs(list(range(6))[::-1]) == [0] * 6  # reversed: no match agrees with its neighbours
+    assert order_runs([0, 1, 2, 5, 3, 4]) == [3, 3, 3, 3, 1, 1]  # 3 after 5 breaks the run
+
+
+def test_look_alikes_are_told_apart_by_their_matched_callers():
+    """Two reference functions with the same vector: the one called by the match of the target's caller wins."""
+    a, b, c = np.eye(3, dtype=np.float32)
+    ref = side([a, a, a, b, c], callees=[[], [], [], [0], [1]])  # 3 calls 0, 4 calls 1; 0, 1, 2 look alike
+    tgt = side([b, c, a], callees=[[2], [], []])  # target 0 (= ref 3) calls target 2
+    m = Matcher(ref, tgt, Params(assign_all=False))
+    m.accept(0, 3, "string")
+    m.accept(1, 4, "string")
+    m.refine_matches(np.array([[0, 1, 2]] * 3))
+    assert m.match[2].s == 0 and m.match[2].via == ["structure"]
