@@ -103,6 +103,29 @@ def test_analogy_matches_a_recomputation_from_embed_output(tmp_path, pair_o2_o3)
     assert got[0] == md5_process
 
 
+def test_analogy_with_several_anchors_uses_their_mean_shift(tmp_path, pair_o2_o3):
+    ref, stripped, full = pair_o2_o3
+    truth = truth_of(full)
+    at = {n: a for a, ns in truth.items() for n in ns}
+    res = tmp_path / "a.json"
+    r = run_cli("analogy", ref, stripped, "--anchor", f"md5_init={at['md5_init']:#x}", "--anchor",
+                f"md5_finish={at['md5_finish']:#x}", "--query", "md5_process", "--top", "5", "--json", res)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(res.read_text())
+    assert [a["name"] for a in d["anchors"]] == ["md5_init", "md5_finish"]
+    es, ep = tmp_path / "s.npz", tmp_path / "p.npz"
+    run_cli("embed", ref, "-o", es, check=True)
+    run_cli("embed", stripped, "-o", ep, check=True)
+    S, P = np.load(es), np.load(ep)
+    names, paddr = list(S["names"]), list(P["addresses"])
+    shift = np.mean([P["vectors"][paddr.index(at[n])] - S["vectors"][names.index(n)]
+                     for n in ("md5_init", "md5_finish")], axis=0)
+    q = S["vectors"][names.index("md5_process")] + shift
+    order = np.argsort(-(P["vectors"] @ (q / np.linalg.norm(q))), kind="stable")[:5]
+    assert [int(P["addresses"][k]) for k in order] == [x["address"] for x in d["results"]]
+    assert d["results"][0]["address"] == at["md5_process"]
+
+
 def test_demo_runs_offline_and_reports_right_names():
     r = run_cli("demo")
     assert r.returncode == 0, r.stderr

@@ -190,23 +190,30 @@ def _print_table(result: dict) -> None:
 
 @app.command()
 def analogy(reference: Path, target: Path,
-            anchor: Annotated[str, typer.Option("--anchor", help="NAME=ADDR: a function known in both; ADDR is its "
-                                                                 "address in TARGET.")],
+            anchor: Annotated[list[str], typer.Option("--anchor", metavar="NAME=ADDR", help="NAME=ADDR: a function known in both; ADDR is "
+                                                                       "its address in TARGET. Repeat it to average "
+                                                                       "the shift over several anchors.")],
             query: Annotated[str, typer.Option("--query", help="Name (in REFERENCE) of the function to find.")],
             top: Annotated[int, typer.Option("--top", min=1, help="How many results.")] = 10,
             json_out: Annotated[Optional[Path], typer.Option("--json")] = None,
             model: ModelOpt = None) -> None:
     """The seed's analogy: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest in TARGET.
 
-    Example: symbridge analogy miredo fdupes --anchor md5_init=0x3f07 --query md5_process"""
+    Example: symbridge analogy miredo fdupes --anchor md5_init=0x3f07 --query md5_process
+
+    Several --anchor options use the mean of their shifts (emb_P(anchor) - emb_S(anchor))."""
     from .match.transfer import analogy as run_analogy
 
-    if "=" not in anchor:
-        raise UsageError(f"--anchor {anchor!r}: expected NAME=ADDR")
-    name, addr = anchor.split("=", 1)
+    pairs = []
+    for a in anchor:
+        if "=" not in a:
+            raise UsageError(f"--anchor {a!r}: expected NAME=ADDR")
+        name, addr = a.split("=", 1)
+        pairs.append((name.strip(), parse_address(addr.strip())))
     S = open_binary(reference)
     P = open_binary(target, ignore_symbols=True)
-    res = run_analogy(S, P, name.strip(), parse_address(addr.strip()), query, load_model(model), top)
+    (first, first_addr), *more = pairs
+    res = run_analogy(S, P, first, first_addr, query, load_model(model), top, more_anchors=more)
     if json_out is not None:
         emit_json(res, json_out)
         return

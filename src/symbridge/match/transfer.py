@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -84,28 +84,34 @@ def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: f
 
 
 def analogy(reference: Binary, target: Binary, anchor: str, anchor_address: int, query: str, model=None,
-            top: int = 10) -> dict:
-    """The seed's query: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest over target."""
+            top: int = 10, more_anchors: Sequence[tuple[str, int]] = ()) -> dict:
+    """The seed's query: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest over target. With
+    ``more_anchors`` (name, target address) the shift is the mean over all anchors, which measures better
+    than one anchor (benchmarks/results/accuracy.md)."""
+    from ..errors import UsageError
     from ..model.model import Model
 
     model = model or Model.default()
     s_code, p_code = reference.code_functions, target.code_functions
     xs, xp = embed_binary(reference, model), embed_binary(target, model)
     s_index = {f.name: i for i, f in enumerate(s_code) if f.name}
-    from ..errors import UsageError
-
-    for name in (anchor, query):
+    anchors = [(anchor, anchor_address), *more_anchors]
+    for name in [query] + [a for a, _ in anchors]:
         if name not in s_index:
             raise UsageError(f"{reference.path}: no function named {name!r} in the reference")
-    p_at = target.function_at(anchor_address)
-    if p_at.is_plt:
-        raise UsageError(f"{target.path}: {anchor_address:#x} is a PLT stub, not a function to anchor on")
-    pi = p_code.index(p_at)
-    q = xs[s_index[query]] - xs[s_index[anchor]] + xp[pi]
+    placed = []
+    for name, address in anchors:
+        p_at = target.function_at(address)
+        if p_at.is_plt:
+            raise UsageError(f"{target.path}: {address:#x} is a PLT stub, not a function to anchor on")
+        placed.append((name, p_at))
+    shift = np.mean([xp[p_code.index(p_at)] - xs[s_index[name]] for name, p_at in placed], axis=0)
+    q = xs[s_index[query]] + shift
     q = q / (np.linalg.norm(q) or 1.0)
     scores = xp @ q
     order = np.argsort(-scores, kind="stable")[:top]
     return {"reference": str(reference.path), "target": str(target.path), "anchor": anchor,
-            "anchor_address": p_at.address, "query": query,
+            "anchor_address": placed[0][1].address, "query": query,
+            "anchors": [{"name": name, "address": p_at.address} for name, p_at in placed],
             "results": [{"address": p_code[int(k)].address, "name": p_code[int(k)].name,
                          "score": round(float(scores[int(k)]), 4)} for k in order]}
