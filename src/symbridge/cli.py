@@ -190,9 +190,9 @@ def _print_table(result: dict) -> None:
 
 @app.command()
 def analogy(reference: Path, target: Path,
-            anchor: Annotated[list[str], typer.Option("--anchor", metavar="NAME=ADDR", help="NAME=ADDR: a function known in both; ADDR is "
-                                                                       "its address in TARGET. Repeat it to average "
-                                                                       "the shift over several anchors.")],
+            anchor: Annotated[list[str], typer.Option(
+                "--anchor", metavar="NAME=ADDR", help="A function known in both; ADDR is its address in TARGET. "
+                                                      "Repeat it to average the shift over several anchors.")],
             query: Annotated[str, typer.Option("--query", help="Name (in REFERENCE) of the function to find.")],
             top: Annotated[int, typer.Option("--top", min=1, help="How many results.")] = 10,
             json_out: Annotated[Optional[Path], typer.Option("--json")] = None,

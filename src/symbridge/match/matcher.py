@@ -1,5 +1,6 @@
 """Whole-binary matching: seeds from unambiguous evidence, then call-graph and address-order propagation,
-then a last one-to-one pass on the embedding alone. Every match keeps the evidence behind it (``via``)."""
+then the rest best-first by a structural score, then a last one-to-one pass on the embedding alone. Every
+match keeps the evidence behind it (``via``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ K = 10
 
 @dataclass
 class Params:
-    """Thresholds of the matcher (fitted on train-sources pairs; see benchmarks/fit_matcher.py)."""
+    """Thresholds of the matcher (fitted on train-sources pairs by symbridge.train.fit_matcher)."""
 
     seed_sim: float = 0.80
     seed_margin: float = 0.04
@@ -32,7 +33,7 @@ class Params:
     final_sim: float = 0.70
     final_margin: float = 0.0
     min_identical_len: int = 6  # bytes: identical code shorter than this is no evidence
-    refine: bool = True  # re-decide the matches that no seed or call-graph step made, by structure
+    refine: bool = True  # match what seeds and propagation left best-first by a structural score
     nb_weight: float = 0.3  # score bonus per consistent matched call-graph neighbour (normalised)
     order_weight: float = 0.15  # score bonus when the pair sits between consistent address-order anchors
     assign_all: bool = True  # a last one-to-one pass without threshold; confidence decides naming
@@ -277,7 +278,6 @@ class Matcher:
                 added += 1
         return added
 
-    # ------------------------------------------------------------------ all of it
     # ------------------------------------------------------------------ structural refinement
     def neighbours(self, side: Side, i: int) -> set[int]:
         return set(side.callees[i]) | set(side.callers[i])
@@ -313,7 +313,8 @@ class Matcher:
                     cands.update(self.neighbours(self.S, m))
                 if 0 < hi - lo <= 32:
                     cands.update(range(lo + 1, hi))
-                scored = [(self.structural_score(i, j, mapped, lo, hi, expect), j) for j in cands if j not in self.taken]
+                scored = [(self.structural_score(i, j, mapped, lo, hi, expect), j)
+                          for j in cands if j not in self.taken]
                 if scored:
                     best[i] = max(scored)
             if not best:
@@ -331,6 +332,7 @@ class Matcher:
             if not added:
                 return
 
+    # ------------------------------------------------------------------ all of it
     def run(self) -> MatchResult:
         idx, val = top_k(self.P.vectors, self.S.vectors, K)
         ridx, rval = top_k(self.S.vectors, self.P.vectors, 2)

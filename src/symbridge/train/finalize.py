@@ -3,7 +3,8 @@
     python -m symbridge.train.finalize /work/data/runs/r2/best.safetensors
 
 The weight is chosen by plain nearest-neighbour top-1 over whole target binaries on train-sources pairs
-(never dev-eval) of packages the model was not trained on (`--model-packages`), then the model is written to src/symbridge/model/weights/symbridge-default.safetensors.
+(never dev-eval) of packages the model was not trained on (`--model-packages`), then the model is written
+to src/symbridge/model/weights/symbridge-default.safetensors (or `--out`).
 """
 
 from __future__ import annotations

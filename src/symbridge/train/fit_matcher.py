@@ -3,11 +3,11 @@
     python -m symbridge.train.fit_matcher --model src/symbridge/model/weights/symbridge-default.safetensors
 
 Pairs: train pairs of the packages the model was not trained on (`--model-packages`; a model is too sure of
-functions it has seen, and a calibration fitted there is overconfident elsewhere): cross-suite official
-builds, gcc -O0 -> -O3 and gcc -O2 -> clang -O2 rebuilds, plus pairs of two different programs or
-libraries, so that matches of functions that have no counterpart are in the fit. Each match of the matcher becomes one example (its evidence -> was the name
-right?). Logistic regression, then isotonic regression on its output; the threshold is the lowest
-confidence at which the names given on these pairs are still >= 98 % right.
+functions it has seen, and a calibration fitted there is overconfident elsewhere), of the kinds the
+benchmark scores (`hard_pair`), plus pairs of two different programs or libraries, so that matches of
+functions that have no counterpart are in the fit. Each match of the matcher becomes one example (its
+evidence -> was the name right?). Logistic regression, then isotonic regression on its output; the
+threshold is the lowest confidence at which the names given on these pairs are still >= 98 % right.
 """
 
 from __future__ import annotations

@@ -112,8 +112,9 @@ class Sampler:
             reb = [k for k, bd in enumerate(builds) if bd != ("", "")]
             for _ in range(8):
                 i, j = self.rng.sample(reb, 2)
-                if builds[i][1] != builds[j][1] and "-O0" in (builds[i][1], builds[j][1]) or (
-                        builds[i][0] != builds[j][0]):
+                other_compiler = builds[i][0] != builds[j][0]
+                o0_vs_other = builds[i][1] != builds[j][1] and "-O0" in (builds[i][1], builds[j][1])
+                if other_compiler or o0_vs_other:
                     return m[i], m[j]
         return tuple(self.rng.sample(m, 2))
 
