@@ -1,0 +1,110 @@
+"""Compare models on train-sources pairs of packages none of them was trained on (never dev-eval).
+
+    python -m symbridge.train.heldout /work/data/runs/f11/final.safetensors /work/data/runs/f12/last.safetensors
+
+Nearest-neighbour top-1 (ties shared) over the whole target binary, per kind of pair that the benchmark
+scores (`fit_matcher.hard_pair`), plus the seed's analogy with one random anchor on -O0 -> -O3. This is how
+a checkpoint is chosen without looking at dev-eval; `default` stands for the shipped model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ..binary import Binary
+from ..errors import SymbridgeError
+from ..evaluation import anonymize, truth_names
+from ..model.model import Model
+from .dataset import read_list
+from .fit_matcher import hard_pair
+
+
+def queries(ref: Path, tgt: Path, work: Path) -> tuple[list, list, list[int], list[int]]:
+    """Reference and target functions, and the (reference row, target row) of names unique on both sides."""
+    anon = anonymize(tgt, work / "anon" / ("__".join(tgt.parts[-4:])))
+    sc = Binary(ref, use_debug_files=False).code_functions
+    pc = Binary(anon, ignore_symbols=True).code_functions
+    truth = truth_names(tgt)
+    count: dict[str, int] = defaultdict(int)
+    for f in sc:
+        if f.name:
+            count[f.name] += 1
+    at: dict[str, list[int]] = defaultdict(list)
+    for k, f in enumerate(pc):
+        for n in truth.get(f.address, ()):
+            at[n].append(k)
+    q, t = [], []
+    for j, f in enumerate(sc):
+        if f.name and count[f.name] == 1 and len(at.get(f.name, ())) == 1:
+            q.append(j)
+            t.append(at[f.name][0])
+    return sc, pc, q, t
+
+
+def top1(scores: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """1 / (number tied) where the true column is the best of its row, else 0."""
+    st = true[:, None]
+    greater = (scores > st + 1e-7).sum(1)
+    ties = (np.abs(scores - st) <= 1e-7).sum(1)
+    return np.where(greater == 0, 1.0 / ties, 0.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+", help="Model files, or `default` for the shipped model.")
+    ap.add_argument("--pairs", type=Path, default=Path("corpus/pairs-train.json"))
+    ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
+    ap.add_argument("--work", type=Path, default=Path("/work/data/fit"))
+    ap.add_argument("--model-packages", type=Path, default=Path("corpus/model-train-packages.txt"),
+                    help="Packages a model may have seen: left out.")
+    ap.add_argument("--per-kind", type=int, default=14)
+    ap.add_argument("--min-bytes", type=int, default=20000)
+    ap.add_argument("--seed", type=int, default=7)
+    a = ap.parse_args(argv)
+    models = {m: Model.default() if m == "default" else Model.load(Path(m)) for m in a.models}
+    seen = read_list(a.model_packages)
+    by_kind: dict[str, list] = defaultdict(list)
+    for p in json.loads(a.pairs.read_text()):
+        tgt = a.corpus / p["target"]
+        if (p["source_package"] not in seen and hard_pair(p) and tgt.exists()
+                and tgt.stat().st_size >= a.min_bytes):
+            by_kind[p["kind"]].append(p)
+    rng = random.Random(a.seed)
+    hits: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for kind, ps in sorted(by_kind.items()):
+        for p in rng.sample(ps, min(a.per_kind, len(ps))):
+            try:
+                sc, pc, q, t = queries(a.corpus / p["reference"], a.corpus / p["target"], a.work)
+            except (SymbridgeError, OSError) as exc:
+                print(f"skip {p['target']}: {exc}", file=sys.stderr)
+                continue
+            if not q:
+                continue
+            for name, m in models.items():
+                xs, xp = m.embed(sc), m.embed(pc)
+                s = xs[q] @ xp.T
+                hits[kind][name].extend(top1(s, s[np.arange(len(q)), t]))
+                if kind == "cross-opt" and len(q) >= 12:
+                    arng = np.random.default_rng(0)
+                    for r in range(len(q)):
+                        k = int(arng.integers(len(q) - 1))
+                        k += k >= r
+                        qv = xs[q[r]] - xs[q[k]] + xp[t[k]]
+                        sv = (xp @ qv)[None, :]
+                        hits["analogy, one anchor, cross-opt"][name].extend(top1(sv, sv[:, t[r]]))
+    for kind in sorted(hits):
+        row = "  ".join(f"{name}: {np.mean(v):.3f}" for name, v in hits[kind].items())
+        n = len(next(iter(hits[kind].values())))
+        print(f"{kind:32s} {row}  ({n} queries)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
