@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from symbridge.binary import Binary
-from symbridge.evaluation import anonymize, truth_names
+from symbridge.evaluation import anonymize, counterpart_queries, truth_names
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
 
@@ -97,24 +97,7 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
     P = Binary(anon, ignore_symbols=True)
     truth = truth_names(tgt)
     sc, pc = S.code_functions, P.code_functions
-    s_count = defaultdict(int)
-    for f in sc:
-        if f.name:
-            s_count[f.name] += 1
-    p_index = {f.address: i for i, f in enumerate(pc)}
-    name_to_p: dict[str, list[int]] = defaultdict(list)
-    for addr, names in truth.items():
-        for n in names:
-            name_to_p[n].append(addr)
-    q, t = [], []
-    for i, f in enumerate(sc):
-        if not f.name or s_count[f.name] != 1:
-            continue
-        addrs = name_to_p.get(f.name, [])
-        if len(addrs) != 1 or addrs[0] not in p_index:
-            continue
-        q.append(i)
-        t.append(p_index[addrs[0]])
+    q, t = counterpart_queries(sc, pc, truth)
     if not q:
         return None
     d = PairData(pair["kind"], pair["target"], {}, {}, q, t, len(pc))

@@ -98,3 +98,28 @@ def truth_names(path: Path) -> dict[int, set[str]]:
     for ns in out.values():
         ns.update(bases[n] for n in list(ns) if n in bases)
     return out
+
+
+def counterpart_queries(ref_functions: list, tgt_functions: list,
+                        truth: dict[int, set[str]]) -> tuple[list[int], list[int]]:
+    """(reference rows, target rows) of the functions benchmarks query: a name unique among the reference's
+    functions that the target's truth gives to exactly one address, and that address one of the target's
+    functions."""
+    count: dict[str, int] = defaultdict(int)
+    for f in ref_functions:
+        if f.name:
+            count[f.name] += 1
+    row = {f.address: i for i, f in enumerate(tgt_functions)}
+    at: dict[str, list[int]] = defaultdict(list)
+    for addr, names in truth.items():
+        for n in names:
+            at[n].append(addr)
+    q, t = [], []
+    for i, f in enumerate(ref_functions):
+        if not f.name or count[f.name] != 1:
+            continue
+        addrs = at.get(f.name, [])
+        if len(addrs) == 1 and addrs[0] in row:
+            q.append(i)
+            t.append(row[addrs[0]])
+    return q, t

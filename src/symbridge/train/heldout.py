@@ -20,32 +20,18 @@ import numpy as np
 
 from ..binary import Binary
 from ..errors import SymbridgeError
-from ..evaluation import anonymize, truth_names
+from ..evaluation import anonymize, counterpart_queries, truth_names
 from ..model.model import Model
 from .dataset import read_list
 from .fit_matcher import hard_pair
 
 
 def queries(ref: Path, tgt: Path, work: Path) -> tuple[list, list, list[int], list[int]]:
-    """Reference and target functions, and the (reference row, target row) of names unique on both sides."""
+    """Reference and target functions, and the (reference row, target row) pairs the benchmark queries."""
     anon = anonymize(tgt, work / "anon" / ("__".join(tgt.parts[-4:])))
     sc = Binary(ref, use_debug_files=False).code_functions
     pc = Binary(anon, ignore_symbols=True).code_functions
-    truth = truth_names(tgt)
-    count: dict[str, int] = defaultdict(int)
-    for f in sc:
-        if f.name:
-            count[f.name] += 1
-    at: dict[str, list[int]] = defaultdict(list)
-    for k, f in enumerate(pc):
-        for n in truth.get(f.address, ()):
-            at[n].append(k)
-    q, t = [], []
-    for j, f in enumerate(sc):
-        if f.name and count[f.name] == 1 and len(at.get(f.name, ())) == 1:
-            q.append(j)
-            t.append(at[f.name][0])
-    return sc, pc, q, t
+    return (sc, pc, *counterpart_queries(sc, pc, truth_names(tgt)))
 
 
 def top1(scores: np.ndarray, true: np.ndarray) -> np.ndarray:
