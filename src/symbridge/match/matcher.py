@@ -64,6 +64,10 @@ class Side:
     strings: list[set[str]]
     code_key: list[int | None]
     names: list[str | None]
+    neighbours: list[set[int]] = field(init=False)  # callers and callees of each function
+
+    def __post_init__(self) -> None:
+        self.neighbours = [set(a) | set(b) for a, b in zip(self.callees, self.callers)]
 
 
 @dataclass
@@ -279,14 +283,11 @@ class Matcher:
         return added
 
     # ------------------------------------------------------------------ structural refinement
-    def neighbours(self, side: Side, i: int) -> set[int]:
-        return set(side.callees[i]) | set(side.callers[i])
-
     def structural_score(self, i: int, j: int, mapped_nb: set[int], lo: int, hi: int, expect: float) -> float:
         """Similarity plus the share of i's matched call-graph neighbours whose matches are j's neighbours,
         plus a bonus when j lies between the matches of i's nearest matched functions in address order, and
         a small one for lying where that order puts it (this breaks ties between look-alikes)."""
-        nb_j = self.neighbours(self.S, j)
+        nb_j = self.S.neighbours[j]
         nb = len(mapped_nb & nb_j) / math.sqrt(max(len(mapped_nb), 1) * max(len(nb_j), 1)) if mapped_nb else 0.0
         order = 1.0 if lo < j < hi else 0.0
         near = 1.0 / (1.0 + abs(j - expect))
@@ -302,7 +303,7 @@ class Matcher:
             for i in range(n_p):
                 if i in self.match:
                     continue
-                mapped = {self.match[x].s for x in self.neighbours(self.P, i) if x in self.match}
+                mapped = {self.match[x].s for x in self.P.neighbours[i] if x in self.match}
                 k = bisect.bisect_left(done, i)
                 i_lo, i_hi = (done[k - 1] if k > 0 else -1), (done[k] if k < len(done) else n_p)
                 lo = self.match[i_lo].s if k > 0 else -1
@@ -310,7 +311,7 @@ class Matcher:
                 expect = lo + (i - i_lo) * (hi - lo) / max(i_hi - i_lo, 1)
                 cands = {int(j) for j in idx[i]}
                 for m in mapped:
-                    cands.update(self.neighbours(self.S, m))
+                    cands.update(self.S.neighbours[m])
                 if 0 < hi - lo <= 32:
                     cands.update(range(lo + 1, hi))
                 scored = [(self.structural_score(i, j, mapped, lo, hi, expect), j)
@@ -379,7 +380,7 @@ class Matcher:
             m.top1 = idx.shape[1] > 0 and int(idx[i, 0]) == m.s
             m.reverse_top1 = ridx.shape[1] > 0 and int(ridx[m.s, 0]) == i
             m.degree = len(self.P.callees[i]) + len(self.P.callers[i])
-            s_nb = set(self.S.callees[m.s]) | set(self.S.callers[m.s])
+            s_nb = self.S.neighbours[m.s]
             n = 0
             for a in self.P.callees[i] + self.P.callers[i]:
                 o = self.match.get(a)

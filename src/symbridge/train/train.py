@@ -102,13 +102,13 @@ class Sampler:
         for g in self.keys:
             self.by_pkg.setdefault(g[0], []).append(g)
         self.pkgs = [p for p, gs in self.by_pkg.items() if len(gs) >= 8]
-        self.rebuilt = [g for g in self.keys if len({build_of(corpus.bins[b]["meta"]) for b, _ in corpus.groups[g]}
-                                                    - {("", "")}) >= 2]
+        self.build = [build_of(d["meta"]) for d in corpus.bins]  # per binary, read once
+        self.rebuilt = [g for g in self.keys if len({self.build[b] for b, _ in corpus.groups[g]} - {("", "")}) >= 2]
 
     def pair(self, g: tuple, across: bool) -> tuple:
         m = self.c.groups[g]
         if across:
-            builds = [build_of(self.c.bins[b]["meta"]) for b, _ in m]
+            builds = [self.build[b] for b, _ in m]
             reb = [k for k, bd in enumerate(builds) if bd != ("", "")]
             for _ in range(8):
                 i, j = self.rng.sample(reb, 2)
