@@ -18,20 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..binary import Binary
 from ..errors import SymbridgeError
 from ..model.model import DEFAULT_WEIGHTS, Model
-from ..evaluation import anonymize, truth_names
+from ..evaluation import truth_names
 from .dataset import read_list
-from .fit_matcher import WEIGHTS, hard_pair
+from .fit_matcher import WEIGHTS, hard_pair, load_pair
 
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 
 
 def pair_queries(ref: Path, tgt: Path, work: Path) -> tuple[list, list, list[int], list[int]] | None:
-    anon = anonymize(tgt, work / "anon" / ("__".join(tgt.parts[-4:])))
-    sc = Binary(ref, use_debug_files=False).code_functions
-    pc = Binary(anon, ignore_symbols=True).code_functions
+    S, P = load_pair(ref, tgt, work)
+    sc, pc = S.code_functions, P.code_functions
     t = truth_names(tgt)
     p_at = {f.address: i for i, f in enumerate(pc)}
     by_name = defaultdict(list)

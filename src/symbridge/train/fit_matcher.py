@@ -35,10 +35,15 @@ from ..model.model import Model
 WEIGHTS = Path(__file__).resolve().parents[1] / "model" / "weights"
 
 
-def prepare(ref: Path, tgt: Path, work: Path, model: Model) -> tuple:
+def load_pair(ref: Path, tgt: Path, work: Path) -> tuple[Binary, Binary]:
+    """The reference as it is, and the target as benchmarks hand it over (stripped, exports blanked; the copy
+    is kept under work/anon)."""
     anon = anonymize(tgt, work / "anon" / ("__".join(tgt.parts[-4:])))
-    S = Binary(ref, use_debug_files=False)
-    P = Binary(anon, ignore_symbols=True)
+    return Binary(ref, use_debug_files=False), Binary(anon, ignore_symbols=True)
+
+
+def prepare(ref: Path, tgt: Path, work: Path, model: Model) -> tuple:
+    S, P = load_pair(ref, tgt, work)
     sc, pc = S.code_functions, P.code_functions
     return (build_side(sc, embed_binary(S, model), use_names=True), build_side(pc, embed_binary(P, model)),
             sc, pc, truth_names(tgt))

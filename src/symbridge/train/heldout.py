@@ -18,19 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..binary import Binary
 from ..errors import SymbridgeError
-from ..evaluation import anonymize, counterpart_queries, truth_names
+from ..evaluation import counterpart_queries, truth_names
 from ..model.model import Model
 from .dataset import read_list
-from .fit_matcher import hard_pair
+from .fit_matcher import hard_pair, load_pair
 
 
 def queries(ref: Path, tgt: Path, work: Path) -> tuple[list, list, list[int], list[int]]:
     """Reference and target functions, and the (reference row, target row) pairs the benchmark queries."""
-    anon = anonymize(tgt, work / "anon" / ("__".join(tgt.parts[-4:])))
-    sc = Binary(ref, use_debug_files=False).code_functions
-    pc = Binary(anon, ignore_symbols=True).code_functions
+    S, P = load_pair(ref, tgt, work)
+    sc, pc = S.code_functions, P.code_functions
     return (sc, pc, *counterpart_queries(sc, pc, truth_names(tgt)))
 
 
