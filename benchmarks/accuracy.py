@@ -131,12 +131,16 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
             ref_names[c["address"]] = c["name"]
     right_cp = 0
     confidences = []
+    curve = []  # (confidence, name right, has a counterpart) of every judged target function that could be named
     for f in r["functions"]:
         if "import" in f["via"]:
             continue
         names = truth.get(f["address"], set())
         if partial and not names:
             continue
+        cand = ref_names.get(f["reference_address"]) if f["reference_address"] is not None else None
+        if cand is not None and not cand.startswith("sub_"):
+            curve.append((f["confidence"], cand in names, f["address"] in has_counterpart))
         if f["name"]:
             named += 1
             right += f["name"] in names
@@ -147,7 +151,24 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
         if ref is not None and not (ref.startswith("sub_") and not names):  # judgeable matches only
             confidences.append((f["confidence"], ref in names))
     return {"named": named, "right": right, "right_counterparts": right_cp, "counterparts": len(has_counterpart),
-            "matched_right": matched_right, "confidences": confidences}
+            "matched_right": matched_right, "confidences": confidences, "curve": curve}
+
+
+def operating_points(curve: list[tuple[float, bool, bool]], counterparts: int) -> tuple[float, float]:
+    """(best precision at recall >= 0.95, best recall at precision >= 0.99) over confidence thresholds: names
+    given to every function at or above the threshold; recall counts right names on functions that have a
+    counterpart. NaN where the point is never reached."""
+    if not curve or not counterparts:
+        return float("nan"), float("nan")
+    c = np.array(sorted(curve, key=lambda x: -x[0]), dtype=float)
+    conf, right, has = c[:, 0], c[:, 1], c[:, 2]
+    last = np.r_[conf[1:] != conf[:-1], True]  # a threshold takes every tie at once
+    named = np.arange(1, len(c) + 1)[last]
+    prec = np.cumsum(right)[last] / named
+    rec = np.cumsum(right * has)[last] / counterparts
+    p95 = prec[rec >= 0.95].max() if (rec >= 0.95).any() else float("nan")
+    r99 = rec[prec >= 0.99].max() if (prec >= 0.99).any() else float("nan")
+    return float(p95), float(r99)
 
 
 def sim(a, b):
@@ -305,18 +326,21 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
     if any(d.transfer for ps in by_kind.values() for d in ps):
         L += ["", "## Whole-binary matching (transfer) at the default threshold", "",
               "Match top-1: the target functions with a counterpart whose match is right (named or not). Precision: "
-              "names given that are the target's own name. Recall: target functions with a counterpart named right.",
+              "names given that are the target's own name. Recall: target functions with a counterpart named right. "
+              "The two operating points move the confidence threshold instead of using the default one.",
               "",
-              "| kind | match top-1 | named | precision | recall | nearest-neighbour top-1 | TF-IDF top-1 |",
-              "|---|---|---|---|---|---|---|"]
+              "| kind | match top-1 | named | precision | recall | precision at recall 0.95 | recall at precision 0.99 "
+              "| nearest-neighbour top-1 | TF-IDF top-1 |",
+              "|---|---|---|---|---|---|---|---|---|"]
         for kind, ps in by_kind.items():
             named = sum(d.transfer["named"] for d in ps)
             right = sum(d.transfer["right"] for d in ps)
             right_cp = sum(d.transfer["right_counterparts"] for d in ps)
             cp = sum(d.transfer["counterparts"] for d in ps)
             mr = sum(d.transfer["matched_right"] for d in ps)
+            p95, r99 = operating_points([x for d in ps for x in d.transfer["curve"]], cp)
             L.append(f"| {kind} | {mr / max(cp, 1):.3f} | {named} | {right / max(named, 1):.3f} "
-                     f"| {right_cp / max(cp, 1):.3f} | {whole_binary(ps, 'model')[0]:.3f} "
+                     f"| {right_cp / max(cp, 1):.3f} | {p95:.3f} | {r99:.3f} | {whole_binary(ps, 'model')[0]:.3f} "
                      f"| {whole_binary(ps, 'tfidf')[0]:.3f} |")
         conf = [c for ps in by_kind.values() for d in ps for c in d.transfer["confidences"]]
         L += calibration_table(conf)

@@ -18,7 +18,7 @@ def order_runs(order):
     m = Matcher(side(v), side(v))
     for i, s in enumerate(order):
         m.match[i] = Match(s, 1.0, ["embedding"])
-    m.add_support(np.array(order).reshape(-1, 1), np.argsort(order).reshape(-1, 1))
+    m.add_support(np.array(order).reshape(-1, 1), np.ones((len(order), 1)), np.argsort(order).reshape(-1, 1))
     return [m.match[i].order_run for i in range(len(order))]
 
 
@@ -38,3 +38,23 @@ def test_look_alikes_are_told_apart_by_their_matched_callers():
     m.accept(1, 4, "string")
     m.refine_matches(np.array([[0, 1, 2]] * 3))
     assert m.match[2].s == 0 and m.match[2].via == ["structure"]
+
+
+def test_functions_whose_candidates_are_all_taken_still_get_the_best_free_match():
+    """assign_rest looks past the K candidates: target 0's candidate is taken, its true twin is not among them."""
+    a, b, c = np.eye(3, dtype=np.float32)
+    m = Matcher(side([a, 0.9 * a + 0.1 * b, c]), side([0.8 * a + 0.6 * b, a]), Params())
+    m.accept(1, 0, "string")  # ref 0 goes to target 1
+    assert m.assign_rest() == 1
+    assert m.match[0].s == 1 and m.match[0].via == ["embedding"]
+
+
+def test_caller_difference_and_look_alike_count_are_recorded():
+    a, b = np.eye(2, dtype=np.float32)
+    ref = side([a, a, b], callees=[[], [0], [0]])  # ref 0 has two callers
+    tgt = side([a, b])  # target 0 has none
+    m = Matcher(ref, tgt, Params())
+    m.accept(0, 0, "embedding")
+    m.add_support(np.array([[0, 1], [2, 0]]), np.array([[1.0, 1.0], [1.0, 0.0]]), np.array([[0, 1], [0, 1], [1, 0]]))
+    assert m.match[0].caller_diff == 2
+    assert m.match[0].n_close == 2  # ref 0 and ref 1 look the same to target 0

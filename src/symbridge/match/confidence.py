@@ -1,4 +1,5 @@
-"""Calibrated confidence: a logistic model over the evidence of a match, fitted on train-sources pairs."""
+"""Calibrated confidence: boosted trees (or a logistic model) over the evidence of a match, then an isotonic
+map, fitted on train-sources pairs. Inference is NumPy only; the trees are stored as JSON arrays."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ import numpy as np
 VIAS = ("symbol", "identical", "string", "embedding", "callgraph", "order", "structure")
 FEATURES = ("sim", "margin", "support", "log_size", "size_ratio", "top1", "reverse_top1", "log_degree",
             "support_ratio", "mutual_sim", "order_support", "seed_share", "order_run", "size_dev",
-            "sim_rel") + tuple("via_" + v for v in VIAS)
+            "sim_rel", "caller_diff", "n_close") + tuple("via_" + v for v in VIAS)
 CALIBRATION_FILE = "calibration.json"
 
 
 def match_features(sim: float, margin: float, support: int, size_p: int, size_s: int, via: list[str], *,
                    top1: bool = True, reverse_top1: bool = True, degree: int = 0, order_support: int = 0,
                    seed_share: float = 0.0, order_run: int = 0, size_shift: float = 0.0,
-                   sim_median: float = 0.0) -> list[float]:
+                   sim_median: float = 0.0, caller_diff: int = 0, n_close: int = 1) -> list[float]:
     """The evidence of one match as the calibration model reads it. `top1`: the reference function is the
     target's nearest neighbour; `reverse_top1`: and the other way round; `degree`: the target function's
     callers + callees (a match with many neighbours and no support is suspicious); `order_support`: how many
@@ -28,18 +29,41 @@ def match_features(sim: float, margin: float, support: int, size_p: int, size_s:
     `seed_share`: the share of the target's functions matched by seeds (how close the two binaries are);
     `order_run`: matches on both sides (up to 4 each) that go on in the same address order; `size_shift` and
     `sim_median`: the typical log2 size ratio and similarity of the pair's mutual nearest neighbours, so that
-    a match is judged against what this pair of binaries looks like."""
+    a match is judged against what this pair of binaries looks like; `caller_diff`: how many callers one
+    side has more than the other; `n_close`: the candidates within 0.03 of the match's similarity (a family
+    of look-alikes)."""
     return [sim, margin, math.log1p(support), math.log2(max(size_p, 1)),
             abs(math.log2(max(size_p, 1) / max(size_s, 1))), float(top1), float(reverse_top1),
             math.log1p(degree), support / max(degree, 1), sim * float(top1 and reverse_top1), order_support,
             seed_share, order_run / 8.0, abs(math.log2(max(size_p, 1) / max(size_s, 1)) - size_shift),
-            sim - sim_median] + [
+            sim - sim_median, math.log1p(caller_diff), math.log1p(n_close)] + [
                 1.0 if v in via else 0.0 for v in VIAS]
+
+
+def tree_scores(trees: list[dict], x: np.ndarray) -> np.ndarray:
+    """The summed leaf values of regression trees (arrays as sklearn's ``tree_`` keeps them: feature,
+    threshold, left, right, value; a leaf has left == -1). Features are compared as float32, as sklearn does."""
+    x = np.asarray(x, np.float32).astype(np.float64)
+    rows = np.arange(len(x))
+    total = np.zeros(len(x))
+    for t in trees:
+        feature, threshold = np.asarray(t["feature"]), np.asarray(t["threshold"])
+        left, right, value = np.asarray(t["left"]), np.asarray(t["right"]), np.asarray(t["value"])
+        node = np.zeros(len(x), np.int64)
+        for _ in range(len(feature)):
+            leaf = left[node] < 0
+            if leaf.all():
+                break
+            go_left = x[rows, np.maximum(feature[node], 0)] <= threshold[node]
+            node = np.where(leaf, node, np.where(go_left, left[node], right[node]))
+        total += value[node]
+    return total
 
 
 @dataclass
 class Calibrator:
-    """p(name right) = isotonic(sigmoid(w . x + b)); ``threshold`` is the default --min-confidence."""
+    """p(name right) = isotonic(sigmoid(z)), z = tree_init + tree_rate * (sum of the trees) when there are
+    trees, else w . x + b; ``threshold`` is the default --min-confidence."""
 
     coef: list[float] = field(default_factory=lambda: [6.0, 8.0, 0.8, 0.3, -0.8, 0.5, 0.5, 0.0, 0.5, 0.5, 0.5,
                                                        1.0, 1.0, -0.5, 2.0, 3.0, 2.0, 1.0, 0.0, 0.5, 0.3, 0.3])
@@ -48,10 +72,19 @@ class Calibrator:
     iso_y: list[float] = field(default_factory=list)
     threshold: float = 0.5
     fitted_on: str = "hand-set defaults (not fitted)"
+    trees: list[dict] = field(default_factory=list)
+    tree_init: float = 0.0
+    tree_rate: float = 0.0
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        """The model's score before the sigmoid."""
+        x = np.atleast_2d(np.asarray(x, np.float64))
+        if self.trees:
+            return self.tree_init + self.tree_rate * tree_scores(self.trees, x)
+        return x @ np.asarray(self.coef) + self.intercept
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        x = np.atleast_2d(np.asarray(x, np.float64))
-        z = x @ np.asarray(self.coef) + self.intercept
+        z = self.raw(x)
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
         if self.iso_x:
             p = np.interp(p, self.iso_x, self.iso_y)
@@ -66,8 +99,11 @@ class Calibrator:
         return cls(**data)
 
     def save(self, path: Path) -> None:
-        d = dict(self.__dict__, features=list(FEATURES))
-        Path(path).write_text(json.dumps(d, indent=1))
+        d = dict(self.__dict__, features=list(FEATURES), trees=[])
+        text = json.dumps(d, indent=1)  # one tree a line
+        trees = ",\n  ".join(json.dumps(t, separators=(",", ":")) for t in self.trees)
+        text = text.replace('"trees": []', '"trees": [\n  ' + trees + "\n ]" if self.trees else '"trees": []')
+        Path(path).write_text(text)
 
     @classmethod
     def default(cls) -> Calibrator:

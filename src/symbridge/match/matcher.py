@@ -81,6 +81,8 @@ class Match:
     degree: int = 0  # callers + callees of the target function
     order_support: int = 0  # the nearest matched functions before and after that agree with this one's place
     order_run: int = 0  # matches before and after (up to 4 each) that go on in the same address order
+    caller_diff: int = 0  # |callers of the target function - callers of the reference function|
+    n_close: int = 1  # candidates of the target function within 0.03 of this match's similarity
 
 
 @dataclass
@@ -102,7 +104,7 @@ class MatchResult:
         return match_features(m.sim, margin, m.support, size_p, size_s, m.via, top1=m.top1,
                               reverse_top1=m.reverse_top1, degree=m.degree, order_support=m.order_support,
                               seed_share=self.seed_share, order_run=m.order_run, size_shift=self.size_shift,
-                              sim_median=self.sim_median)
+                              sim_median=self.sim_median, caller_diff=m.caller_diff, n_close=m.n_close)
 
 
 def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:
@@ -255,9 +257,9 @@ class Matcher:
         m = self.P.vectors[ps] @ self.S.vectors[ss].T - tau
         n1, n2 = m.shape
         best = np.zeros((n1 + 1, n2 + 1))
-        for a in range(1, n1 + 1):
-            for b in range(1, n2 + 1):
-                best[a, b] = max(best[a - 1, b], best[a, b - 1], best[a - 1, b - 1] + m[a - 1, b - 1])
+        for a in range(1, n1 + 1):  # a row at once: best[a, b] is the running max of the row's candidates
+            cand = np.maximum(best[a - 1, 1:], best[a - 1, :-1] + m[a - 1])
+            best[a, 1:] = np.maximum.accumulate(cand)
         out = []
         a, b = n1, n2
         while a and b:
@@ -279,6 +281,28 @@ class Matcher:
         for _, i, j in pairs:
             if i not in self.match and j not in self.taken:
                 self.accept(i, j, "embedding")
+                added += 1
+        return added
+
+    def assign_rest(self, chunk: int = 2048) -> int:
+        """The target functions whose K candidates were all taken: greedy one-to-one against every free
+        reference function, best similarity first."""
+        rest = [i for i in range(len(self.P.addrs)) if i not in self.match]
+        free = np.array([j for j in range(len(self.S.addrs)) if j not in self.taken], dtype=np.int64)
+        if not rest or not len(free):
+            return 0
+        pairs = []
+        for a in range(0, len(rest), chunk):
+            rows = rest[a:a + chunk]
+            m = self.P.vectors[rows] @ self.S.vectors[free].T
+            k = min(K, len(free))
+            top = np.argpartition(-m, k - 1, axis=1)[:, :k]
+            for r, i in enumerate(rows):
+                pairs += [(float(m[r, c]), i, int(free[c])) for c in top[r]]
+        pairs.sort(key=lambda x: (-x[0], x[1], x[2]))
+        added = 0
+        for _, i, j in pairs:
+            if self.accept(i, j, "embedding"):
                 added += 1
         return added
 
@@ -354,16 +378,18 @@ class Matcher:
             self.refine_matches(idx)
         if self.p.assign_all:
             self.final(idx, val, -1.0)
-        self.add_support(idx, ridx)
+            self.assign_rest()
+        self.add_support(idx, val, ridx)
         mutual = [(i, m) for i, m in self.match.items() if m.top1 and m.reverse_top1]
         shift = float(np.median([math.log2(max(self.P.sizes[i], 1) / max(self.S.sizes[m.s], 1))
                                  for i, m in mutual])) if mutual else 0.0
         sim_median = float(np.median([m.sim for _, m in mutual])) if mutual else 0.0
         return MatchResult(self.match, idx, val, seed_share, shift, sim_median)
 
-    def add_support(self, idx: np.ndarray, ridx: np.ndarray) -> None:
-        """How many call-graph neighbours of each match are matched to each other consistently, and
-        whether the match is each side's nearest neighbour, and whether its neighbours in address order agree."""
+    def add_support(self, idx: np.ndarray, val: np.ndarray, ridx: np.ndarray) -> None:
+        """How many call-graph neighbours of each match are matched to each other consistently, whether the
+        match is each side's nearest neighbour, whether its neighbours in address order agree, how far the
+        two functions' caller counts are apart, and how many look-alike candidates compete."""
         done = sorted(self.match)
         for k, i in enumerate(done):
             s = self.match[i].s
@@ -380,6 +406,8 @@ class Matcher:
             m.top1 = idx.shape[1] > 0 and int(idx[i, 0]) == m.s
             m.reverse_top1 = ridx.shape[1] > 0 and int(ridx[m.s, 0]) == i
             m.degree = len(self.P.callees[i]) + len(self.P.callers[i])
+            m.caller_diff = abs(len(self.P.callers[i]) - len(self.S.callers[m.s]))
+            m.n_close = int((val[i] >= m.sim - 0.03).sum()) if val.shape[1] else 1
             s_nb = self.S.neighbours[m.s]
             n = 0
             for a in self.P.callees[i] + self.P.callers[i]:

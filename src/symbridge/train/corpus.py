@@ -49,7 +49,9 @@ REBUILDS = {
               "diffutils", "libvorbis", "flac", "libmicrohttpd", "libusb-1.0",
               "xz-utils", "libpng1.6", "libwebp", "brotli", "libevent", "nghttp2", "libedit", "readline", "file",
               "libsndfile", "mpg123", "libtheora", "pixman", "libtomcrypt", "apr", "grep", "sed", "less", "tar",
-              "findutils", "mpfr4", "libxslt"],
+              "findutils", "mpfr4", "libxslt",
+              # third wave (session 3): packages the model already trains on that had no rebuilds yet
+              "patch", "zip", "gmp", "tiff", "gawk", "make-dfsg", "libunistring", "wget"],
     "dev-eval": ["cjson", "lz4", "libdeflate", "jq", "libonig", "nettle"],
 }
 # sid only stands in for trixie when trixie's source is not on the mirror

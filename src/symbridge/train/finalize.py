@@ -20,29 +20,11 @@ import numpy as np
 
 from ..errors import SymbridgeError
 from ..model.model import DEFAULT_WEIGHTS, Model
-from ..evaluation import truth_names
 from .dataset import read_list
-from .fit_matcher import WEIGHTS, hard_pair, load_pair
+from .fit_matcher import WEIGHTS, hard_pair
+from .heldout import queries
 
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
-
-
-def pair_queries(ref: Path, tgt: Path, work: Path) -> tuple[list, list, list[int], list[int]] | None:
-    S, P = load_pair(ref, tgt, work)
-    sc, pc = S.code_functions, P.code_functions
-    t = truth_names(tgt)
-    p_at = {f.address: i for i, f in enumerate(pc)}
-    by_name = defaultdict(list)
-    for a, names in t.items():
-        for n in names:
-            by_name[n].append(a)
-    q, g = [], []
-    for i, f in enumerate(sc):
-        addrs = by_name.get(f.name or "", [])
-        if len(addrs) == 1 and addrs[0] in p_at:
-            q.append(i)
-            g.append(p_at[addrs[0]])
-    return (sc, pc, q, g) if q else None
 
 
 def top1(model: Model, pairs: list) -> float:
@@ -76,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     for _kind, ps in sorted(by_kind.items()):
         for p in rng.sample(ps, min(a.per_kind, len(ps))):
             try:
-                got = pair_queries(a.corpus / p["reference"], a.corpus / p["target"], a.work)
+                got = queries(a.corpus / p["reference"], a.corpus / p["target"], a.work)
             except (SymbridgeError, OSError):
                 continue
-            if got:
+            if got[2]:
                 pairs.append(got)
     best_w, best = 0.0, -1.0
     for w in GRID:

@@ -6,8 +6,8 @@ Pairs: train pairs of the packages the model was not trained on (`--model-packag
 functions it has seen, and a calibration fitted there is overconfident elsewhere), of the kinds the
 benchmark scores (`hard_pair`), plus pairs of two different programs or libraries, so that matches of
 functions that have no counterpart are in the fit. Each match of the matcher becomes one example (its
-evidence -> was the name right?). Logistic regression, then isotonic regression on its output; the
-threshold is the lowest confidence at which the names given on these pairs are still >= 98 % right.
+evidence -> was the name right?). Boosted trees (or logistic regression), then isotonic regression on their
+output; the threshold is the lowest confidence at which the names given on these pairs are still >= 98 % right.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ..binary import Binary
 from .dataset import read_list
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, truth_names
-from ..match.confidence import CALIBRATION_FILE, Calibrator
+from ..match.confidence import CALIBRATION_FILE, FEATURES, Calibrator
 from ..match.matcher import Matcher, MatchResult, Params, build_side
 from ..match.transfer import embed_binary
 from ..model.model import Model
@@ -99,16 +99,45 @@ def examples(prepared: tuple, params: Params) -> tuple[list, list]:
     return X, y
 
 
-def grouped_auroc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5) -> float:
-    """AUROC of the logistic model under cross-validation that keeps each pair's matches in one fold."""
+def classifier(kind: str):
+    """The unfitted model under the calibration: boosted trees ("trees") or logistic regression."""
+    from sklearn.ensemble import GradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
+
+    if kind == "trees":
+        return GradientBoostingClassifier(n_estimators=200, max_depth=3, learning_rate=0.05, subsample=0.8,
+                                          min_samples_leaf=40, random_state=0)
+    return LogisticRegression(C=1.0, max_iter=2000)
+
+
+def grouped_auroc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str, folds: int = 5) -> float:
+    """AUROC of the model under cross-validation that keeps each pair's matches in one fold."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold
 
     scores = np.zeros(len(y))
     for tr, te in GroupKFold(n_splits=folds).split(X, y, groups):
-        scores[te] = LogisticRegression(C=1.0, max_iter=2000).fit(X[tr], y[tr]).decision_function(X[te])
+        scores[te] = classifier(kind).fit(X[tr], y[tr]).decision_function(X[te])
     return float(roc_auc_score(y, scores))
+
+
+def to_calibrator(clf, X: np.ndarray) -> Calibrator:
+    """The fitted model as a Calibrator (its raw score reproduced in NumPy, checked on X)."""
+    if not hasattr(clf, "estimators_"):
+        return Calibrator(coef=[float(c) for c in clf.coef_[0]], intercept=float(clf.intercept_[0]))
+    trees = []
+    for (est,) in clf.estimators_:
+        t = est.tree_
+        trees.append({"feature": t.feature.tolist(), "threshold": [float(v) for v in t.threshold],
+                      "left": t.children_left.tolist(), "right": t.children_right.tolist(),
+                      "value": [float(v) for v in t.value[:, 0, 0]]})
+    cal = Calibrator(trees=trees, tree_rate=float(clf.learning_rate))
+    z = clf.decision_function(X)
+    cal.tree_init = float(np.mean(z - cal.raw(X)))
+    err = float(np.max(np.abs(cal.raw(X) - z)))
+    if err > 1e-6:
+        raise SystemExit(f"fit_matcher: the NumPy trees differ from sklearn's by {err}")
+    return cal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,9 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-fit-params", dest="fit_params", action="store_false",
                     help="Keep the matcher's thresholds; fit only the calibration.")
+    ap.add_argument("--calibrator", choices=("trees", "logistic"), default="trees",
+                    help="The model under the isotonic map (default: boosted trees).")
+    ap.add_argument("--dump", type=Path, default=None,
+                    help="Also save the examples (features, right or not, pair, kind) to this .npz.")
     a = ap.parse_args(argv)
     from sklearn.isotonic import IsotonicRegression
-    from sklearn.linear_model import LogisticRegression
 
     model = Model.load(a.model) if a.model else Model.default()
     rng = random.Random(a.seed)
@@ -179,15 +211,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{name}", file=sys.stderr, flush=True)
     X, y = np.array(X), np.array(y, float)
     groups = np.concatenate([[k] * n for k, n in enumerate(counts)]) if counts else np.zeros(0)
-    print(f"pair-grouped 5-fold AUROC of the logistic model: {grouped_auroc(X, y, groups):.4f}", file=sys.stderr)
-    lr = LogisticRegression(C=1.0, max_iter=2000).fit(X, y)
-    z = lr.decision_function(X)
-    p_lr = 1 / (1 + np.exp(-z))
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p_lr, y)
-    grid = np.linspace(0, 1, 101)
-    iso_y = iso.predict(grid)
-    cal = Calibrator(coef=[float(c) for c in lr.coef_[0]], intercept=float(lr.intercept_[0]),
-                     iso_x=[float(v) for v in grid], iso_y=[float(v) for v in iso_y])
+    if a.dump:
+        np.savez(a.dump, X=X, y=y, groups=groups, kinds=np.array(kinds), features=np.array(FEATURES))
+    for kind in ("logistic", "trees"):
+        print(f"pair-grouped 5-fold AUROC, {kind}: {grouped_auroc(X, y, groups, kind):.4f}", file=sys.stderr)
+    cal = to_calibrator(classifier(a.calibrator).fit(X, y), X)
+    p_raw = 1 / (1 + np.exp(-np.clip(cal.raw(X), -40, 40)))
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p_raw, y)
+    grid = np.unique(np.concatenate([np.linspace(0, 1, 101), np.quantile(p_raw, np.linspace(0, 1, 201))]))
+    cal.iso_x, cal.iso_y = [float(v) for v in grid], [float(v) for v in iso.predict(grid)]
     p = cal.probability(X)
     thr = 1.0
     for t in np.linspace(0.0, 1.0, 201):

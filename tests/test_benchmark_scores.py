@@ -1,0 +1,27 @@
+"""The scores benchmarks/accuracy.py reports (importable without the corpus)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sklearn")
+spec = importlib.util.spec_from_file_location("accuracy", Path(__file__).parent.parent / "benchmarks" / "accuracy.py")
+accuracy = importlib.util.module_from_spec(spec)
+sys.modules["accuracy"] = accuracy  # dataclasses look their module up
+spec.loader.exec_module(accuracy)
+
+
+def test_operating_points_move_the_threshold_over_the_confidences():
+    curve = [(0.9, True, True), (0.8, True, True), (0.7, False, True), (0.6, True, True)]
+    p95, r99 = accuracy.operating_points(curve, counterparts=4)
+    assert p95 != p95  # recall 0.95 is never reached (a wrong name): NaN
+    assert r99 == 0.5  # the two names above 0.75 are right
+
+
+def test_operating_points_take_tied_confidences_together():
+    curve = [(0.9, True, True)] * 3 + [(0.5, True, True), (0.5, False, False)]
+    p95, r99 = accuracy.operating_points(curve, counterparts=4)
+    assert p95 == 0.8  # the tie at 0.5 comes in whole: 4 right of 5
+    assert r99 == 0.75
