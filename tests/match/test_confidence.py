@@ -9,14 +9,12 @@ sklearn = pytest.importorskip("sklearn")
 
 
 def fitted_trees(n=600, seed=0):
-    from sklearn.ensemble import GradientBoostingClassifier
-
-    from symbridge.train.fit_matcher import to_calibrator
+    from symbridge.train.fit_matcher import classifier, to_calibrator
 
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, len(FEATURES)))
     y = (X[:, 0] + 0.5 * X[:, 1] * X[:, 2] + rng.normal(scale=0.5, size=n) > 0).astype(float)
-    clf = GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0).fit(X, y)
+    clf = classifier("trees").set_params(max_iter=30).fit(X, y)
     return clf, to_calibrator(clf, X), X
 
 
@@ -43,6 +41,19 @@ def test_calibration_of_another_feature_list_is_refused(tmp_path):
         Calibrator.load(tmp_path / "c.json")
 
 
+def test_more_similarity_never_lowers_the_confidence():
+    """The trees are held to confidence.MONOTONE: raising `sim` alone cannot lower the score."""
+    from symbridge.match.confidence import MONOTONE
+
+    assert MONOTONE["sim"] == 1
+    _, cal, X = fitted_trees()
+    k = FEATURES.index("sim")
+    for delta in (0.1, 1.0, 5.0):
+        up = X.copy()
+        up[:, k] += delta
+        assert np.all(cal.raw(up) >= cal.raw(X) - 1e-12)
+
+
 def test_a_single_leaf_tree_is_a_constant():
     tree = {"feature": [-2], "threshold": [-2.0], "left": [-1], "right": [-1], "value": [0.25]}
     assert np.allclose(tree_scores([tree], np.zeros((3, 2))), 0.25)
@@ -51,3 +62,15 @@ def test_a_single_leaf_tree_is_a_constant():
 def test_match_features_match_the_feature_list():
     x = match_features(0.9, 0.1, 2, 100, 120, ["embedding"], caller_diff=3, n_close=2)
     assert len(x) == len(FEATURES)
+
+
+def test_a_logistic_calibration_reproduces_its_decision_function():
+    from sklearn.linear_model import LogisticRegression
+
+    from symbridge.train.fit_matcher import to_calibrator
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, len(FEATURES)))
+    y = (X[:, 0] > 0).astype(float)
+    clf = LogisticRegression(max_iter=2000).fit(X, y)
+    assert np.allclose(to_calibrator(clf, X).raw(X), clf.decision_function(X))

@@ -41,13 +41,47 @@ def test_numpy_forward_matches_torch(demo_functions):
 
     shipped = Model.default()
     m = Model(shipped.t, dict(shipped.meta, identifier_weight=0.0))  # the trained part alone
-    net = BagMLP(m.t["ln_g"].shape[0], m.t["w1"].shape[1], m.t["w2"].shape[1])
-    net.load_model(m)
-    net.eval()
     bags, _ = m.featurize(demo_functions)
-    with torch.no_grad():
-        ref = net(*collate(bags)).numpy()
+    outs = []
+    for k, part in enumerate(m.parts):  # each member of an ensemble, concatenated as Model.forward does
+        net = BagMLP(part["ln_g"].shape[0], part["w1"].shape[1], part["w2"].shape[1])
+        net.load_model(m, member=k)
+        net.eval()
+        with torch.no_grad():
+            outs.append(net(*collate(bags)).numpy())
+    ref = np.concatenate(outs, axis=1) / np.sqrt(len(outs))
     assert np.abs(m.forward(bags) - ref).max() < 1e-4
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_similarities(demo_functions):
+    shipped = Model.default()
+    single = Model({k: v for k, v in shipped.parts[0].items()},
+                   {k: v for k, v in shipped.meta.items() if k not in ("members", "identifier_weight")})
+    rng = np.random.default_rng(0)
+    other = Model({k: v + rng.normal(scale=0.05, size=v.shape).astype(np.float32) for k, v in single.t.items()},
+                  single.meta)
+    both = Model.ensemble([single, other])
+    a, b, e = single.embed(demo_functions), other.embed(demo_functions), both.embed(demo_functions)
+    assert e.shape[1] == a.shape[1] + b.shape[1] and both.n_members == 2
+    assert np.allclose(e @ e.T, (a @ a.T + b @ b.T) / 2, atol=1e-5)
+
+
+def test_an_ensemble_round_trips_through_its_file(tmp_path, demo_functions):
+    shipped = Model.default()
+    single = Model(dict(shipped.parts[0]), {k: v for k, v in shipped.meta.items() if k != "members"})
+    both = Model.ensemble([single, single])
+    both.save(tmp_path / "e.safetensors")
+    back = Model.load(tmp_path / "e.safetensors")
+    assert back.n_members == 2
+    assert np.allclose(back.embed(demo_functions), both.embed(demo_functions), atol=2e-3)  # fp16 tables
+
+
+def test_an_ensemble_file_missing_a_member_is_rejected(tmp_path):
+    shipped = Model.default()
+    single = Model(dict(shipped.parts[0]), {k: v for k, v in shipped.meta.items() if k != "members"})
+    both = Model.ensemble([single, single])
+    with pytest.raises(ModelError):
+        Model(dict(both.t), dict(both.meta, members=3))
 
 
 @pytest.mark.parametrize("content", [b"", b"not a model", b"\x80\x04\x95pickle"])
@@ -61,7 +95,8 @@ def test_bad_model_files_are_rejected(tmp_path, content):
 def test_model_with_wrong_shapes_is_rejected(tmp_path):
     m = Model.default()
     bad = dict(m.t)
-    bad["w2"] = bad["w2"][:3]
+    w2 = next(k for k in bad if k.endswith("w2"))  # "w2", or "m0.w2" in an ensemble
+    bad[w2] = bad[w2][:3]
     with pytest.raises(ModelError):
         Model(bad, m.meta)
 

@@ -15,6 +15,12 @@ VIAS = ("symbol", "identical", "string", "embedding", "callgraph", "order", "str
 FEATURES = ("sim", "margin", "support", "log_size", "size_ratio", "top1", "reverse_top1", "log_degree",
             "support_ratio", "mutual_sim", "order_support", "seed_share", "order_run", "size_dev",
             "sim_rel", "caller_diff", "n_close") + tuple("via_" + v for v in VIAS)
+# How more of a feature may move the confidence (+1 up, -1 down, 0 either way): the trees are held to it, so
+# that stronger evidence never lowers a confidence, also for pairs unlike those of the fit.
+MONOTONE = {"sim": 1, "margin": 1, "support": 1, "size_ratio": -1, "top1": 1, "reverse_top1": 1,
+            "support_ratio": 1, "mutual_sim": 1, "order_support": 1, "seed_share": 1, "order_run": 1,
+            "size_dev": -1, "sim_rel": 1, "caller_diff": -1, "n_close": -1, "via_symbol": 1, "via_identical": 1,
+            "via_string": 1}
 CALIBRATION_FILE = "calibration.json"
 
 
@@ -41,9 +47,9 @@ def match_features(sim: float, margin: float, support: int, size_p: int, size_s:
 
 
 def tree_scores(trees: list[dict], x: np.ndarray) -> np.ndarray:
-    """The summed leaf values of regression trees (arrays as sklearn's ``tree_`` keeps them: feature,
-    threshold, left, right, value; a leaf has left == -1). Features are compared as float32, as sklearn does."""
-    x = np.asarray(x, np.float32).astype(np.float64)
+    """The summed leaf values of regression trees (arrays: feature, threshold, left, right, value; a leaf has
+    left == -1; a row goes left when its feature <= the threshold)."""
+    x = np.asarray(x, np.float64)
     rows = np.arange(len(x))
     total = np.zeros(len(x))
     for t in trees:

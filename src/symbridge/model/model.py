@@ -4,6 +4,10 @@ Two kinds share one file format (safetensors, metadata ``kind``):
   ``bag-mlp``     learned: an embedding table summed over the features, LayerNorm, a two-layer MLP
   ``projection``  untrained: a fixed random projection of the TF-weighted features (the first embedding)
 
+A ``bag-mlp`` model may be an ensemble (metadata ``members`` > 1, tensors ``m0.embedding``, ``m1.embedding``...):
+members trained alike from different seeds, whose unit outputs are concatenated (so cosine similarity is the
+mean of the members' similarities).
+
 A ``bag-mlp`` model may add an identifier sketch (metadata ``identifier_weight`` > 0): a fixed random
 projection of the function's imports, strings and constants only, concatenated to the learned vector
 with that weight. Exact identifiers are an open vocabulary that a table trained on a corpus cannot know;
@@ -52,27 +56,42 @@ class Model:
         if self.feature_set not in FEATURE_SETS:
             raise ModelError(f"{source}: feature set {self.feature_set!r} is not one this version knows "
                              f"({', '.join(map(str, FEATURE_SETS))})")
+        self.n_members = int(meta.get("members", 1)) if self.kind == "bag-mlp" else 1
+        if self.n_members < 1:
+            raise ModelError(f"{source}: {self.n_members} ensemble members")
         self._check(tensors)
         self.t = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
+        self.parts = [self.member(self.t, k) for k in range(self.n_members)] if self.kind == "bag-mlp" else []
         self.identifier_weight = float(meta.get("identifier_weight", 0.0)) if self.kind == "bag-mlp" else 0.0
         self._sketch: np.ndarray | None = None
 
     # ------------------------------------------------------------------ loading
+    MLP_TENSORS = ("embedding", "ln_g", "ln_b", "w1", "b1", "w2", "b2")
+
+    def member(self, t: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
+        """The tensors of ensemble member k (the plain names when the model is a single network)."""
+        prefix = f"m{k}." if self.n_members > 1 else ""
+        return {name: t[prefix + name] for name in self.MLP_TENSORS if prefix + name in t}
+
     def _check(self, t: dict[str, np.ndarray]) -> None:
-        need = {"projection": ["embedding"], "bag-mlp": ["embedding", "ln_g", "ln_b", "w1", "b1", "w2", "b2"]}
-        if self.kind not in need:
+        if self.kind not in ("projection", "bag-mlp"):
             raise ModelError(f"{self.source}: unknown model kind {self.kind!r}")
-        missing = [k for k in need[self.kind] if k not in t]
-        if missing:
-            raise ModelError(f"{self.source}: model file lacks tensors {', '.join(missing)}")
-        e = t["embedding"]
-        if e.ndim != 2 or e.shape[0] != self.n_buckets or self.n_buckets != N_BUCKETS:
-            raise ModelError(f"{self.source}: embedding table shape {e.shape} does not fit {N_BUCKETS} buckets")
-        if self.kind == "bag-mlp":
-            h = e.shape[1]
-            if t["ln_g"].shape != (h,) or t["w1"].shape[0] != h or t["w2"].shape[0] != t["w1"].shape[1] or \
-                    t["b1"].shape != (t["w1"].shape[1],) or t["b2"].shape != (t["w2"].shape[1],):
-                raise ModelError(f"{self.source}: inconsistent layer shapes")
+        parts = [self.member(t, k) for k in range(self.n_members)] if self.kind == "bag-mlp" else [t]
+        need = self.MLP_TENSORS if self.kind == "bag-mlp" else ("embedding",)
+        for k, part in enumerate(parts):
+            prefix = f"m{k}." if self.n_members > 1 else ""
+            missing = [prefix + name for name in need if name not in part]
+            if missing:
+                raise ModelError(f"{self.source}: model file lacks tensors {', '.join(missing)}")
+            e = part["embedding"]
+            if e.ndim != 2 or e.shape[0] != self.n_buckets or self.n_buckets != N_BUCKETS:
+                raise ModelError(f"{self.source}: embedding table shape {e.shape} does not fit {N_BUCKETS} buckets")
+            if self.kind == "bag-mlp":
+                h = e.shape[1]
+                if part["ln_g"].shape != (h,) or part["w1"].shape[0] != h or \
+                        part["w2"].shape[0] != part["w1"].shape[1] or part["b1"].shape != (part["w1"].shape[1],) or \
+                        part["b2"].shape != (part["w2"].shape[1],):
+                    raise ModelError(f"{self.source}: inconsistent layer shapes")
         for k, v in t.items():
             if not np.all(np.isfinite(v)):
                 raise ModelError(f"{self.source}: tensor {k} holds NaN or infinity")
@@ -106,11 +125,24 @@ class Model:
     def save(self, path: str | os.PathLike, half: bool = True) -> None:
         from safetensors.numpy import save_file
 
-        tensors = {k: (v.astype(np.float16) if half and k == "embedding" else v) for k, v in self.t.items()}
+        tensors = {k: (v.astype(np.float16) if half and k.endswith("embedding") else v) for k, v in self.t.items()}
         meta = dict(self.meta, format=FORMAT)
         tmp = Path(str(path) + ".tmp")
         save_file(tensors, str(tmp), metadata={"symbridge": json.dumps(meta)})
         os.replace(tmp, path)
+
+    @classmethod
+    def ensemble(cls, models: Sequence[Model]) -> Model:
+        """One model of several single bag-mlp networks (same features), their outputs concatenated."""
+        if len(models) < 2 or any(m.kind != "bag-mlp" or m.n_members != 1 for m in models):
+            raise ModelError("an ensemble is made of two or more single bag-mlp models")
+        if len({m.feature_set for m in models}) != 1:
+            raise ModelError("ensemble members must read the same feature set")
+        tensors = {f"m{k}.{name}": v for k, m in enumerate(models) for name, v in m.parts[0].items()}
+        first = models[0].meta
+        meta = dict(first, members=len(models), name=f"{first.get('name', 'bag-mlp')}-x{len(models)}",
+                    member_runs=[m.source for m in models])
+        return cls(tensors, meta, "<ensemble>")
 
     @classmethod
     def projection(cls, dim: int = 256, seed: int = 1) -> Model:
@@ -136,7 +168,8 @@ class Model:
     @property
     def dim(self) -> int:
         if self.kind == "bag-mlp":
-            return int(self.t["w2"].shape[1]) + (self.SKETCH_DIM if self.identifier_weight > 0 else 0)
+            sketch = self.SKETCH_DIM if self.identifier_weight > 0 else 0
+            return sum(int(p["w2"].shape[1]) for p in self.parts) + sketch
         return int(self.t["embedding"].shape[1])
 
     def sketch_table(self) -> np.ndarray:
@@ -162,13 +195,14 @@ class Model:
         """Embeddings of featurized functions (lists of (ids, weights): all features, identifiers only)."""
         if not bags:
             return np.zeros((0, self.dim), np.float32)
-        h = self._bag_sum(self.t["embedding"], bags)
         if self.kind == "projection":
-            return _normalize(h)
-        t = self.t
-        x = _layer_norm(h, t["ln_g"], t["ln_b"])
-        z = np.maximum(x @ t["w1"] + t["b1"], 0.0)
-        out = _normalize(z @ t["w2"] + t["b2"])
+            return _normalize(self._bag_sum(self.t["embedding"], bags))
+        outs = []
+        for t in self.parts:
+            x = _layer_norm(self._bag_sum(t["embedding"], bags), t["ln_g"], t["ln_b"])
+            z = np.maximum(x @ t["w1"] + t["b1"], 0.0)
+            outs.append(_normalize(z @ t["w2"] + t["b2"]))
+        out = outs[0] if len(outs) == 1 else (np.concatenate(outs, axis=1) / np.sqrt(len(outs))).astype(np.float32)
         if self.identifier_weight > 0:
             if identifier_bags is None:
                 raise ValueError("this model needs the identifier features too (Model.featurize gives both)")

@@ -1,6 +1,7 @@
 """Turn a training checkpoint into the shipped model: fit the identifier-sketch weight on train pairs.
 
     python -m symbridge.train.finalize /work/data/runs/r2/best.safetensors
+    python -m symbridge.train.finalize /work/data/runs/f12/last.safetensors /work/data/runs/f13/last.safetensors
 
 The weight is chosen by plain nearest-neighbour top-1 over whole target binaries on train-sources pairs
 (never dev-eval) of packages the model was not trained on (`--model-packages`), then the model is written
@@ -38,7 +39,8 @@ def top1(model: Model, pairs: list) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("checkpoint", type=Path, nargs="+",
+                    help="A checkpoint, or several trained alike (other seeds): they become one ensemble model.")
     ap.add_argument("--pairs", type=Path, default=Path("corpus/pairs-train.json"))
     ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
     ap.add_argument("--work", type=Path, default=Path("/work/data/fit"))
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="Packages the model was trained on: left out of the fit.")
     ap.add_argument("--out", type=Path, default=WEIGHTS / DEFAULT_WEIGHTS)
     a = ap.parse_args(argv)
-    base = Model.load(a.checkpoint)
+    ckpts = [Model.load(c) for c in a.checkpoint]
+    base = ckpts[0] if len(ckpts) == 1 else Model.ensemble(ckpts)
     rng = random.Random(0)
     seen = read_list(a.model_packages)
     by_kind = defaultdict(list)

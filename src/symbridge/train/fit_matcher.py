@@ -7,7 +7,8 @@ functions it has seen, and a calibration fitted there is overconfident elsewhere
 benchmark scores (`hard_pair`), plus pairs of two different programs or libraries, so that matches of
 functions that have no counterpart are in the fit. Each match of the matcher becomes one example (its
 evidence -> was the name right?). Boosted trees (or logistic regression), then isotonic regression on their
-output; the threshold is the lowest confidence at which the names given on these pairs are still >= 98 % right.
+out-of-fold scores; the threshold is the lowest confidence at which the names given are still >= 98 % right
+(and >= 97 % on each kind of pair; out of fold). `--examples` refits the calibration alone from an earlier `--dump`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..binary import Binary
 from .dataset import read_list
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, truth_names
-from ..match.confidence import CALIBRATION_FILE, FEATURES, Calibrator
+from ..match.confidence import CALIBRATION_FILE, FEATURES, MONOTONE, Calibrator
 from ..match.matcher import Matcher, MatchResult, Params, build_side
 from ..match.transfer import embed_binary
 from ..model.model import Model
@@ -100,41 +101,61 @@ def examples(prepared: tuple, params: Params) -> tuple[list, list]:
 
 
 def classifier(kind: str):
-    """The unfitted model under the calibration: boosted trees ("trees") or logistic regression."""
-    from sklearn.ensemble import GradientBoostingClassifier
+    """The unfitted model under the calibration: boosted trees held to confidence.MONOTONE ("trees"), or
+    logistic regression."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
     if kind == "trees":
-        return GradientBoostingClassifier(n_estimators=200, max_depth=3, learning_rate=0.05, subsample=0.8,
-                                          min_samples_leaf=40, random_state=0)
+        return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=8,
+                                              min_samples_leaf=40, monotonic_cst=[MONOTONE.get(f, 0) for f in FEATURES],
+                                              early_stopping=False, random_state=0)
     return LogisticRegression(C=1.0, max_iter=2000)
 
 
-def grouped_auroc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str, folds: int = 5) -> float:
-    """AUROC of the model under cross-validation that keeps each pair's matches in one fold."""
-    from sklearn.metrics import roc_auc_score
+def out_of_fold(X: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str, folds: int = 5) -> np.ndarray:
+    """Raw scores of the model under cross-validation that keeps each pair's matches in one fold: how it
+    scores matches of pairs it was not fitted on."""
     from sklearn.model_selection import GroupKFold
 
     scores = np.zeros(len(y))
     for tr, te in GroupKFold(n_splits=folds).split(X, y, groups):
         scores[te] = classifier(kind).fit(X[tr], y[tr]).decision_function(X[te])
-    return float(roc_auc_score(y, scores))
+    return scores
+
+
+def threshold_for(p: np.ndarray, y: np.ndarray, kinds: np.ndarray, precision: float, slack: float = 0.01,
+                  min_count: int = 100) -> float:
+    """The lowest confidence (steps of 0.005) at which the names given are right at least `precision` of the
+    time over all pairs, and at least `precision - slack` on every kind of pair the benchmark scores (pairs
+    of unrelated programs are in the fit, not here; a kind's precision has a floor of names that changed
+    between releases, which an exact rule would chase to 1.0)."""
+    scored = [k for k in np.unique(kinds) if k != "unrelated" and (kinds == k).sum() >= min_count]
+    for t in np.linspace(0.0, 1.0, 201):
+        named = p >= t
+        if named.any() and y[named].mean() < precision:
+            continue
+        if all(y[(kinds == k) & named].mean() >= precision - slack for k in scored if ((kinds == k) & named).any()):
+            return float(t)
+    return 1.0
 
 
 def to_calibrator(clf, X: np.ndarray) -> Calibrator:
-    """The fitted model as a Calibrator (its raw score reproduced in NumPy, checked on X)."""
-    if not hasattr(clf, "estimators_"):
+    """The fitted model as a Calibrator (its raw score reproduced in NumPy, checked on X). The trees are read
+    from the fitted HistGradientBoostingClassifier's predictors (numerical splits only)."""
+    if not hasattr(clf, "_predictors"):
         return Calibrator(coef=[float(c) for c in clf.coef_[0]], intercept=float(clf.intercept_[0]))
     trees = []
-    for (est,) in clf.estimators_:
-        t = est.tree_
-        trees.append({"feature": t.feature.tolist(), "threshold": [float(v) for v in t.threshold],
-                      "left": t.children_left.tolist(), "right": t.children_right.tolist(),
-                      "value": [float(v) for v in t.value[:, 0, 0]]})
-    cal = Calibrator(trees=trees, tree_rate=float(clf.learning_rate))
-    z = clf.decision_function(X)
-    cal.tree_init = float(np.mean(z - cal.raw(X)))
-    err = float(np.max(np.abs(cal.raw(X) - z)))
+    for (pred,) in clf._predictors:
+        n = pred.nodes
+        leaf = n["is_leaf"].astype(bool)
+        feature, left, right = (np.where(leaf, v, n[c].astype(np.int64)).tolist()
+                                for c, v in (("feature_idx", -2), ("left", -1), ("right", -1)))
+        trees.append({"feature": feature, "left": left, "right": right,
+                      "threshold": [float(v) for v in np.where(leaf, -2.0, n["num_threshold"])],
+                      "value": [float(v) for v in n["value"]]})
+    cal = Calibrator(trees=trees, tree_rate=1.0, tree_init=float(np.ravel(clf._baseline_prediction)[0]))
+    err = float(np.max(np.abs(cal.raw(X) - clf.decision_function(X))))
     if err > 1e-6:
         raise SystemExit(f"fit_matcher: the NumPy trees differ from sklearn's by {err}")
     return cal
@@ -161,9 +182,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="The model under the isotonic map (default: boosted trees).")
     ap.add_argument("--dump", type=Path, default=None,
                     help="Also save the examples (features, right or not, pair, kind) to this .npz.")
+    ap.add_argument("--examples", type=Path, default=None,
+                    help="Fit only the calibration, on the examples of an earlier --dump (same matcher).")
     a = ap.parse_args(argv)
-    from sklearn.isotonic import IsotonicRegression
-
+    if a.examples:  # refit the calibration alone, on the examples of an earlier --dump
+        d = np.load(a.examples, allow_pickle=False)
+        if list(d["features"]) != list(FEATURES):
+            raise SystemExit(f"fit_matcher: {a.examples} holds other features than this version's")
+        fit_calibration(d["X"], d["y"], d["groups"], d["kinds"], a, str(d["fitted_on"]))
+        return 0
     model = Model.load(a.model) if a.model else Model.default()
     rng = random.Random(a.seed)
     pairs = json.loads(a.pairs.read_text())
@@ -211,31 +238,40 @@ def main(argv: list[str] | None = None) -> int:
               f"{name}", file=sys.stderr, flush=True)
     X, y = np.array(X), np.array(y, float)
     groups = np.concatenate([[k] * n for k, n in enumerate(counts)]) if counts else np.zeros(0)
+    fitted_on = (f"{len(chosen)} train-sources pairs of packages the model was not trained on "
+                 f"({', '.join(sorted(set(kinds)))}), {len(y)} matches, {y.mean():.3f} right; model {model.name}")
     if a.dump:
-        np.savez(a.dump, X=X, y=y, groups=groups, kinds=np.array(kinds), features=np.array(FEATURES))
+        np.savez(a.dump, X=X, y=y, groups=groups, kinds=np.array(kinds), features=np.array(FEATURES),
+                 fitted_on=np.array(fitted_on))
+    fit_calibration(X, y, groups, np.array(kinds), a, fitted_on)
+    return 0
+
+
+def fit_calibration(X: np.ndarray, y: np.ndarray, groups: np.ndarray, kinds: np.ndarray, a, fitted_on: str) -> None:
+    """The model on every example; the isotonic map and the threshold from its out-of-fold scores, which is
+    how it will score pairs it was not fitted on (its scores on its own examples are too sure)."""
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.metrics import roc_auc_score
+
+    oof = {}
     for kind in ("logistic", "trees"):
-        print(f"pair-grouped 5-fold AUROC, {kind}: {grouped_auroc(X, y, groups, kind):.4f}", file=sys.stderr)
+        oof[kind] = out_of_fold(X, y, groups, kind)
+        print(f"pair-grouped 5-fold AUROC, {kind}: {roc_auc_score(y, oof[kind]):.4f}", file=sys.stderr)
     cal = to_calibrator(classifier(a.calibrator).fit(X, y), X)
-    p_raw = 1 / (1 + np.exp(-np.clip(cal.raw(X), -40, 40)))
+    p_raw = 1 / (1 + np.exp(-np.clip(oof[a.calibrator], -40, 40)))
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p_raw, y)
     grid = np.unique(np.concatenate([np.linspace(0, 1, 101), np.quantile(p_raw, np.linspace(0, 1, 201))]))
     cal.iso_x, cal.iso_y = [float(v) for v in grid], [float(v) for v in iso.predict(grid)]
-    p = cal.probability(X)
-    thr = 1.0
-    for t in np.linspace(0.0, 1.0, 201):
-        sel = p >= t
-        if sel.sum() and y[sel].mean() >= a.precision:
-            thr = float(t)
-            break
-    cal.threshold = round(thr, 3)
-    cal.fitted_on = (f"{len(chosen)} train-sources pairs of packages the model was not trained on "
-                     f"({', '.join(sorted(set(kinds)))}), {len(y)} matches, {y.mean():.3f} right; model {model.name}")
+    p = iso.predict(p_raw)
+    cal.threshold = round(threshold_for(p, y, kinds, a.precision), 3)
+    cal.fitted_on = fitted_on
     cal.save(a.out)
-    sel = p >= thr
-    print(f"threshold {thr:.3f}: named {int(sel.sum())} of {len(y)} matches, precision {y[sel].mean():.4f}, "
-          f"recall of right matches {(sel & (y == 1)).sum() / max(y.sum(), 1):.4f}")
+    for kind in np.unique(kinds):
+        sel, k = p >= cal.threshold, kinds == kind
+        print(f"threshold {cal.threshold:.3f}, {kind}: named {int((sel & k).sum())} of {int(k.sum())} matches, "
+              f"precision {y[sel & k].mean() if (sel & k).any() else float('nan'):.4f}, recall of right matches "
+              f"{(sel & k & (y == 1)).sum() / max((k & (y == 1)).sum(), 1):.4f} (out of fold)")
     print(f"wrote {a.out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -50,15 +50,17 @@ class BagMLP(nn.Module):
              "b2": self.fc2.bias.detach().numpy()}
         return Model(t, dict(meta, kind="bag-mlp", n_buckets=N_BUCKETS))
 
-    def load_model(self, m: Model) -> None:
+    def load_model(self, m: Model, member: int = 0) -> None:
+        """Take the weights of a single model, or of one member of an ensemble."""
+        t = m.parts[member]
         with torch.no_grad():
-            self.emb.weight.copy_(torch.from_numpy(m.t["embedding"]))
-            self.ln.weight.copy_(torch.from_numpy(m.t["ln_g"]))
-            self.ln.bias.copy_(torch.from_numpy(m.t["ln_b"]))
-            self.fc1.weight.copy_(torch.from_numpy(m.t["w1"].T.copy()))
-            self.fc1.bias.copy_(torch.from_numpy(m.t["b1"]))
-            self.fc2.weight.copy_(torch.from_numpy(m.t["w2"].T.copy()))
-            self.fc2.bias.copy_(torch.from_numpy(m.t["b2"]))
+            self.emb.weight.copy_(torch.from_numpy(t["embedding"]))
+            self.ln.weight.copy_(torch.from_numpy(t["ln_g"]))
+            self.ln.bias.copy_(torch.from_numpy(t["ln_b"]))
+            self.fc1.weight.copy_(torch.from_numpy(t["w1"].T.copy()))
+            self.fc1.bias.copy_(torch.from_numpy(t["b1"]))
+            self.fc2.weight.copy_(torch.from_numpy(t["w2"].T.copy()))
+            self.fc2.bias.copy_(torch.from_numpy(t["b2"]))
 
 
 def drop_features(bags: list, rate: float, rng: np.random.Generator) -> list:

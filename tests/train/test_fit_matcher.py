@@ -1,0 +1,25 @@
+"""The calibration fit's decision rules (no corpus needed)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+from symbridge.train.fit_matcher import threshold_for  # noqa: E402
+
+
+def test_threshold_is_the_lowest_that_keeps_the_overall_precision():
+    p = np.array([0.99] * 100 + [0.8, 0.7, 0.6])
+    y = np.array([1] * 100 + [0, 0, 0], float)
+    kinds = np.array(["cross-opt"] * 103)
+    # 100 right of 103 named (0.971) fails; above 0.6, 100 of 102 (0.980) holds
+    assert threshold_for(p, y, kinds, 0.98, min_count=1) == pytest.approx(0.605)
+
+
+def test_threshold_also_holds_each_kind_within_the_slack():
+    p = np.array([0.99] * 30 + [0.8] + [0.99] * 200)
+    y = np.array([1] * 30 + [0] + [1] * 200, float)
+    kinds = np.array(["cross-opt"] * 31 + ["cross-release"] * 200)
+    # overall 230 of 231 right, but cross-opt alone 30 of 31 (0.968 < 0.97): its wrong name must go
+    assert threshold_for(p, y, kinds, 0.98, min_count=1) == pytest.approx(0.805)
+    assert threshold_for(p, y, kinds, 0.98, slack=0.05, min_count=1) == 0.0
+    assert threshold_for(p, y, kinds, 0.98, min_count=100) == 0.0  # too few cross-opt examples to judge it alone
