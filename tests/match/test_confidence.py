@@ -62,6 +62,8 @@ def test_a_single_leaf_tree_is_a_constant():
 def test_match_features_match_the_feature_list():
     x = match_features(0.9, 0.1, 2, 100, 120, ["embedding"], caller_diff=3, n_close=2)
     assert len(x) == len(FEATURES)
+    assert len(Calibrator().coef) == len(FEATURES)  # the hand-set fallback reads the same rows
+    assert 0.0 < float(Calibrator().probability(np.array([x]))[0]) < 1.0
 
 
 def test_a_logistic_calibration_reproduces_its_decision_function():

@@ -72,7 +72,8 @@ class Calibrator:
     trees, else w . x + b; ``threshold`` is the default --min-confidence."""
 
     coef: list[float] = field(default_factory=lambda: [6.0, 8.0, 0.8, 0.3, -0.8, 0.5, 0.5, 0.0, 0.5, 0.5, 0.5,
-                                                       1.0, 1.0, -0.5, 2.0, 3.0, 2.0, 1.0, 0.0, 0.5, 0.3, 0.3])
+                                                       1.0, 1.0, -0.5, 2.0, -0.5, -0.5,
+                                                       3.0, 2.0, 1.0, 0.0, 0.5, 0.3, 0.3])
     intercept: float = -6.0
     iso_x: list[float] = field(default_factory=list)  # isotonic map of sigmoid(raw score)
     iso_y: list[float] = field(default_factory=list)

@@ -154,7 +154,8 @@ def to_calibrator(clf, X: np.ndarray) -> Calibrator:
         trees.append({"feature": feature, "left": left, "right": right,
                       "threshold": [float(v) for v in np.where(leaf, -2.0, n["num_threshold"])],
                       "value": [float(v) for v in n["value"]]})
-    cal = Calibrator(trees=trees, tree_rate=1.0, tree_init=float(np.ravel(clf._baseline_prediction)[0]))
+    cal = Calibrator(coef=[], intercept=0.0, trees=trees, tree_rate=1.0,
+                     tree_init=float(np.ravel(clf._baseline_prediction)[0]))
     err = float(np.max(np.abs(cal.raw(X) - clf.decision_function(X))))
     if err > 1e-6:
         raise SystemExit(f"fit_matcher: the NumPy trees differ from sklearn's by {err}")
