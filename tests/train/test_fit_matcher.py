@@ -23,3 +23,11 @@ def test_threshold_also_holds_each_kind_within_the_slack():
     assert threshold_for(p, y, kinds, 0.98, min_count=1) == pytest.approx(0.805)
     assert threshold_for(p, y, kinds, 0.98, slack=0.05, min_count=1) == 0.0
     assert threshold_for(p, y, kinds, 0.98, min_count=100) == 0.0  # too few cross-opt examples to judge it alone
+
+
+def test_pairs_of_other_programs_count_overall_but_not_as_a_kind():
+    p = np.array([0.99] * 300 + [0.9] * 3)
+    y = np.array([1] * 300 + [0] * 3, float)
+    kinds = np.array(["cross-opt"] * 300 + ["related"] * 3)
+    # overall 300 of 303 (0.990) holds at 0; "related" alone (0 of 3) is not held to the precision
+    assert threshold_for(p, y, kinds, 0.98, min_count=1) == 0.0

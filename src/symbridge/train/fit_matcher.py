@@ -4,8 +4,9 @@
 
 Pairs: train pairs of the packages the model was not trained on (`--model-packages`; a model is too sure of
 functions it has seen, and a calibration fitted there is overconfident elsewhere), of the kinds the
-benchmark scores (`hard_pair`), plus pairs of two different programs or libraries, so that matches of
-functions that have no counterpart are in the fit. Each match of the matcher becomes one example (its
+benchmark scores (`hard_pair`), plus pairs of two different programs or libraries (of two packages, so that
+matches of functions that have no counterpart are in the fit, and of one package and build, which share
+part of their code: the seed's own setting). Each match of the matcher becomes one example (its
 evidence -> was the name right?). Boosted trees (or logistic regression), then isotonic regression on their
 out-of-fold scores; the threshold is the lowest confidence at which the names given are still >= 98 % right
 (and >= 97 % on each kind of pair; out of fold). `--examples` refits the calibration alone from an earlier `--dump`.
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..binary import Binary
-from .dataset import read_list
+from .dataset import read_list, unit_of
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, truth_names
 from ..match.confidence import CALIBRATION_FILE, FEATURES, MONOTONE, Calibrator
@@ -128,9 +129,9 @@ def threshold_for(p: np.ndarray, y: np.ndarray, kinds: np.ndarray, precision: fl
                   min_count: int = 100) -> float:
     """The lowest confidence (steps of 0.005) at which the names given are right at least `precision` of the
     time over all pairs, and at least `precision - slack` on every kind of pair the benchmark scores (pairs
-    of unrelated programs are in the fit, not here; a kind's precision has a floor of names that changed
-    between releases, which an exact rule would chase to 1.0)."""
-    scored = [k for k in np.unique(kinds) if k != "unrelated" and (kinds == k).sum() >= min_count]
+    of unrelated or related programs are in the fit, not here; a kind's precision has a floor of names that
+    changed between releases, which an exact rule would chase to 1.0)."""
+    scored = [k for k in np.unique(kinds) if k not in ("unrelated", "related") and (kinds == k).sum() >= min_count]
     for t in np.linspace(0.0, 1.0, 201):
         named = p >= t
         if named.any() and y[named].mean() < precision:
@@ -174,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-bytes", type=int, default=20000, help="Leave out targets smaller than this.")
     ap.add_argument("--per-kind", type=int, default=16)
     ap.add_argument("--unrelated", type=int, default=16)
+    ap.add_argument("--related", type=int, default=16,
+                    help="Pairs of two different programs or libraries of one package and one build.")
     ap.add_argument("--precision", type=float, default=0.98)
     ap.add_argument("--out", type=Path, default=WEIGHTS / CALIBRATION_FILE)
     ap.add_argument("--seed", type=int, default=0)
@@ -212,6 +215,15 @@ def main(argv: list[str] | None = None) -> int:
         r1, r2 = rng.sample(shared, 2)
         if r1["source_package"] != r2["source_package"]:
             chosen.append((a.corpus / r1["relpath"], a.corpus / r2["relpath"], "unrelated"))
+    # the seed's own setting: two programs that share part of their code (a library or gnulib linked into both)
+    builds: dict[tuple, list] = defaultdict(list)
+    for r in shared:
+        builds[(r["source_package"], r["origin"], r["suite"], r["compiler"], r["flags"])].append(r)
+    several = [rs for _, rs in sorted(builds.items()) if len({unit_of(r["relpath"]) for r in rs}) >= 2]
+    for _ in range(a.related if several else 0):
+        r1, r2 = rng.sample(rng.choice(several), 2)
+        if unit_of(r1["relpath"]) != unit_of(r2["relpath"]):
+            chosen.append((a.corpus / r1["relpath"], a.corpus / r2["relpath"], "related"))
     t0 = time.time()
     prepared, kinds_of = [], []
     for ref, tgt, kind in chosen:
