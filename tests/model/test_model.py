@@ -82,6 +82,9 @@ def test_an_ensemble_file_missing_a_member_is_rejected(tmp_path):
     both = Model.ensemble([single, single])
     with pytest.raises(ModelError):
         Model(dict(both.t), dict(both.meta, members=3))
+    for bad in ("2", 0, -1, 2.0, True):  # the count itself must be a small integer
+        with pytest.raises(ModelError):
+            Model(dict(both.t), dict(both.meta, members=bad))
 
 
 @pytest.mark.parametrize("content", [b"", b"not a model", b"\x80\x04\x95pickle"])

@@ -56,9 +56,10 @@ class Model:
         if self.feature_set not in FEATURE_SETS:
             raise ModelError(f"{source}: feature set {self.feature_set!r} is not one this version knows "
                              f"({', '.join(map(str, FEATURE_SETS))})")
-        self.n_members = int(meta.get("members", 1)) if self.kind == "bag-mlp" else 1
-        if self.n_members < 1:
-            raise ModelError(f"{source}: {self.n_members} ensemble members")
+        members = meta.get("members", 1) if self.kind == "bag-mlp" else 1
+        if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= 16:
+            raise ModelError(f"{source}: ensemble members {members!r} is not a count from 1 to 16")
+        self.n_members = members
         self._check(tensors)
         self.t = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
         self.parts = [self.member(self.t, k) for k in range(self.n_members)] if self.kind == "bag-mlp" else []
