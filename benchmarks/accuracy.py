@@ -138,14 +138,13 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
         names = truth.get(f["address"], set())
         if partial and not names:
             continue
-        cand = ref_names.get(f["reference_address"]) if f["reference_address"] is not None else None
-        if cand is not None and not cand.startswith("sub_"):
-            curve.append((f["confidence"], cand in names, f["address"] in has_counterpart))
+        ref = ref_names.get(f["reference_address"]) if f["reference_address"] is not None else None
+        if ref is not None and not ref.startswith("sub_"):
+            curve.append((f["confidence"], ref in names, f["address"] in has_counterpart))
         if f["name"]:
             named += 1
             right += f["name"] in names
             right_cp += f["name"] in names and f["address"] in has_counterpart
-        ref = ref_names.get(f["reference_address"]) if f["reference_address"] is not None else None
         if f["address"] in has_counterpart and ref in names:
             matched_right += 1
         if ref is not None and not (ref.startswith("sub_") and not names):  # judgeable matches only
