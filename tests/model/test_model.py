@@ -104,6 +104,13 @@ def test_model_with_wrong_shapes_is_rejected(tmp_path):
         Model(bad, m.meta)
 
 
+def test_model_with_a_text_tensor_is_rejected(tmp_path):
+    p = tmp_path / "m.npz"
+    np.savez(p, embedding=np.array(["not", "numbers"]))
+    with pytest.raises(ModelError, match="not numeric"):
+        Model.load(p)
+
+
 def test_npz_with_pickled_objects_is_refused(tmp_path):
     p = tmp_path / "m.npz"
     np.savez(p, embedding=np.array([object()], dtype=object))

@@ -60,9 +60,12 @@ class Model:
         if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= 16:
             raise ModelError(f"{source}: ensemble members {members!r} is not a count from 1 to 16")
         self.n_members = members
-        self._check(tensors)
-        self.t = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
+        try:
+            self.t = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{source}: a tensor is not numeric ({exc})") from None
         self.parts = [self.member(self.t, k) for k in range(self.n_members)] if self.kind == "bag-mlp" else []
+        self._check(self.t)
         self.identifier_weight = float(meta.get("identifier_weight", 0.0)) if self.kind == "bag-mlp" else 0.0
         self._sketch: np.ndarray | None = None
 
@@ -77,7 +80,7 @@ class Model:
     def _check(self, t: dict[str, np.ndarray]) -> None:
         if self.kind not in ("projection", "bag-mlp"):
             raise ModelError(f"{self.source}: unknown model kind {self.kind!r}")
-        parts = [self.member(t, k) for k in range(self.n_members)] if self.kind == "bag-mlp" else [t]
+        parts = self.parts or [t]
         need = self.MLP_TENSORS if self.kind == "bag-mlp" else ("embedding",)
         for k, part in enumerate(parts):
             prefix = f"m{k}." if self.n_members > 1 else ""
