@@ -70,17 +70,18 @@ def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: f
             row["confidence"] = round(float(p), 4)
             if p >= thr and s.name:
                 row["name"] = s.name
-    for f in target.functions:
-        if not f.is_plt:
-            continue
-        imp = f.name[:-4] if f.name else None
-        ref = s_plt.get(f.name) if f.name else None
-        rows.append({"address": f.address, "size": f.size, "name": f.name, "confidence": 1.0 if f.name else 0.0,
-                     "reference_address": ref.address if ref else None, "via": ["import"] if imp else [],
-                     "candidates": [{"name": ref.name, "address": ref.address, "score": 1.0}] if ref else []})
+    rows += [plt_row(f, s_plt.get(f.name) if f.name else None) for f in target.functions if f.is_plt]
     rows.sort(key=lambda r: r["address"])
     return {"reference": str(reference.path), "target": str(target.path), "model": model.name,
             "min_confidence": thr, "functions": rows}
+
+
+def plt_row(f, ref=None) -> dict:
+    """The result row of a PLT stub: named by its import (``name@plt``), with the reference's stub of the same
+    import as its counterpart when there is one."""
+    return {"address": f.address, "size": f.size, "name": f.name, "confidence": 1.0 if f.name else 0.0,
+            "reference_address": ref.address if ref else None, "via": ["import"] if f.name else [],
+            "candidates": [{"name": ref.name, "address": ref.address, "score": 1.0}] if ref else []}
 
 
 def analogy(reference: Binary, target: Binary, anchor: str, anchor_address: int, query: str, model=None,

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..match.confidence import Calibrator, match_features
 from ..match.matcher import Match, Matcher, Side, build_side
+from ..match.transfer import plt_row
 
 K_NEIGHBOURS = 20
 N_CANDIDATES = 5
@@ -151,11 +152,7 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
             row["confidence"] = round(float(p), 4)
             if p >= thr:
                 row["name"] = r.name
-    for f in target.functions:
-        if f.is_plt:
-            rows.append({"address": f.address, "size": f.size, "name": f.name,
-                         "confidence": 1.0 if f.name else 0.0, "reference_address": None, "binary": None,
-                         "via": ["import"] if f.name else [], "candidates": []})
+    rows += [dict(plt_row(f), binary=None) for f in target.functions if f.is_plt]
     rows.sort(key=lambda r: r["address"])
     return {"reference": db, "target": str(target.path), "model": model_name, "min_confidence": thr,
             "functions": rows}
