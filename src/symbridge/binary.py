@@ -45,6 +45,13 @@ class Function:
         return self._facts
 
     @property
+    def callees(self) -> list[int]:
+        """Addresses this function calls, a call through the PLT to a function of this same file (an exported
+        function of a shared library) resolved to that function."""
+        local = self.binary.image.plt_local
+        return [local.get(t, t) for t in self.facts.calls]
+
+    @property
     def is_plt(self) -> bool:
         return "plt" in self.source
 
@@ -88,7 +95,10 @@ class Binary:
                 names[addr] = name
                 extra.setdefault(addr, "names-file")
         found = discover(self.image, use_symbols=not ignore_symbols, extra_starts=extra)
-        self.plt_names = {f.address: f.name[:-4] for f in found if "plt" in f.sources and f.name}
+        # calls through a stub to a function this file defines are calls, not imports: a stripped copy whose
+        # exported names are gone sees the same (Function.callees resolves them)
+        self.plt_names = {f.address: f.name[:-4] for f in found
+                          if "plt" in f.sources and f.name and f.address not in self.image.plt_local}
         self.functions: list[Function] = []
         for f in found:
             name = names.get(f.address) or f.name

@@ -29,3 +29,35 @@ def test_plt_names_survive_ignore_symbols():
     got = {f.name for f in Binary(path, ignore_symbols=True).functions if f.is_plt}
     assert {"malloc@plt", "free@plt", "printf@plt"} <= got | {"printf@plt"}
     assert "malloc@plt" in got
+
+
+def own_plt_calls(path):
+    """(caller address, callee address) of calls that objdump shows going through the PLT to a function the
+    library itself defines."""
+    defined = {}
+    out = subprocess.run(["nm", "-D", "--defined-only", str(path)], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        a, t, n = line.split()
+        if t in "Tt":
+            defined[n] = int(a, 16)
+    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(path)], capture_output=True, text=True).stdout
+    pairs, caller = set(), None
+    for line in dis.splitlines():
+        if m := re.match(r"^([0-9a-f]+) <([^>@]+)>:", line):
+            caller = defined.get(m.group(2))
+        elif caller is not None and (m := re.search(r"call\s+[0-9a-f]+ <([^>]+)@plt>", line)):
+            if m.group(1) in defined:
+                pairs.add((caller, defined[m.group(1)]))
+    return pairs
+
+
+def test_calls_through_the_plt_to_the_librarys_own_functions_are_call_graph_edges(tmp_path):
+    from symbridge.evaluation import anonymize
+
+    lib = build(["libbig.c"], kind="shared", opt="-O2")
+    want = own_plt_calls(lib)
+    assert len(want) >= 3  # exported functions calling each other through the PLT (semantic interposition)
+    for b in (Binary(lib), Binary(anonymize(lib, tmp_path / "anon.so"), ignore_symbols=True)):
+        got = {(f.address, c) for f in b.code_functions for c in f.callees}
+        assert want <= got
+        assert not any(c in b.image.plt for _, c in want)

@@ -96,6 +96,8 @@ class ElfImage:
     symbols: list[Symbol] = field(default_factory=list)
     plt: dict[int, str] = field(default_factory=dict)  # stub address -> import name
     got: dict[int, str] = field(default_factory=dict)  # GOT slot -> import name
+    got_local: dict[int, int] = field(default_factory=dict)  # PLT GOT slot -> function this file defines
+    plt_local: dict[int, int] = field(default_factory=dict)  # stub address -> function this file defines
     code_pointers: set[int] = field(default_factory=set)  # relocated pointers into code
     needed: list[str] = field(default_factory=list)
     build_id: str | None = None
@@ -368,8 +370,13 @@ def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget) -> None:
                 sym = symtab.get_symbol(sidx)
                 if sym.name and sym["st_shndx"] == "SHN_UNDEF":
                     img.got[off] = sym.name
-                elif sym.name and rtype == R_X86_64_JUMP_SLOT:
-                    img.got[off] = sym.name
+                elif rtype == R_X86_64_JUMP_SLOT:
+                    if sym.name:
+                        img.got[off] = sym.name
+                    if sym["st_shndx"] != "SHN_UNDEF" and img.is_code(sym["st_value"]):
+                        # an exported function called through the PLT (semantic interposition): the calls
+                        # go to this file's own function, whether or not its name was stripped
+                        img.got_local[off] = sym["st_value"]
             elif rtype == R_X86_64_RELATIVE or rtype == R_X86_64_IRELATIVE:
                 if img.is_code(addend):
                     img.code_pointers.add(addend)
@@ -384,7 +391,7 @@ def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget) -> None:
 def _name_plt_stubs(img: ElfImage, budget: _TableBudget) -> None:
     from ..analysis.disasm import decode_range
 
-    if not img.got:
+    if not img.got and not img.got_local:
         return
     for sec in img.sections:
         if not sec.executable or not sec.name.startswith(".plt"):
@@ -393,10 +400,12 @@ def _name_plt_stubs(img: ElfImage, budget: _TableBudget) -> None:
         budget.take("PLT", sec.size)
         for ins in decode_range(img, sec.addr, sec.addr + sec.size):
             if ins.is_jmp_near_indirect and ins.is_ip_rel_memory_operand:
-                name = img.got.get(ins.ip_rel_memory_address)
-                if name:
-                    start = sec.addr + (ins.ip - sec.addr) // entry * entry
-                    img.plt.setdefault(start, name)
+                slot = ins.ip_rel_memory_address
+                start = sec.addr + (ins.ip - sec.addr) // entry * entry
+                if img.got.get(slot):
+                    img.plt.setdefault(start, img.got[slot])
+                if slot in img.got_local:
+                    img.plt_local.setdefault(start, img.got_local[slot])
 
 
 def _notes_and_links(elf: ELFFile, img: ElfImage, budget: _TableBudget) -> None:

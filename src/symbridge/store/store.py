@@ -118,7 +118,7 @@ class Store:
         rows = []
         for f, v in zip(funcs, vectors):
             facts = f.facts
-            rows.append((f.address, f.size, f.name, v.tobytes(), json.dumps(facts.calls),
+            rows.append((f.address, f.size, f.name, v.tobytes(), json.dumps(f.callees),
                          json.dumps(facts.imports), json.dumps(facts.strings[:MAX_STRINGS]), facts.n_blocks))
         ann = self.ann  # opened (or rebuilt) before this add's rows exist
         con = self.con
