@@ -37,6 +37,8 @@ class Params:
     nb_weight: float = 0.3  # score bonus per consistent matched call-graph neighbour (normalised)
     order_weight: float = 0.15  # score bonus when the pair sits between consistent address-order anchors
     assign_all: bool = True  # a last one-to-one pass without threshold; confidence decides naming
+    inline_ratio: float = 0.85  # one side has fewer than this share of the other's functions: compare the
+    inline_max_size: int = 64  # other's inlined view too (callees of one caller or at most this many bytes)
 
     @classmethod
     def default(cls) -> Params:
@@ -65,6 +67,7 @@ class Side:
     code_key: list[int | None]
     names: list[str | None]
     neighbours: list[set[int]] = field(init=False)  # callers and callees of each function
+    inlined: np.ndarray | None = None  # the inlined view of the vectors (match.inline), when it is compared
 
     def __post_init__(self) -> None:
         self.neighbours = [set(a) | set(b) for a, b in zip(self.callees, self.callers)]
@@ -116,7 +119,7 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
     for i, f in enumerate(functions):
         fx = f.facts
         seen: list[int] = []
-        for t in fx.calls + fx.code_refs:
+        for t in f.callees + fx.code_refs:
             j = index.get(t)
             if j is not None and j != i and j not in seen:
                 seen.append(j)
@@ -138,7 +141,28 @@ class Matcher:
         self.taken: dict[int, int] = {}  # reference index -> target index
 
     def sim(self, i: int, j: int) -> float:
-        return float(self.P.vectors[i] @ self.S.vectors[j])
+        return float(self.block([i], [j])[0, 0])
+
+    def block(self, ps: list[int], ss: list[int]) -> np.ndarray:
+        """Similarities of target functions ps to reference functions ss (the better of the plain and the
+        inlined view where one side has one)."""
+        m = self.P.vectors[ps] @ self.S.vectors[ss].T
+        if self.S.inlined is not None:
+            m = np.maximum(m, self.P.vectors[ps] @ self.S.inlined[ss].T)
+        if self.P.inlined is not None:
+            m = np.maximum(m, self.P.inlined[ps] @ self.S.vectors[ss].T)
+        return m
+
+    def candidates(self, k: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """The top k reference functions of each target function, and the top 2 target functions of each
+        reference function."""
+        P, S = self.P, self.S
+        fwd = [(P.inlined, S.vectors)] if P.inlined is not None else []
+        rev = [(S.vectors, P.inlined)] if P.inlined is not None else []
+        if S.inlined is not None:
+            fwd.append((P.vectors, S.inlined))
+            rev.append((S.inlined, P.vectors))
+        return top_k(P.vectors, S.vectors, k, extra=fwd), top_k(S.vectors, P.vectors, 2, extra=rev)
 
     def accept(self, i: int, j: int, via: str) -> bool:
         if i in self.match or j in self.taken:
@@ -201,7 +225,7 @@ class Matcher:
         ss = [j for j in ss if j not in self.taken]
         if not ps or not ss:
             return []
-        m = self.P.vectors[ps] @ self.S.vectors[ss].T
+        m = self.block(ps, ss)
         out = []
         if len(ps) == 1 and len(ss) == 1:
             if m[0, 0] >= self.p.single_sim:
@@ -254,7 +278,7 @@ class Matcher:
     def align(self, ps: list[int], ss: list[int], tau: float) -> list[tuple[int, int]]:
         """The order-preserving alignment of two gaps that maximises the sum of (similarity - tau) over its
         pairs (functions inlined away or added on one side are skipped)."""
-        m = self.P.vectors[ps] @ self.S.vectors[ss].T - tau
+        m = self.block(ps, ss) - tau
         n1, n2 = m.shape
         best = np.zeros((n1 + 1, n2 + 1))
         for a in range(1, n1 + 1):  # a row at once: best[a, b] is the running max of the row's candidates
@@ -294,7 +318,7 @@ class Matcher:
         pairs = []
         for a in range(0, len(rest), chunk):
             rows = rest[a:a + chunk]
-            m = self.P.vectors[rows] @ self.S.vectors[free].T
+            m = self.block(rows, free)
             k = min(K, len(free))
             top = np.argpartition(-m, k - 1, axis=1)[:, :k]
             for r, i in enumerate(rows):
@@ -359,8 +383,7 @@ class Matcher:
 
     # ------------------------------------------------------------------ all of it
     def run(self) -> MatchResult:
-        idx, val = top_k(self.P.vectors, self.S.vectors, K)
-        ridx, rval = top_k(self.S.vectors, self.P.vectors, 2)
+        (idx, val), (ridx, rval) = self.candidates(K)
         self.seed_names()
         self.seed_identical()
         self.seed_strings()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, scores), each (len(query), k'), best first; k' = min(k, len(base))."""
+def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 2048,
+          extra: list[tuple[np.ndarray, np.ndarray]] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, scores), each (len(query), k'), best first; k' = min(k, len(base)). ``extra`` holds other views
+    (query', base') of the same rows; a pair scores the best of its views."""
     n, m = len(query), len(base)
     k = min(k, m)
     idx = np.zeros((n, k), np.int64)
@@ -15,6 +17,8 @@ def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 2048) -> tup
         return idx, val
     for i in range(0, n, block):
         s = query[i:i + block] @ base.T
+        for q2, b2 in extra:
+            s = np.maximum(s, q2[i:i + block] @ b2.T)
         if k < m:
             part = np.argpartition(-s, k - 1, axis=1)[:, :k]
         else:

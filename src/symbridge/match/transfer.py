@@ -8,7 +8,8 @@ import numpy as np
 
 from ..binary import Binary, Function
 from .confidence import Calibrator
-from .matcher import Matcher, MatchResult, Params, build_side
+from .inline import inline_side, inlined_vectors
+from .matcher import Matcher, MatchResult, Params, Side, build_side
 
 N_CANDIDATES = 5
 
@@ -27,13 +28,24 @@ def embed_binary(binary: Binary, model, progress: Callable[[int], None] | None =
 
 def match_binaries(reference: Binary, target: Binary, model, params: Params | None = None,
                    progress: Callable[[int], None] | None = None) -> tuple[MatchResult, list, list]:
-    s_code, p_code = reference.code_functions, target.code_functions
-    xs = embed_binary(reference, model, progress)
-    xp = embed_binary(target, model, progress)
-    ref_side = build_side(s_code, xs, use_names=True)
-    tgt_side = build_side(p_code, xp, use_names=not target.ignore_symbols)
+    ref_side, tgt_side = match_sides(reference, target, model, params, progress)
     result = Matcher(ref_side, tgt_side, params).run()
-    return result, s_code, p_code
+    return result, reference.code_functions, target.code_functions
+
+
+def match_sides(reference: Binary, target: Binary, model, params: Params | None = None,
+                progress: Callable[[int], None] | None = None) -> tuple[Side, Side]:
+    """Both binaries as the matcher sees them, with the inlined view of the less optimised one when the
+    function counts tell one build from the other (match.inline)."""
+    p = params or Params.default()
+    s_code, p_code = reference.code_functions, target.code_functions
+    ref_side = build_side(s_code, embed_binary(reference, model, progress), use_names=True)
+    tgt_side = build_side(p_code, embed_binary(target, model, progress), use_names=not target.ignore_symbols)
+    which = inline_side(len(s_code), len(p_code), p.inline_ratio)
+    if which:
+        side, code = (ref_side, s_code) if which == "ref" else (tgt_side, p_code)
+        side.inlined = inlined_vectors(model, code, side.vectors, side.callees, side.callers, p.inline_max_size)
+    return ref_side, tgt_side
 
 
 def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: float | None = None,

@@ -95,7 +95,11 @@ def featurize(facts: Facts, code_only: bool = False, groups: str | None = None,
               feature_set: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(bucket ids int32, weights float32): sublinear counts, group weights, unit L2 norm.
     ``groups`` keeps only the features of those groups (e.g. "ISWC", the identifier-like ones)."""
-    counts = feature_counts(facts, code_only, feature_set)
+    return bag_of(feature_counts(facts, code_only, feature_set), groups)
+
+
+def bag_of(counts: Counter, groups: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The model input of feature counts (see featurize)."""
     if groups is not None:
         counts = Counter({f: n for f, n in counts.items() if f[0] in groups})
     if not counts:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from .features import FEATURE_SETS, IDENTIFIER_GROUPS, N_BUCKETS, featurize
+from .features import FEATURE_SETS, IDENTIFIER_GROUPS, N_BUCKETS, bag_of, feature_counts, featurize
 
 DEFAULT_WEIGHTS = "symbridge-default.safetensors"
 FORMAT = "symbridge-model"
@@ -221,6 +222,22 @@ class Model:
             return bags, None
         groups = "C" if self.code_only else IDENTIFIER_GROUPS
         return bags, [featurize(f.facts, groups=groups) for f in functions]
+
+    def embed_merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
+        """(len(groups), D): each row embeds the features of several functions together, as if their code were
+        one function (a caller with the callees a compiler would inline into it)."""
+        counts = [feature_counts(f.facts, self.code_only, self.feature_set) for f in functions]
+        merged = []
+        for g in groups:
+            c = Counter()
+            for k in g:
+                c.update(counts[k])
+            merged.append(c)
+        bags = [bag_of(c) for c in merged]
+        if self.identifier_weight <= 0:
+            return self.forward(bags)
+        ids = "C" if self.code_only else IDENTIFIER_GROUPS
+        return self.forward(bags, [bag_of(c, ids) for c in merged])
 
     def embed(self, functions: Sequence, progress: Callable[[int], None] | None = None,
               batch: int = 2048) -> np.ndarray:

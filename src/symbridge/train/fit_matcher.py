@@ -30,8 +30,8 @@ from .dataset import read_list, unit_of
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, truth_names
 from ..match.confidence import CALIBRATION_FILE, FEATURES, MONOTONE, Calibrator
-from ..match.matcher import Matcher, MatchResult, Params, build_side
-from ..match.transfer import embed_binary
+from ..match.matcher import Matcher, MatchResult, Params
+from ..match.transfer import match_sides
 from ..model.model import Model
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "model" / "weights"
@@ -46,9 +46,7 @@ def load_pair(ref: Path, tgt: Path, work: Path) -> tuple[Binary, Binary]:
 
 def prepare(ref: Path, tgt: Path, work: Path, model: Model) -> tuple:
     S, P = load_pair(ref, tgt, work)
-    sc, pc = S.code_functions, P.code_functions
-    return (build_side(sc, embed_binary(S, model), use_names=True), build_side(pc, embed_binary(P, model)),
-            sc, pc, truth_names(tgt))
+    return (*match_sides(S, P, model), S.code_functions, P.code_functions, truth_names(tgt))
 
 
 def run_pair(prepared: tuple, params: Params) -> tuple[MatchResult, int, int]:
