@@ -3,6 +3,7 @@
 import re
 import subprocess
 
+import numpy as np
 import pytest
 
 from symbridge.binary import Binary
@@ -61,3 +62,17 @@ def test_calls_through_the_plt_to_the_librarys_own_functions_are_call_graph_edge
         got = {(f.address, c) for f in b.code_functions for c in f.callees}
         assert want <= got
         assert not any(c in b.image.plt for _, c in want)
+
+
+def test_a_stripped_librarys_exported_functions_are_known_without_their_names(tmp_path):
+    from symbridge.evaluation import anonymize
+    from symbridge.match.matcher import build_side
+
+    lib = build(["libbig.c"], kind="shared", opt="-O2")
+    out = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True).stdout
+    want = {int(a, 16) for a, t, _ in (x.split() for x in out.splitlines()) if t == "T"}
+    b = Binary(anonymize(lib, tmp_path / "anon.so"), ignore_symbols=True)
+    fns = b.code_functions
+    side = build_side(fns, np.zeros((len(fns), 4), np.float32))
+    assert {f.address for f, e in zip(fns, side.exported) if e} == want
+    assert not any(f.name for f in fns)

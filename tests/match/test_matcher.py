@@ -58,3 +58,28 @@ def test_caller_difference_and_look_alike_count_are_recorded():
     m.add_support(np.array([[0, 1], [2, 0]]), np.array([[1.0, 1.0], [1.0, 0.0]]), np.array([[0, 1], [0, 1], [1, 0]]))
     assert m.match[0].caller_diff == 2
     assert m.match[0].n_close == 2  # ref 0 and ref 1 look the same to target 0
+
+
+def test_exported_functions_match_exported_ones_when_both_libraries_export():
+    a, b = np.eye(2, dtype=np.float32)
+    ref = side([a, a, b])
+    ref.exported = np.array([False, True, False])
+    tgt = side([a, b])
+    tgt.exported = np.array([True, False])
+    res = Matcher(ref, tgt, Params()).run()
+    assert res.matches[0].s == 1  # the look-alike that is exported too
+    tgt.exported = np.array([False, False])  # a program that links the library: export status says nothing
+    assert Matcher(ref, tgt, Params()).export_penalty == 0.0
+
+
+def test_export_status_counts_only_between_libraries_of_about_the_same_interface():
+    from symbridge.match.matcher import exports_agree
+
+    def s(flags):
+        out = side(np.eye(len(flags), dtype=np.float32))
+        out.exported = np.array(flags, bool)
+        return out
+
+    assert exports_agree(s([1, 1, 0, 0]), s([1, 0, 1, 0]), 0.5)
+    assert not exports_agree(s([1, 1, 1, 1]), s([1, 0, 0, 0]), 0.5)  # a library bundled into another
+    assert not exports_agree(s([1, 0]), s([0, 0]), 0.5)

@@ -39,6 +39,8 @@ class Params:
     assign_all: bool = True  # a last one-to-one pass without threshold; confidence decides naming
     inline_ratio: float = 0.85  # one side has fewer than this share of the other's functions: compare the
     inline_max_size: int = 64  # other's inlined view too (callees of one caller or at most this many bytes)
+    export_penalty: float = 1.0  # similarity taken off a pair of an exported and a non-exported function when
+    export_ratio: float = 0.5  # both sides export functions and the smaller export count is this share of the larger
 
     @classmethod
     def default(cls) -> Params:
@@ -68,6 +70,7 @@ class Side:
     names: list[str | None]
     neighbours: list[set[int]] = field(init=False)  # callers and callees of each function
     inlined: np.ndarray | None = None  # the inlined view of the vectors (match.inline), when it is compared
+    exported: np.ndarray | None = None  # bool per function: in .dynsym (an address, even with its name blanked)
 
     def __post_init__(self) -> None:
         self.neighbours = [set(a) | set(b) for a, b in zip(self.callees, self.callers)]
@@ -130,7 +133,23 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
         keys.append(hash((tuple(fx.tokens), tuple(fx.imports), tuple(fx.strings)))
                     if len(fx.tokens) >= 1 else None)
     names = [f.name for f in functions] if use_names else [None] * len(functions)
-    return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, keys, names)
+    exported = None
+    if functions:
+        dyn = {s.address for s in functions[0].binary.image.symbols
+               if s.table == "dynsym" and s.defined and s.kind in ("STT_FUNC", "STT_GNU_IFUNC")}
+        exported = np.array([a in dyn for a in addrs], bool)
+    return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, keys, names,
+                exported=exported)
+
+
+def exports_agree(ref: Side, tgt: Side, ratio: float) -> bool:
+    """Both sides are libraries that export about the same functions (a shared library's exported functions
+    stay exported from one build to the next, its internal ones stay internal): export status then tells
+    counterparts apart. Not so between a library and a program that links it."""
+    if ref.exported is None or tgt.exported is None:
+        return False
+    a, b = int(ref.exported.sum()), int(tgt.exported.sum())
+    return a > 0 and b > 0 and min(a, b) >= ratio * max(a, b)
 
 
 class Matcher:
@@ -139,6 +158,7 @@ class Matcher:
         self.p = params or Params.default()
         self.match: dict[int, Match] = {}
         self.taken: dict[int, int] = {}  # reference index -> target index
+        self.export_penalty = self.p.export_penalty if exports_agree(ref, tgt, self.p.export_ratio) else 0.0
 
     def sim(self, i: int, j: int) -> float:
         return float(self.block([i], [j])[0, 0])
@@ -151,6 +171,8 @@ class Matcher:
             m = np.maximum(m, self.P.vectors[ps] @ self.S.inlined[ss].T)
         if self.P.inlined is not None:
             m = np.maximum(m, self.P.inlined[ps] @ self.S.vectors[ss].T)
+        if self.export_penalty:
+            m = m - self.export_penalty * (self.P.exported[ps][:, None] != self.S.exported[ss][None, :])
         return m
 
     def candidates(self, k: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -162,7 +184,9 @@ class Matcher:
         if S.inlined is not None:
             fwd.append((P.vectors, S.inlined))
             rev.append((S.inlined, P.vectors))
-        return top_k(P.vectors, S.vectors, k, extra=fwd), top_k(S.vectors, P.vectors, 2, extra=rev)
+        pen = self.export_penalty
+        return (top_k(P.vectors, S.vectors, k, extra=fwd, differ=(P.exported, S.exported, pen) if pen else None),
+                top_k(S.vectors, P.vectors, 2, extra=rev, differ=(S.exported, P.exported, pen) if pen else None))
 
     def accept(self, i: int, j: int, via: str) -> bool:
         if i in self.match or j in self.taken:

@@ -6,9 +6,11 @@ import numpy as np
 
 
 def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 2048,
-          extra: list[tuple[np.ndarray, np.ndarray]] = ()) -> tuple[np.ndarray, np.ndarray]:
+          extra: list[tuple[np.ndarray, np.ndarray]] = (),
+          differ: tuple[np.ndarray, np.ndarray, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(indices, scores), each (len(query), k'), best first; k' = min(k, len(base)). ``extra`` holds other views
-    (query', base') of the same rows; a pair scores the best of its views."""
+    (query', base') of the same rows; a pair scores the best of its views. ``differ`` (query flags, base flags,
+    penalty) takes the penalty off pairs whose flags differ."""
     n, m = len(query), len(base)
     k = min(k, m)
     idx = np.zeros((n, k), np.int64)
@@ -19,6 +21,8 @@ def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 2048,
         s = query[i:i + block] @ base.T
         for q2, b2 in extra:
             s = np.maximum(s, q2[i:i + block] @ b2.T)
+        if differ is not None:
+            s = s - differ[2] * (differ[0][i:i + block, None] != differ[1][None, :])
         if k < m:
             part = np.argpartition(-s, k - 1, axis=1)[:, :k]
         else:
