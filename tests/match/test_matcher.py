@@ -83,3 +83,32 @@ def test_export_status_counts_only_between_libraries_of_about_the_same_interface
     assert exports_agree(s([1, 1, 0, 0]), s([1, 0, 1, 0]), 0.5)
     assert not exports_agree(s([1, 1, 1, 1]), s([1, 0, 0, 0]), 0.5)  # a library bundled into another
     assert not exports_agree(s([1, 0]), s([0, 0]), 0.5)
+
+
+def test_a_match_moves_to_the_look_alike_its_matched_caller_calls():
+    """Target 1 is a hair nearer reference 2, but its caller's match calls reference 1: the call graph wins."""
+    a, b, c = np.eye(3, dtype=np.float32)
+    t1 = 0.69 * b + 0.71 * c
+    ref = side([a, b, c], callees=[[1], [], []])
+    tgt = side([a, t1 / np.linalg.norm(t1)], callees=[[1], []])
+    m = Matcher(ref, tgt, Params())
+    m.accept(0, 0, "string")
+    m.accept(1, 2, "embedding")
+    assert m.improve(np.array([[0, 1, 2], [2, 1, 0]])) == 1
+    assert m.match[1].s == 1 and m.match[1].via == ["structure"]
+    m2 = Matcher(ref, tgt, Params(swap_weight=0.0))  # switched off: nothing moves
+    m2.accept(0, 0, "string")
+    m2.accept(1, 2, "embedding")
+    assert m2.improve(np.array([[0, 1, 2], [2, 1, 0]])) == 0
+
+
+def test_single_pair_similarity_agrees_with_the_block():
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal((6, 4)).astype(np.float32)
+    ref, tgt = side(v[:3]), side(v[3:])
+    ref.inlined = np.roll(v[:3], 1, axis=1)
+    ref.exported, tgt.exported = np.array([1, 0, 1], bool), np.array([1, 1, 0], bool)
+    m = Matcher(ref, tgt, Params())
+    assert m.export_penalty > 0
+    blk = m.block([0, 1, 2], [0, 1, 2])
+    assert np.allclose([[m.sim(i, j) for j in range(3)] for i in range(3)], blk, atol=1e-6)

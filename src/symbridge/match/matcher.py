@@ -17,6 +17,7 @@ import numpy as np
 from .similarity import top_k
 
 K = 10
+HUB = 32  # call-graph neighbourhoods larger than this are not searched for candidates
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Params:
     inline_max_size: int = 64  # other's inlined view too (callees of one caller or at most this many bytes)
     export_penalty: float = 1.0  # similarity taken off a pair of an exported and a non-exported function when
     export_ratio: float = 0.5  # both sides export functions and the smaller export count is this share of the larger
+    swap_weight: float = 0.3  # last pass: a match moves (or two swap) when similarity plus this much per
+    swap_gain: float = 0.25  # consistently matched call-graph neighbour rises by more than swap_gain
 
     @classmethod
     def default(cls) -> Params:
@@ -161,7 +164,15 @@ class Matcher:
         self.export_penalty = self.p.export_penalty if exports_agree(ref, tgt, self.p.export_ratio) else 0.0
 
     def sim(self, i: int, j: int) -> float:
-        return float(self.block([i], [j])[0, 0])
+        P, S = self.P, self.S
+        v = float(P.vectors[i] @ S.vectors[j])
+        if S.inlined is not None:
+            v = max(v, float(P.vectors[i] @ S.inlined[j]))
+        if P.inlined is not None:
+            v = max(v, float(P.inlined[i] @ S.vectors[j]))
+        if self.export_penalty and P.exported[i] != S.exported[j]:
+            v -= self.export_penalty
+        return v
 
     def block(self, ps: list[int], ss: list[int]) -> np.ndarray:
         """Similarities of target functions ps to reference functions ss (the better of the plain and the
@@ -405,6 +416,70 @@ class Matcher:
             if not added:
                 return
 
+    # ------------------------------------------------------------------ local improvement
+    def agree(self, i: int, j: int, excl: int = -1) -> int:
+        """How many call-graph neighbours of target function i (but excl) are matched to neighbours of j."""
+        nb = self.S.neighbours[j]
+        return sum(1 for a in self.P.neighbours[i] if a != excl and a in self.match and self.match[a].s in nb)
+
+    def improve(self, idx: np.ndarray, rounds: int = 4, tries: int = 5) -> int:
+        """Moves matches (or swaps two) where the call graph says so: the score of a match is its similarity
+        plus swap_weight per neighbour matched consistently, and a change must raise the sum by swap_gain.
+        Matches by symbol or identical code stay."""
+        lam, gain = self.p.swap_weight, self.p.swap_gain
+        if lam <= 0:
+            return 0
+        fixed = {i for i, m in self.match.items() if m.via[0] in ("symbol", "identical")}
+        moved = 0
+        for _ in range(rounds):
+            before = moved
+            for i in sorted(self.match):
+                if i in fixed or len(self.P.neighbours[i]) > HUB:
+                    continue
+                j0 = self.match[i].s
+                votes: Counter = Counter({int(j): 0 for j in idx[i]})
+                hubs = 0  # matched neighbours whose match has too many neighbours to search: each may agree
+                for a in self.P.neighbours[i]:
+                    m = self.match.get(a)
+                    if m is not None:
+                        if len(self.S.neighbours[m.s]) <= HUB:
+                            votes.update(self.S.neighbours[m.s])
+                        else:
+                            hubs += 1
+                js = [j for j in votes if j != j0]
+                if not js:
+                    continue
+                sims = self.block([i], js + [j0])[0]
+                score = sims[:-1] + lam * np.array([votes[j] for j in js])
+                here = float(sims[-1]) + lam * self.agree(i, j0)
+                if float(score.max()) + lam * hubs - here <= gain:
+                    continue  # no candidate can gain enough
+                best, pick = gain, None
+                for k in np.argsort(-score, kind="stable")[:tries]:
+                    j = js[int(k)]
+                    i2 = self.taken.get(j)
+                    if i2 in fixed:
+                        continue
+                    if i2 is None:
+                        d = float(sims[k]) + lam * self.agree(i, j) - here
+                    else:
+                        d = (float(sims[k]) + lam * self.agree(i, j, i2) + self.sim(i2, j0)
+                             + lam * self.agree(i2, j0, i) - here - self.sim(i2, j) - lam * self.agree(i2, j))
+                    if d > best:
+                        best, pick = d, (j, i2)
+                if pick is None:
+                    continue
+                j, i2 = pick
+                del self.match[i], self.taken[j0]
+                if i2 is not None:
+                    del self.match[i2], self.taken[j]
+                    self.accept(i2, j0, "structure")
+                self.accept(i, j, "structure")
+                moved += 1
+            if moved == before:
+                break
+        return moved
+
     # ------------------------------------------------------------------ all of it
     def run(self) -> MatchResult:
         (idx, val), (ridx, rval) = self.candidates(K)
@@ -426,6 +501,7 @@ class Matcher:
         if self.p.assign_all:
             self.final(idx, val, -1.0)
             self.assign_rest()
+        self.improve(idx)
         self.add_support(idx, val, ridx)
         mutual = [(i, m) for i, m in self.match.items() if m.top1 and m.reverse_top1]
         shift = float(np.median([math.log2(max(self.P.sizes[i], 1) / max(self.S.sizes[m.s], 1))
