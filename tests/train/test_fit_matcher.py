@@ -31,3 +31,21 @@ def test_pairs_of_other_programs_count_overall_but_not_as_a_kind():
     kinds = np.array(["cross-opt"] * 300 + ["related"] * 3)
     # overall 300 of 303 (0.990) holds at 0; "related" alone (0 of 3) is not held to the precision
     assert threshold_for(p, y, kinds, 0.98, min_count=1) == 0.0
+
+
+def test_with_partial_truth_matches_of_unnamed_target_functions_are_not_judged():
+    from types import SimpleNamespace
+
+    from symbridge.match.matcher import Params
+    from symbridge.train.fit_matcher import examples
+    from tests.match.test_matcher import side
+
+    v = np.eye(2, dtype=np.float32)
+    sc = [SimpleNamespace(name=n, size=64, address=a) for n, a in (("api_call", 0x10), ("helper", 0x20))]
+    pc = [SimpleNamespace(name=None, size=64, address=a) for a in (0x110, 0x120)]
+    truth = {0x110: {"api_call"}}  # a stripped library: only its exported function has a known name
+    prepared = (side(v), side(v), sc, pc, truth)
+    X, y = examples(prepared, Params(), partial=True)
+    assert y == [True]
+    X, y = examples(prepared, Params(), partial=False)  # full truth: the unnamed function's match is wrong
+    assert sorted(y) == [False, True]

@@ -86,13 +86,16 @@ def fit_params(prepared: list[tuple], penalty: float = 2.0) -> Params:
     return best
 
 
-def examples(prepared: tuple, params: Params) -> tuple[list, list]:
+def examples(prepared: tuple, params: Params, partial: bool = False) -> tuple[list, list]:
+    """One example per match that can be judged. With `partial` truth (official shared libraries: only the
+    exported names are known) a match of a function the target does not export is left out, as the
+    benchmark leaves it out: its name may well be right."""
     res, _, _ = run_pair(prepared, params)
     _, _, sc, pc, t = prepared
     X, y = [], []
     for i, m in res.matches.items():
         s = sc[m.s]
-        if not s.name:
+        if not s.name or (partial and not t.get(pc[i].address)):
             continue
         X.append(res.features(i, pc[i].size, s.size))
         y.append(s.name in t.get(pc[i].address, ()))
@@ -239,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"matcher thresholds: {params}", file=sys.stderr)
     X, y, kinds, counts = [], [], [], []
     for prep, kind in zip(prepared, kinds_of):
-        xs, ys = examples(prep, params)
+        xs, ys = examples(prep, params, partial=kind == "cross-release")
         counts.append(len(xs))
         name = prep[3][0].binary.path.name if prep[3] else "?"
         X += xs
