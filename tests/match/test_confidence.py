@@ -66,6 +66,12 @@ def test_match_features_match_the_feature_list():
     assert 0.0 < float(Calibrator().probability(np.array([x]))[0]) < 1.0
 
 
+def test_the_size_of_identical_code_is_evidence_only_for_identical_matches():
+    k = FEATURES.index("identical_size")
+    assert match_features(1.0, 0.5, 0, 1024, 1024, ["identical"])[k] == 10.0
+    assert match_features(1.0, 0.5, 0, 1024, 1024, ["embedding"])[k] == 0.0
+
+
 def test_a_logistic_calibration_reproduces_its_decision_function():
     from sklearn.linear_model import LogisticRegression
 

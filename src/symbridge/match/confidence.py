@@ -14,13 +14,13 @@ import numpy as np
 VIAS = ("symbol", "identical", "string", "embedding", "callgraph", "order", "structure")
 FEATURES = ("sim", "margin", "support", "log_size", "size_ratio", "top1", "reverse_top1", "log_degree",
             "support_ratio", "mutual_sim", "order_support", "seed_share", "order_run", "size_dev",
-            "sim_rel", "caller_diff", "n_close") + tuple("via_" + v for v in VIAS)
+            "sim_rel", "caller_diff", "n_close") + tuple("via_" + v for v in VIAS) + ("identical_size",)
 # How more of a feature may move the confidence (+1 up, -1 down, 0 either way): the trees are held to it, so
 # that stronger evidence never lowers a confidence, also for pairs unlike those of the fit.
 MONOTONE = {"sim": 1, "margin": 1, "support": 1, "size_ratio": -1, "top1": 1, "reverse_top1": 1,
             "support_ratio": 1, "mutual_sim": 1, "order_support": 1, "seed_share": 1, "order_run": 1,
             "size_dev": -1, "sim_rel": 1, "caller_diff": -1, "n_close": -1, "via_symbol": 1, "via_identical": 1,
-            "via_string": 1}
+            "via_string": 1, "identical_size": 1}
 CALIBRATION_FILE = "calibration.json"
 
 
@@ -37,13 +37,14 @@ def match_features(sim: float, margin: float, support: int, size_p: int, size_s:
     `sim_median`: the typical log2 size ratio and similarity of the pair's mutual nearest neighbours, so that
     a match is judged against what this pair of binaries looks like; `caller_diff`: how many callers one
     side has more than the other; `n_close`: the candidates within 0.03 of the match's similarity (a family
-    of look-alikes)."""
+    of look-alikes); `identical_size`: log2 of the size of identical code (0 for other matches: a long run of
+    identical code is near-certain evidence, a short one is not)."""
     return [sim, margin, math.log1p(support), math.log2(max(size_p, 1)),
             abs(math.log2(max(size_p, 1) / max(size_s, 1))), float(top1), float(reverse_top1),
             math.log1p(degree), support / max(degree, 1), sim * float(top1 and reverse_top1), order_support,
             seed_share, order_run / 8.0, abs(math.log2(max(size_p, 1) / max(size_s, 1)) - size_shift),
             sim - sim_median, math.log1p(caller_diff), math.log1p(n_close)] + [
-                1.0 if v in via else 0.0 for v in VIAS]
+                1.0 if v in via else 0.0 for v in VIAS] + [math.log2(max(size_p, 1)) if "identical" in via else 0.0]
 
 
 def tree_scores(trees: list[dict], x: np.ndarray) -> np.ndarray:
@@ -73,7 +74,7 @@ class Calibrator:
 
     coef: list[float] = field(default_factory=lambda: [6.0, 8.0, 0.8, 0.3, -0.8, 0.5, 0.5, 0.0, 0.5, 0.5, 0.5,
                                                        1.0, 1.0, -0.5, 2.0, -0.5, -0.5,
-                                                       3.0, 2.0, 1.0, 0.0, 0.5, 0.3, 0.3])
+                                                       3.0, 2.0, 1.0, 0.0, 0.5, 0.3, 0.3, 0.2])
     intercept: float = -6.0
     iso_x: list[float] = field(default_factory=list)  # isotonic map of sigmoid(raw score)
     iso_y: list[float] = field(default_factory=list)
