@@ -203,3 +203,41 @@ def test_interrupted_first_add(fixtures, db, monkeypatch):
         assert s.binaries() == []
         assert s.con.execute("SELECT count(*) FROM functions").fetchone()[0] == 0
         assert s.con.execute("SELECT value FROM meta WHERE key='model_name'").fetchone() is None
+
+
+def test_a_librarys_export_status_is_stored_and_read_back(tmp_path):
+    import subprocess
+
+    from symbridge.store.identify import reference_side
+    from tests.fixtures.build import build
+
+    lib = build(["libbig.c"], kind="shared", opt="-O2")
+    out = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True).stdout
+    want = {int(a, 16) for a, t, _ in (x.split() for x in out.splitlines()) if t == "T"}
+    db = tmp_path / "lib.db"
+    with open_store(str(db), Model.default()) as s:
+        s.add(lib)
+    con = sqlite3.connect(str(db))
+    got = {a for a, e in con.execute("SELECT address, exported FROM functions") if e}
+    assert got == want
+    side, refs = reference_side(con, 1, str(lib))
+    assert {r.address for r, e in zip(refs, side.exported) if e} == want
+
+
+def test_a_library_of_schema_version_1_opens_with_export_status_unknown(fixtures, tmp_path):
+    from symbridge.store.identify import reference_side
+
+    db = tmp_path / "old.db"
+    with open_store(str(db), Model.default()) as s:
+        s.add(fixtures["ref"])
+    con = sqlite3.connect(str(db))  # what version 1 wrote: no exported column
+    con.execute("ALTER TABLE functions DROP COLUMN exported")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with open_store(str(db), Model.default()) as s:
+        assert len(s.binaries()) == 1
+    con = sqlite3.connect(str(db))
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+    side, _ = reference_side(con, 1, str(fixtures["ref"]))
+    assert side.exported is None

@@ -138,11 +138,16 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
     names = [f.name for f in functions] if use_names else [None] * len(functions)
     exported = None
     if functions:
-        dyn = {s.address for s in functions[0].binary.image.symbols
-               if s.table == "dynsym" and s.defined and s.kind in ("STT_FUNC", "STT_GNU_IFUNC")}
+        dyn = exported_addresses(functions[0].binary)
         exported = np.array([a in dyn for a in addrs], bool)
     return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, keys, names,
                 exported=exported)
+
+
+def exported_addresses(binary) -> set[int]:
+    """The addresses of the functions the binary exports (.dynsym; known even when their names are blanked)."""
+    return {s.address for s in binary.image.symbols
+            if s.table == "dynsym" and s.defined and s.kind in ("STT_FUNC", "STT_GNU_IFUNC")}
 
 
 def exports_agree(ref: Side, tgt: Side, ratio: float) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added functions.exported (NULL in rows added by version 1: unknown)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS functions (
     imports   TEXT NOT NULL DEFAULT '[]',
     strings   TEXT NOT NULL DEFAULT '[]',
     n_blocks  INTEGER NOT NULL DEFAULT 0,
+    exported  INTEGER,
     UNIQUE (binary_id, address)
 );
 CREATE INDEX IF NOT EXISTS functions_by_name ON functions(name);
@@ -96,6 +97,16 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
                 con.execute("ROLLBACK")
                 raise
         version = get_meta(con, "schema_version")
+        if version == "1":  # a library made by an earlier version: its functions' export status is unknown
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute("ALTER TABLE functions ADD COLUMN exported INTEGER")
+                set_meta(con, "schema_version", str(SCHEMA_VERSION))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            version = str(SCHEMA_VERSION)
         if version != str(SCHEMA_VERSION):
             raise UsageError(f"{path}: library schema version {version} is not supported "
                              f"(this build reads version {SCHEMA_VERSION})")

@@ -62,19 +62,22 @@ def assign_one_to_one(labels: np.ndarray, scores: np.ndarray, refs: dict[int, Re
 
 def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[Side, list[RefFunction]]:
     """One stored binary as the matcher's reference side: vectors, call graph and strings from the library."""
-    rows = con.execute("SELECT id, address, size, name, vector, callees, strings FROM functions "
+    rows = con.execute("SELECT id, address, size, name, vector, callees, strings, exported FROM functions "
                        "WHERE binary_id = ? ORDER BY address", (binary_id,)).fetchall()
-    refs = [RefFunction(fid, path, addr, size, name) for fid, addr, size, name, _, _, _ in rows]
+    refs = [RefFunction(fid, path, addr, size, name) for fid, addr, size, name, *_ in rows]
     index = {r.address: k for k, r in enumerate(refs)}
-    callees = [[index[a] for a in dict.fromkeys(json.loads(c)) if a in index and index[a] != k]
-               for k, (_, _, _, _, _, c, _) in enumerate(rows)]
+    callees = [[index[a] for a in dict.fromkeys(json.loads(row[5])) if a in index and index[a] != k]
+               for k, row in enumerate(rows)]
     callers: list[list[int]] = [[] for _ in rows]
     for k, cs in enumerate(callees):
         for j in cs:
             callers[j].append(k)
-    vectors = np.stack([np.frombuffer(v, np.float32) for *_, v, _, _ in rows]) if rows else np.zeros((0, 1))
+    vectors = np.stack([np.frombuffer(row[4], np.float32) for row in rows]) if rows else np.zeros((0, 1))
+    flags = [row[7] for row in rows]
+    exported = np.array(flags, bool) if rows and None not in flags else None  # None: added by schema version 1
     side = Side([r.address for r in refs], [r.size for r in refs], vectors, callees, callers,
-                [set(json.loads(st)) for *_, st in rows], [None] * len(rows), [r.name for r in refs])
+                [set(json.loads(row[6])) for row in rows], [None] * len(rows), [r.name for r in refs],
+                exported=exported)
     return side, refs
 
 

@@ -15,6 +15,7 @@ from typing import Self
 import numpy as np
 
 from ..errors import ResourceLimitError, UsageError
+from ..match.matcher import exported_addresses
 from .ann import AnnIndex
 from .db import check_db_arg, connect, get_meta, set_meta
 
@@ -116,10 +117,12 @@ class Store:
         m = self.model
         vectors = np.ascontiguousarray(m.embed(funcs), np.float32)
         rows = []
+        exported = exported_addresses(b)
         for f, v in zip(funcs, vectors):
             facts = f.facts
             rows.append((f.address, f.size, f.name, v.tobytes(), json.dumps(f.callees),
-                         json.dumps(facts.imports), json.dumps(facts.strings[:MAX_STRINGS]), facts.n_blocks))
+                         json.dumps(facts.imports), json.dumps(facts.strings[:MAX_STRINGS]), facts.n_blocks,
+                         int(f.address in exported)))
         ann = self.ann  # opened (or rebuilt) before this add's rows exist
         con = self.con
         con.execute("BEGIN IMMEDIATE")
@@ -153,8 +156,8 @@ class Store:
              datetime.now(UTC).isoformat(timespec="seconds"), len(rows)))
         bid = cur.lastrowid
         con.executemany(
-            "INSERT INTO functions(binary_id, address, size, name, vector, callees, imports, strings, n_blocks) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [(bid, *r) for r in rows])
+            "INSERT INTO functions(binary_id, address, size, name, vector, callees, imports, strings, n_blocks, "
+            "exported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(bid, *r) for r in rows])
         return np.array([r[0] for r in con.execute("SELECT id FROM functions WHERE binary_id = ? ORDER BY address",
                                                    (bid,))], np.int64)
 
