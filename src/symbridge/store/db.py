@@ -98,14 +98,18 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
                 raise
         version = get_meta(con, "schema_version")
         if version == "1":  # a library made by an earlier version: its functions' export status is unknown
-            con.execute("BEGIN IMMEDIATE")
             try:
-                con.execute("ALTER TABLE functions ADD COLUMN exported INTEGER")
-                set_meta(con, "schema_version", str(SCHEMA_VERSION))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    con.execute("ALTER TABLE functions ADD COLUMN exported INTEGER")
+                    set_meta(con, "schema_version", str(SCHEMA_VERSION))
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise UsageError(f"{path}: cannot upgrade the library to schema version {SCHEMA_VERSION} "
+                                 f"({exc})") from None
             version = str(SCHEMA_VERSION)
         if version != str(SCHEMA_VERSION):
             raise UsageError(f"{path}: library schema version {version} is not supported "
