@@ -1,6 +1,8 @@
 """Whole-binary matching: seeds from unambiguous evidence, then call-graph and address-order propagation,
-then the rest best-first by a structural score, then a last one-to-one pass on the embedding alone. Every
-match keeps the evidence behind it (``via``)."""
+then the rest best-first by a structural score, then a one-to-one pass on the similarity alone, and a last
+local pass that moves matches the call graph contradicts. Similarity is the embeddings' cosine, the better of
+it and the inlined view's where one side has one, less a penalty between exported and internal functions of
+two libraries. Every match keeps the evidence behind it (``via``)."""
 
 from __future__ import annotations
 
@@ -181,7 +183,7 @@ class Matcher:
 
     def block(self, ps: list[int], ss: list[int]) -> np.ndarray:
         """Similarities of target functions ps to reference functions ss (the better of the plain and the
-        inlined view where one side has one)."""
+        inlined view where one side has one, less the export penalty where export status differs)."""
         m = self.P.vectors[ps] @ self.S.vectors[ss].T
         if self.S.inlined is not None:
             m = np.maximum(m, self.P.vectors[ps] @ self.S.inlined[ss].T)
