@@ -1,0 +1,81 @@
+"""Whole-binary matching on held-out train pairs: the check of a matcher change before it goes near dev-eval.
+
+    python -m symbridge.train.matcher_eval --kinds cross-opt cross-compiler cross-release --per-kind 30
+
+The pairs are those fit_matcher draws from (`hard_pair`, packages the model was not trained on). For each kind
+it prints match top-1 (target functions with a counterpart whose match is right) and the plain nearest
+neighbour's top-1, over the target functions whose truth names one reference function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from ..errors import SymbridgeError
+from ..model.model import Model
+from .dataset import read_list
+from .fit_matcher import hard_pair, prepare, run_pair
+
+
+def score(prepared: tuple, params=None) -> tuple[int, int, int]:
+    """(right matches, right nearest neighbours, target functions with a counterpart) of one prepared pair."""
+    res, _, _ = run_pair(prepared, params)
+    _, _, sc, pc, truth = prepared
+    ref_names = {f.name for f in sc if f.name}
+    right = nn = n = 0
+    for i, f in enumerate(pc):
+        names = truth.get(f.address, ())
+        if not any(x in ref_names for x in names):
+            continue
+        n += 1
+        m = res.matches.get(i)
+        right += m is not None and sc[m.s].name in names
+        nn += res.cand_idx.shape[1] > 0 and sc[int(res.cand_idx[i, 0])].name in names
+    return right, nn, n
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pairs", type=Path, default=Path("corpus/pairs-train.json"))
+    ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
+    ap.add_argument("--work", type=Path, default=Path("/work/data/fit"))
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--model-packages", type=Path, default=Path("corpus/model-train-packages.txt"))
+    ap.add_argument("--kinds", nargs="+", default=["cross-opt", "cross-compiler", "cross-release"])
+    ap.add_argument("--per-kind", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    model = Model.load(a.model) if a.model else Model.default()
+    seen = read_list(a.model_packages)
+    by_kind: dict[str, list] = defaultdict(list)
+    for p in json.loads(a.pairs.read_text()):
+        if (p["kind"] in a.kinds and p["source_package"] not in seen and hard_pair(p)
+                and (a.corpus / p["reference"]).exists() and (a.corpus / p["target"]).exists()):
+            by_kind[p["kind"]].append(p)
+    rng = random.Random(a.seed)
+    t0 = time.time()
+    for kind in a.kinds:
+        ps = by_kind.get(kind, [])
+        tot = [0, 0, 0]
+        for p in rng.sample(ps, min(a.per_kind, len(ps))):
+            try:
+                prepared = prepare(a.corpus / p["reference"], a.corpus / p["target"], a.work, model)
+            except (SymbridgeError, OSError) as exc:
+                print(f"skip {p['target']}: {exc}", file=sys.stderr)
+                continue
+            tot = [x + y for x, y in zip(tot, score(prepared))]
+        right, nn, n = tot
+        print(f"{kind:22s} pairs {min(a.per_kind, len(ps)):3d}  functions {n:6d}  match top-1 "
+              f"{right / max(n, 1):.4f}  nearest neighbour {nn / max(n, 1):.4f}  [{time.time() - t0:.0f}s]",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
