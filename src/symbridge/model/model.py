@@ -226,7 +226,8 @@ class Model:
     def embed_merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
         """(len(groups), D): each row embeds the features of several functions together, as if their code were
         one function (a caller with the callees a compiler would inline into it)."""
-        counts = [feature_counts(f.facts, self.code_only, self.feature_set) for f in functions]
+        counts = {k: feature_counts(functions[k].facts, self.code_only, self.feature_set)
+                  for k in sorted({k for g in groups for k in g})}  # only the functions some group holds
         merged = []
         for g in groups:
             c = Counter()
