@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from symbridge.binary import Binary
-from symbridge.evaluation import anonymize, counterpart_queries, truth_names
+from symbridge.evaluation import anonymize, counterpart_queries, name_right, source_name, truth_names
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
 
@@ -102,7 +102,7 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
         return None
     d = PairData(pair["kind"], pair["target"], {}, {}, q, t, len(pc))
     d.tnames = [frozenset(truth.get(f.address, ())) for f in pc]
-    d.qnames = [sc[i].name for i in q]
+    d.qnames = [source_name(sc[i].name) for i in q]
     for name, m in models.items():
         d.xs[name] = m.embed(sc)
         t0 = time.perf_counter()
@@ -140,15 +140,15 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
             continue
         ref = ref_names.get(f["reference_address"]) if f["reference_address"] is not None else None
         if ref is not None and not ref.startswith("sub_"):
-            curve.append((f["confidence"], ref in names, f["address"] in has_counterpart))
+            curve.append((f["confidence"], name_right(ref, names), f["address"] in has_counterpart))
         if f["name"]:
             named += 1
-            right += f["name"] in names
-            right_cp += f["name"] in names and f["address"] in has_counterpart
-        if f["address"] in has_counterpart and ref in names:
+            right += name_right(f["name"], names)
+            right_cp += name_right(f["name"], names) and f["address"] in has_counterpart
+        if f["address"] in has_counterpart and name_right(ref, names):
             matched_right += 1
         if ref is not None and not (ref.startswith("sub_") and not names):  # judgeable matches only
-            confidences.append((f["confidence"], ref in names))
+            confidences.append((f["confidence"], name_right(ref, names)))
     return {"named": named, "right": right, "right_counterparts": right_cp, "counterparts": len(has_counterpart),
             "matched_right": matched_right, "confidences": confidences, "curve": curve}
 

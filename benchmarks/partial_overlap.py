@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from symbridge.binary import Binary
-from symbridge.evaluation import anonymize, truth_names
+from symbridge.evaluation import anonymize, name_right, truth_names
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         secs = time.time() - t0
         funcs = [f for f in r["functions"] if "import" not in f["via"]]
         named = [f for f in funcs if f["name"]]
-        right = sum(f["name"] in truth.get(f["address"], ()) for f in named)
+        right = sum(name_right(f["name"], truth.get(f["address"], ())) for f in named)
         counterparts = sum(1 for f in funcs if truth.get(f["address"], set()) & ref_names)
         rows.append(f"| compress_tool {ref_opt} | roundtrip_check {tgt_opt} | {len(funcs)} | {counterparts} | "
                     f"{len(named)} | {right} | {right / max(len(named), 1):.3f} | {right / max(counterparts, 1):.3f} |")

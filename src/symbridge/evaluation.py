@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections import defaultdict
 from pathlib import Path
 
 from .elf.image import ElfImage
+
+
+# the suffixes compilers give copies and parts of one source function (gcc: foo.isra.0, foo.constprop.1,
+# foo.part.0, foo.cold; clang's ThinLTO: foo.llvm.123): the copy is still that source function
+_CLONE = re.compile(r"(?:\.(?:isra|constprop|part|cold|lto_priv|clone|localalias|llvm|specialized)(?:\.\d+)*)+$")
+
+
+def source_name(name: str) -> str:
+    """The name of the source function a symbol belongs to: `foo.constprop.0.isra.0` -> `foo`."""
+    base = _CLONE.sub("", name)
+    return base or name
+
+
+def name_right(name: str | None, names) -> bool:
+    """A name given to a function is right when it is one of the function's names (see truth_names), or is a
+    compiler's copy of one of them (`foo.isra.0` given to `foo`, or the other way round)."""
+    return bool(name) and (name in names or source_name(name) in names)
 
 
 def truth_starts(img: ElfImage) -> set[int]:
@@ -83,7 +101,8 @@ def demangled_bases(names: list[str]) -> dict[str, str]:
 
 
 def truth_names(path: Path) -> dict[int, set[str]]:
-    """address -> every name a FUNC symbol gives it (plus C++ base names), from .symtab and .dynsym."""
+    """address -> every name a FUNC symbol gives it, from .symtab and .dynsym, plus its source names: C++ names
+    without parameters, and names without the suffixes of a compiler's copies (`foo.isra.0` -> `foo`)."""
     out: dict[int, set[str]] = defaultdict(set)
     from .binary import Binary
 
@@ -97,18 +116,19 @@ def truth_names(path: Path) -> dict[int, set[str]]:
     bases = demangled_bases([n for ns in out.values() for n in ns])
     for ns in out.values():
         ns.update(bases[n] for n in list(ns) if n in bases)
+        ns.update({source_name(n) for n in ns})
     return out
 
 
 def counterpart_queries(ref_functions: list, tgt_functions: list,
                         truth: dict[int, set[str]]) -> tuple[list[int], list[int]]:
-    """(reference rows, target rows) of the functions benchmarks query: a name unique among the reference's
-    functions that the target's truth gives to exactly one address, and that address one of the target's
-    functions."""
+    """(reference rows, target rows) of the functions benchmarks query: a source name (see source_name) unique
+    among the reference's functions that the target's truth gives to exactly one address, and that address
+    one of the target's functions."""
     count: dict[str, int] = defaultdict(int)
     for f in ref_functions:
         if f.name:
-            count[f.name] += 1
+            count[source_name(f.name)] += 1
     row = {f.address: i for i, f in enumerate(tgt_functions)}
     at: dict[str, list[int]] = defaultdict(list)
     for addr, names in truth.items():
@@ -116,9 +136,9 @@ def counterpart_queries(ref_functions: list, tgt_functions: list,
             at[n].append(addr)
     q, t = [], []
     for i, f in enumerate(ref_functions):
-        if not f.name or count[f.name] != 1:
+        if not f.name or count[source_name(f.name)] != 1:
             continue
-        addrs = at.get(f.name, [])
+        addrs = at.get(source_name(f.name), [])
         if len(addrs) == 1 and addrs[0] in row:
             q.append(i)
             t.append(row[addrs[0]])

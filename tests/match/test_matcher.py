@@ -18,7 +18,8 @@ def order_runs(order):
     m = Matcher(side(v), side(v))
     for i, s in enumerate(order):
         m.match[i] = Match(s, 1.0, ["embedding"])
-    m.add_support(np.array(order).reshape(-1, 1), np.ones((len(order), 1)), np.argsort(order).reshape(-1, 1))
+    m.add_support(np.array(order).reshape(-1, 1), np.ones((len(order), 1)), np.argsort(order).reshape(-1, 1),
+                  np.ones((len(order), 1)))
     return [m.match[i].order_run for i in range(len(order))]
 
 
@@ -26,6 +27,20 @@ def test_order_run_counts_the_matches_that_go_on_in_the_same_order():
     assert order_runs(list(range(10))) == [4, 5, 6, 7, 8, 8, 7, 6, 5, 4]  # up to 4 on each side
     assert order_runs(list(range(6))[::-1]) == [0] * 6  # reversed: no match agrees with its neighbours
     assert order_runs([0, 1, 2, 5, 3, 4]) == [3, 3, 3, 3, 1, 1]  # 3 after 5 breaks the run
+
+
+def test_support_and_conflict_count_the_matched_neighbours_that_agree_and_disagree():
+    """Target 0 calls 1 and 2; reference 0 calls 1 but not 2: the match of 1 supports, that of 2 conflicts."""
+    v = np.eye(3, dtype=np.float32)
+    m = Matcher(side(v, callees=[[1], [], []]), side(v, callees=[[1, 2], [], []]))
+    for i in range(3):
+        m.match[i] = Match(i, 1.0, ["embedding"])
+    idx = np.array([[0, 1], [1, 0], [2, 0]])
+    val = np.array([[0.9, 0.5], [0.9, 0.2], [0.9, 0.8]])
+    m.add_support(idx, val, idx, val)
+    assert (m.match[0].support, m.match[0].conflict, m.match[0].callee_diff) == (1, 1, 1)
+    assert m.match[0].rank == 0 and abs(m.match[0].reverse_margin - (1.0 - 0.5)) < 1e-9
+    assert abs(m.match[2].reverse_margin - 0.2) < 1e-9  # reference 2's next best target scores 0.8
 
 
 def test_look_alikes_are_told_apart_by_their_matched_callers():
@@ -55,7 +70,8 @@ def test_caller_difference_and_look_alike_count_are_recorded():
     tgt = side([a, b])  # target 0 has none
     m = Matcher(ref, tgt, Params())
     m.accept(0, 0, "embedding")
-    m.add_support(np.array([[0, 1], [2, 0]]), np.array([[1.0, 1.0], [1.0, 0.0]]), np.array([[0, 1], [0, 1], [1, 0]]))
+    m.add_support(np.array([[0, 1], [2, 0]]), np.array([[1.0, 1.0], [1.0, 0.0]]), np.array([[0, 1], [0, 1], [1, 0]]),
+                  np.ones((3, 2)))
     assert m.match[0].caller_diff == 2
     assert m.match[0].n_close == 2  # ref 0 and ref 1 look the same to target 0
 

@@ -94,6 +94,10 @@ class Match:
     order_run: int = 0  # matches before and after (up to 4 each) that go on in the same address order
     caller_diff: int = 0  # |callers of the target function - callers of the reference function|
     n_close: int = 1  # candidates of the target function within 0.03 of this match's similarity
+    conflict: int = 0  # matched call-graph neighbours of the target function whose match is no neighbour of s
+    callee_diff: int = 0  # |callees of the target function - callees of the reference function|
+    reverse_margin: float = 1.0  # sim minus the best similarity of s to another target function
+    rank: int = 0  # s's place among the target function's candidates (K when it is not among them)
 
 
 @dataclass
@@ -115,7 +119,9 @@ class MatchResult:
         return match_features(m.sim, margin, m.support, size_p, size_s, m.via, top1=m.top1,
                               reverse_top1=m.reverse_top1, degree=m.degree, order_support=m.order_support,
                               seed_share=self.seed_share, order_run=m.order_run, size_shift=self.size_shift,
-                              sim_median=self.sim_median, caller_diff=m.caller_diff, n_close=m.n_close)
+                              sim_median=self.sim_median, caller_diff=m.caller_diff, n_close=m.n_close,
+                              conflict=m.conflict, callee_diff=m.callee_diff, reverse_margin=m.reverse_margin,
+                              rank=m.rank)
 
 
 def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:
@@ -509,14 +515,14 @@ class Matcher:
             self.final(idx, val, -1.0)
             self.assign_rest()
         self.improve(idx)
-        self.add_support(idx, val, ridx)
+        self.add_support(idx, val, ridx, rval)
         mutual = [(i, m) for i, m in self.match.items() if m.top1 and m.reverse_top1]
         shift = float(np.median([math.log2(max(self.P.sizes[i], 1) / max(self.S.sizes[m.s], 1))
                                  for i, m in mutual])) if mutual else 0.0
         sim_median = float(np.median([m.sim for _, m in mutual])) if mutual else 0.0
         return MatchResult(self.match, idx, val, seed_share, shift, sim_median)
 
-    def add_support(self, idx: np.ndarray, val: np.ndarray, ridx: np.ndarray) -> None:
+    def add_support(self, idx: np.ndarray, val: np.ndarray, ridx: np.ndarray, rval: np.ndarray) -> None:
         """How many call-graph neighbours of each match are matched to each other consistently, whether the
         match is each side's nearest neighbour, whether its neighbours in address order agree, how far the
         two functions' caller counts are apart, and how many look-alike candidates compete."""
@@ -538,11 +544,17 @@ class Matcher:
             m.degree = len(self.P.callees[i]) + len(self.P.callers[i])
             m.caller_diff = abs(len(self.P.callers[i]) - len(self.S.callers[m.s]))
             m.n_close = int((val[i] >= m.sim - 0.03).sum()) if val.shape[1] else 1
+            m.callee_diff = abs(len(self.P.callees[i]) - len(self.S.callees[m.s]))
+            hit = np.flatnonzero(idx[i] == m.s) if idx.shape[1] else []
+            m.rank = int(hit[0]) if len(hit) else K
+            others = [float(v) for t, v in zip(ridx[m.s], rval[m.s]) if int(t) != i]
+            m.reverse_margin = m.sim - others[0] if others else 1.0
             s_nb = self.S.neighbours[m.s]
-            n = 0
+            n = bad = 0
             for a in self.P.callees[i] + self.P.callers[i]:
                 o = self.match.get(a)
-                if o is not None and o.s in s_nb:
-                    n += 1
-            m.support = n
+                if o is not None:
+                    n += o.s in s_nb
+                    bad += o.s not in s_nb
+            m.support, m.conflict = n, bad
 

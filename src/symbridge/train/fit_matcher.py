@@ -18,6 +18,7 @@ import argparse
 import itertools
 import json
 import random
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -28,7 +29,7 @@ import numpy as np
 from ..binary import Binary
 from .dataset import read_list, unit_of
 from ..errors import SymbridgeError
-from ..evaluation import anonymize, truth_names
+from ..evaluation import anonymize, name_right, truth_names
 from ..match.confidence import CALIBRATION_FILE, FEATURES, MONOTONE, Calibrator
 from ..match.matcher import Matcher, MatchResult, Params
 from ..match.transfer import match_sides
@@ -53,7 +54,7 @@ def run_pair(prepared: tuple, params: Params) -> tuple[MatchResult, int, int]:
     """The match result, and how many matches name their target right and wrong."""
     ref_side, tgt_side, sc, pc, t = prepared
     res = Matcher(ref_side, tgt_side, params).run()
-    right = sum(1 for i, m in res.matches.items() if sc[m.s].name in t.get(pc[i].address, ()))
+    right = sum(1 for i, m in res.matches.items() if name_right(sc[m.s].name, t.get(pc[i].address, ())))
     return res, right, len(res.matches) - right
 
 
@@ -98,7 +99,7 @@ def examples(prepared: tuple, params: Params, partial: bool = False) -> tuple[li
         if not s.name or (partial and not t.get(pc[i].address)):
             continue
         X.append(res.features(i, pc[i].size, s.size))
-        y.append(s.name in t.get(pc[i].address, ()))
+        y.append(name_right(s.name, t.get(pc[i].address, ())))
     return X, y
 
 
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             prepared.append(prepare(ref, tgt, a.work, model))
             kinds_of.append(kind)
-        except (SymbridgeError, OSError) as exc:
+        except (SymbridgeError, OSError, subprocess.CalledProcessError) as exc:  # e.g. a file strip rejects
             print(f"skip {tgt}: {exc}", file=sys.stderr)
     print(f"[{time.time() - t0:5.0f}s] {len(prepared)} pairs loaded", file=sys.stderr)
     params = fit_params(prepared) if a.fit_params else Params.default()
@@ -270,7 +271,9 @@ def fit_calibration(X: np.ndarray, y: np.ndarray, groups: np.ndarray, kinds: np.
     oof = {}
     for kind in ("logistic", "trees"):
         oof[kind] = out_of_fold(X, y, groups, kind)
-        print(f"pair-grouped 5-fold AUROC, {kind}: {roc_auc_score(y, oof[kind]):.4f}", file=sys.stderr)
+        per_kind = ", ".join(f"{k} {roc_auc_score(y[kinds == k], oof[kind][kinds == k]):.3f}"
+                             for k in np.unique(kinds) if 0 < y[kinds == k].mean() < 1)
+        print(f"pair-grouped 5-fold AUROC, {kind}: {roc_auc_score(y, oof[kind]):.4f} ({per_kind})", file=sys.stderr)
     cal = to_calibrator(classifier(a.calibrator).fit(X, y), X)
     p_raw = 1 / (1 + np.exp(-np.clip(oof[a.calibrator], -40, 40)))
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p_raw, y)

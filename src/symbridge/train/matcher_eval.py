@@ -18,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..errors import SymbridgeError
+from ..evaluation import name_right, source_name
 from ..model.model import Model
 from .dataset import read_list
 from .fit_matcher import hard_pair, prepare, run_pair
@@ -27,7 +28,7 @@ def score(prepared: tuple, params=None) -> tuple[int, int, int]:
     """(right matches, right nearest neighbours, target functions with a counterpart) of one prepared pair."""
     res, _, _ = run_pair(prepared, params)
     _, _, sc, pc, truth = prepared
-    ref_names = {f.name for f in sc if f.name}
+    ref_names = {n for f in sc if f.name for n in (f.name, source_name(f.name))}
     right = nn = n = 0
     for i, f in enumerate(pc):
         names = truth.get(f.address, ())
@@ -35,8 +36,8 @@ def score(prepared: tuple, params=None) -> tuple[int, int, int]:
             continue
         n += 1
         m = res.matches.get(i)
-        right += m is not None and sc[m.s].name in names
-        nn += res.cand_idx.shape[1] > 0 and sc[int(res.cand_idx[i, 0])].name in names
+        right += m is not None and name_right(sc[m.s].name, names)
+        nn += res.cand_idx.shape[1] > 0 and name_right(sc[int(res.cand_idx[i, 0])].name, names)
     return right, nn, n
 
 
