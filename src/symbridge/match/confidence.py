@@ -14,8 +14,8 @@ import numpy as np
 VIAS = ("symbol", "identical", "string", "embedding", "callgraph", "order", "structure")
 FEATURES = ("sim", "margin", "support", "log_size", "size_ratio", "top1", "reverse_top1", "log_degree",
             "support_ratio", "mutual_sim", "order_support", "seed_share", "order_run", "size_dev",
-            "sim_rel", "caller_diff", "n_close") + tuple("via_" + v for v in VIAS) + ("identical_size",
-                                                                           "conflict", "callee_diff", "reverse_margin", "rank")
+            "sim_rel", "caller_diff", "n_close") + tuple("via_" + v for v in VIAS) + (
+                "identical_size", "conflict", "callee_diff", "reverse_margin", "rank")
 # How more of a feature may move the confidence (+1 up, -1 down, 0 either way): the trees are held to it, so
 # that stronger evidence never lowers a confidence, also for pairs unlike those of the fit.
 MONOTONE = {"sim": 1, "margin": 1, "support": 1, "size_ratio": -1, "top1": 1, "reverse_top1": 1,

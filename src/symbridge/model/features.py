@@ -12,7 +12,6 @@ Feature set 2 adds groups that change less between optimisation levels and compi
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections import Counter
 
@@ -104,8 +103,10 @@ def bag_of(counts: Counter, groups: str | None = None) -> tuple[np.ndarray, np.n
         counts = Counter({f: n for f, n in counts.items() if f[0] in groups})
     if not counts:
         return np.zeros(1, np.int32), np.zeros(1, np.float32)
-    ids = np.fromiter((hash_feature(f) for f in counts), np.int32, len(counts))
-    w = np.fromiter(((1.0 + math.log(n)) * GROUP_WEIGHT.get(f[0], 1.0) for f, n in counts.items()),
-                    np.float32, len(counts))
+    known = _HASHES
+    ids = np.fromiter((known[f] if f in known else hash_feature(f) for f in counts), np.int32, len(counts))
+    n = np.fromiter(counts.values(), np.float64, len(counts))
+    g = np.fromiter((GROUP_WEIGHT.get(f[0], 1.0) for f in counts), np.float64, len(counts))
+    w = ((1.0 + np.log(n)) * g).astype(np.float32)
     w /= float(np.linalg.norm(w)) or 1.0
     return ids, w

@@ -217,11 +217,12 @@ class Model:
 
     def featurize(self, functions: Sequence) -> tuple[list, list | None]:
         """The model's inputs for the functions: all features, and the identifier features if needed."""
-        bags = [featurize(f.facts, self.code_only, feature_set=self.feature_set) for f in functions]
         if self.identifier_weight <= 0:
-            return bags, None
+            return [featurize(f.facts, self.code_only, feature_set=self.feature_set) for f in functions], None
+        # the identifier groups are the same in every feature set: one count serves both inputs
+        counts = [feature_counts(f.facts, self.code_only, self.feature_set) for f in functions]
         groups = "C" if self.code_only else IDENTIFIER_GROUPS
-        return bags, [featurize(f.facts, groups=groups) for f in functions]
+        return [bag_of(c) for c in counts], [bag_of(c, groups) for c in counts]
 
     def embed_merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
         """(len(groups), D): each row embeds the features of several functions together, as if their code were
