@@ -343,6 +343,8 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
                      f"| {whole_binary(ps, 'tfidf')[0]:.3f} |")
         conf = [c for ps in by_kind.values() for d in ps for c in d.transfer["confidences"]]
         L += calibration_table(conf)
+        per_kind = {kind: auroc_of([c for d in ps for c in d.transfer["confidences"]]) for kind, ps in by_kind.items()}
+        L.append("AUROC by kind: " + ", ".join(f"{k} {v:.3f}" for k, v in per_kind.items()))
     secs = sum(d.embed_seconds for ps in by_kind.values() for d in ps)
     cnt = sum(d.embed_count for ps in by_kind.values() for d in ps)
     L += ["", f"## Speed: {cnt / max(secs, 1e-9):.0f} functions embedded per second (loading, discovery, lifting and "
@@ -364,14 +366,19 @@ def calibration_table(conf: list[tuple[float, bool]]) -> list[str]:
         if sel.any():
             ece += sel.sum() / len(p) * abs(p[sel].mean() - y[sel].mean())
             L.append(f"| {lo:.1f}-{hi:.1f} | {int(sel.sum())} | {p[sel].mean():.3f} | {y[sel].mean():.3f} |")
-    auroc = float("nan")
-    if 0 < y.sum() < len(y):
-        from sklearn.metrics import roc_auc_score
-
-        auroc = roc_auc_score(y, p)
     L.append("")
-    L.append(f"ECE {ece:.3f}, AUROC {auroc:.3f} over {len(p)} matches")
+    L.append(f"ECE {ece:.3f}, AUROC {auroc_of(conf):.3f} over {len(p)} matches")
     return L
+
+
+def auroc_of(conf: list[tuple[float, bool]]) -> float:
+    """How well the confidences rank right names above wrong ones (NaN without both)."""
+    y = np.array([ok for _, ok in conf], float)
+    if not 0 < y.sum() < len(y):
+        return float("nan")
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, np.array([c for c, _ in conf])))
 
 
 if __name__ == "__main__":

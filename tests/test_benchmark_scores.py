@@ -25,3 +25,9 @@ def test_operating_points_take_tied_confidences_together():
     p95, r99 = accuracy.operating_points(curve, counterparts=4)
     assert p95 == 0.8  # the tie at 0.5 comes in whole: 4 right of 5
     assert r99 == 0.75
+
+
+def test_auroc_ranks_right_names_above_wrong_ones_and_is_nan_without_both():
+    assert accuracy.auroc_of([(0.9, True), (0.8, True), (0.2, False)]) == 1.0
+    assert accuracy.auroc_of([(0.9, False), (0.2, True)]) == 0.0
+    assert accuracy.auroc_of([(0.9, True)]) != accuracy.auroc_of([(0.9, True)])

@@ -201,15 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(a.seed)
     pairs = json.loads(a.pairs.read_text())
     seen = read_list(a.model_packages)
+    rows = [json.loads(x) for x in a.manifest.read_text().splitlines()]
+    size = {r["relpath"]: r["size"] for r in rows}
     by_kind: dict[str, list] = defaultdict(list)
+    # drawn from the committed manifest, not from what is on disk, so that the draw is the same on every
+    # machine (a pair whose files are missing is skipped below)
     for p in pairs:  # official programs are stripped (no names to judge by): hard_pair leaves them out
-        tgt = a.corpus / p["target"]
-        if (p["source_package"] not in seen and hard_pair(p) and tgt.exists()
-                and tgt.stat().st_size >= a.min_bytes):
+        if p["source_package"] not in seen and hard_pair(p) and size.get(p["target"], 0) >= a.min_bytes:
             by_kind[p["kind"]].append(p)
     chosen = [(a.corpus / p["reference"], a.corpus / p["target"], p["kind"])
               for kind, ps in sorted(by_kind.items()) for p in rng.sample(ps, min(a.per_kind, len(ps)))]
-    rows = [json.loads(x) for x in a.manifest.read_text().splitlines()]
     # binaries that keep their full symbol tables, so that every function of the pair can be judged
     shared = [r for r in rows if r["origin"] in ("rebuild", "static-dev") and r["size"] < 3_000_000
               and r["source_package"] not in seen]
@@ -229,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     prepared, kinds_of = [], []
     for ref, tgt, kind in chosen:
+        if not ref.exists() or not tgt.exists():
+            print(f"skip {tgt}: not in the corpus on this machine", file=sys.stderr)
+            continue
         try:
             prepared.append(prepare(ref, tgt, a.work, model))
             kinds_of.append(kind)
