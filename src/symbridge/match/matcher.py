@@ -523,9 +523,10 @@ class Matcher:
         return MatchResult(self.match, idx, val, seed_share, shift, sim_median)
 
     def add_support(self, idx: np.ndarray, val: np.ndarray, ridx: np.ndarray, rval: np.ndarray) -> None:
-        """How many call-graph neighbours of each match are matched to each other consistently, whether the
-        match is each side's nearest neighbour, whether its neighbours in address order agree, how far the
-        two functions' caller counts are apart, and how many look-alike candidates compete."""
+        """How many call-graph neighbours of each match are matched to each other consistently (and how many
+        not), whether the match is each side's nearest neighbour and its place among the candidates, whether
+        its neighbours in address order agree, how far the two functions' caller and callee counts are apart,
+        how many look-alike candidates compete, and its margin over the reference function's next target."""
         done = sorted(self.match)
         for k, i in enumerate(done):
             s = self.match[i].s
