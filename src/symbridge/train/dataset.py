@@ -79,6 +79,8 @@ def _job(args: tuple[str, str, int]) -> tuple[str, int]:
     out = Path(dst)
     if out.exists():
         return dst, -1
+    if not Path(src).exists():  # not built or downloaded on this machine (yet): no .skip, a later run takes it
+        return dst, 0
     data = featurize_binary(Path(src), feature_set)
     if data is None:
         out.with_suffix(".skip").write_text("unreadable or no named functions\n")
