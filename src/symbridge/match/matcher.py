@@ -203,14 +203,12 @@ class Matcher:
         """The top k reference functions of each target function, and the top 2 target functions of each
         reference function."""
         P, S = self.P, self.S
-        fwd = [(P.inlined, S.vectors)] if P.inlined is not None else []
-        rev = [(S.vectors, P.inlined)] if P.inlined is not None else []
+        views = [(P.inlined, S.vectors)] if P.inlined is not None else []
         if S.inlined is not None:
-            fwd.append((P.vectors, S.inlined))
-            rev.append((S.inlined, P.vectors))
-        pen = self.export_penalty
-        return (top_k(P.vectors, S.vectors, k, extra=fwd, differ=(P.exported, S.exported, pen) if pen else None),
-                top_k(S.vectors, P.vectors, 2, extra=rev, differ=(S.exported, P.exported, pen) if pen else None))
+            views.append((P.vectors, S.inlined))
+        pen = self.export_penalty  # the matrix is computed once: the reverse candidates are its columns
+        return top_k(P.vectors, S.vectors, k, extra=views, differ=(P.exported, S.exported, pen) if pen else None,
+                     k_reverse=2)
 
     def accept(self, i: int, j: int, via: str) -> bool:
         if i in self.match or j in self.taken:

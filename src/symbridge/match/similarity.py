@@ -1,34 +1,55 @@
-"""Cosine similarity between two sets of unit vectors, kept to the top K per row."""
+"""Cosine similarity between two sets of unit vectors, kept to the top K per row (and per column)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
+def _scores(query: np.ndarray, base: np.ndarray, lo: int, hi: int, extra, differ) -> np.ndarray:
+    """Rows lo:hi of the similarity matrix: the best of the views, less the penalty where flags differ."""
+    s = query[lo:hi] @ base.T
+    for q2, b2 in extra:
+        s = np.maximum(s, q2[lo:hi] @ b2.T)
+    if differ is not None:
+        s = s - differ[2] * (differ[0][lo:hi, None] != differ[1][None, :])
+    return s
+
+
+def _best(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best columns of each row of s, best first."""
+    m = s.shape[1]
+    part = np.argpartition(-s, k - 1, axis=1)[:, :k] if k < m else np.broadcast_to(np.arange(m), s.shape).copy()
+    ps = np.take_along_axis(s, part, axis=1)
+    order = np.argsort(-ps, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(ps, order, axis=1)
+
+
 def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 2048,
           extra: list[tuple[np.ndarray, np.ndarray]] = (),
-          differ: tuple[np.ndarray, np.ndarray, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+          differ: tuple[np.ndarray, np.ndarray, float] | None = None,
+          k_reverse: int = 0) -> tuple[np.ndarray, np.ndarray] | tuple[tuple, tuple]:
     """(indices, scores), each (len(query), k'), best first; k' = min(k, len(base)). ``extra`` holds other views
     (query', base') of the same rows; a pair scores the best of its views. ``differ`` (query flags, base flags,
-    penalty) takes the penalty off pairs whose flags differ."""
+    penalty) takes the penalty off pairs whose flags differ. With ``k_reverse`` also the best k_reverse query
+    rows of each base row, from the same matrix: ((indices, scores), (reverse indices, reverse scores))."""
     n, m = len(query), len(base)
     k = min(k, m)
     idx = np.zeros((n, k), np.int64)
     val = np.zeros((n, k), np.float32)
-    if n == 0 or k == 0:
+    kr = min(k_reverse, n)
+    ridx = np.zeros((m, kr), np.int64)
+    rval = np.full((m, kr), -np.inf, np.float32)
+    if n and m and (k or kr):
+        for lo in range(0, n, block):
+            s = _scores(query, base, lo, lo + block, extra, differ)
+            if k:
+                idx[lo:lo + block], val[lo:lo + block] = _best(s, k)
+            if kr:  # merge this block's best rows of each column with the best so far
+                bi, bv = _best(s.T, min(kr, len(s)))
+                ci = np.concatenate([ridx, bi + lo], axis=1)
+                cv = np.concatenate([rval, bv.astype(np.float32)], axis=1)
+                order = np.lexsort((ci, -cv))[:, :kr]  # ties: the lower row first
+                ridx, rval = np.take_along_axis(ci, order, axis=1), np.take_along_axis(cv, order, axis=1)
+    if not k_reverse:
         return idx, val
-    for i in range(0, n, block):
-        s = query[i:i + block] @ base.T
-        for q2, b2 in extra:
-            s = np.maximum(s, q2[i:i + block] @ b2.T)
-        if differ is not None:
-            s = s - differ[2] * (differ[0][i:i + block, None] != differ[1][None, :])
-        if k < m:
-            part = np.argpartition(-s, k - 1, axis=1)[:, :k]
-        else:
-            part = np.broadcast_to(np.arange(m), (len(s), m)).copy()
-        ps = np.take_along_axis(s, part, axis=1)
-        order = np.argsort(-ps, axis=1, kind="stable")
-        idx[i:i + block] = np.take_along_axis(part, order, axis=1)
-        val[i:i + block] = np.take_along_axis(ps, order, axis=1)
-    return idx, val
+    return (idx, val), (ridx, rval)
