@@ -49,3 +49,17 @@ def test_with_partial_truth_matches_of_unnamed_target_functions_are_not_judged()
     assert y == [True]
     X, y = examples(prepared, Params(), partial=False)  # full truth: the unnamed function's match is wrong
     assert sorted(y) == [False, True]
+
+
+def test_heldout_pairs_come_from_the_manifest_not_from_the_disk():
+    from symbridge.train.fit_matcher import heldout_pairs
+
+    def pair(pkg, tgt):
+        return {"kind": "cross-opt", "source_package": pkg, "reference": f"train/{pkg}/gcc-O0/libx.so",
+                "target": tgt}
+    pairs = [pair("a", "train/a/gcc-O3/libx.so"), pair("b", "train/b/gcc-O3/libx.so"),
+             pair("seen", "train/seen/gcc-O3/libx.so"), pair("c", "train/c/gcc-O3/tiny.so")]
+    sizes = {"a": ("libx.so", 50_000), "b": ("libx.so", 60_000), "seen": ("libx.so", 50_000), "c": ("tiny.so", 900)}
+    rows = [{"relpath": f"train/{pkg}/gcc-O3/{name}", "size": n} for pkg, (name, n) in sizes.items()]
+    got = heldout_pairs(pairs, rows, {"seen"}, min_bytes=20_000)  # none of these files exists here
+    assert [p["source_package"] for p in got["cross-opt"]] == ["a", "b"]

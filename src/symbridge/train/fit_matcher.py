@@ -71,6 +71,19 @@ def hard_pair(p: dict) -> bool:
     return False
 
 
+def heldout_pairs(pairs: list[dict], rows: list[dict], seen: set[str], min_bytes: int) -> dict[str, list]:
+    """The pairs of each kind benchmarks score, of packages outside `seen`, whose target is at least min_bytes.
+    Read from the committed manifest (rows), not from what is on disk, so that a draw from them is the same on
+    every machine; a pair whose files are missing here is skipped where it is loaded. Official programs are
+    stripped (no names to judge by): hard_pair leaves them out."""
+    size = {r["relpath"]: r["size"] for r in rows}
+    by_kind: dict[str, list] = defaultdict(list)
+    for p in pairs:
+        if p["source_package"] not in seen and hard_pair(p) and size.get(p["target"], 0) >= min_bytes:
+            by_kind[p["kind"]].append(p)
+    return by_kind
+
+
 def fit_params(prepared: list[tuple], penalty: float = 2.0) -> Params:
     """Grid search of the matcher's thresholds: most right matches, each wrong one costing `penalty`."""
     best, best_score = Params(), None
@@ -202,13 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = json.loads(a.pairs.read_text())
     seen = read_list(a.model_packages)
     rows = [json.loads(x) for x in a.manifest.read_text().splitlines()]
-    size = {r["relpath"]: r["size"] for r in rows}
-    by_kind: dict[str, list] = defaultdict(list)
-    # drawn from the committed manifest, not from what is on disk, so that the draw is the same on every
-    # machine (a pair whose files are missing is skipped below)
-    for p in pairs:  # official programs are stripped (no names to judge by): hard_pair leaves them out
-        if p["source_package"] not in seen and hard_pair(p) and size.get(p["target"], 0) >= a.min_bytes:
-            by_kind[p["kind"]].append(p)
+    by_kind = heldout_pairs(pairs, rows, seen, a.min_bytes)
     chosen = [(a.corpus / p["reference"], a.corpus / p["target"], p["kind"])
               for kind, ps in sorted(by_kind.items()) for p in rng.sample(ps, min(a.per_kind, len(ps)))]
     # binaries that keep their full symbol tables, so that every function of the pair can be judged

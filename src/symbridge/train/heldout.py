@@ -22,7 +22,7 @@ from ..errors import SymbridgeError
 from ..evaluation import counterpart_queries, truth_names
 from ..model.model import Model
 from .dataset import read_list
-from .fit_matcher import hard_pair, load_pair
+from .fit_matcher import heldout_pairs, load_pair
 
 
 def queries(ref: Path, tgt: Path, work: Path) -> tuple[list, list, list[int], list[int]]:
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", help="Model files, or `default` for the shipped model.")
     ap.add_argument("--pairs", type=Path, default=Path("corpus/pairs-train.json"))
+    ap.add_argument("--manifest", type=Path, default=Path("corpus/manifest-train.jsonl"))
     ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
     ap.add_argument("--work", type=Path, default=Path("/work/data/fit"))
     ap.add_argument("--model-packages", type=Path, default=Path("corpus/model-train-packages.txt"),
@@ -54,12 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     models = {m: Model.default() if m == "default" else Model.load(Path(m)) for m in a.models}
     seen = read_list(a.model_packages)
-    by_kind: dict[str, list] = defaultdict(list)
-    for p in json.loads(a.pairs.read_text()):
-        tgt = a.corpus / p["target"]
-        if (p["source_package"] not in seen and hard_pair(p) and tgt.exists()
-                and tgt.stat().st_size >= a.min_bytes):
-            by_kind[p["kind"]].append(p)
+    rows = [json.loads(x) for x in a.manifest.read_text().splitlines()]
+    by_kind = heldout_pairs(json.loads(a.pairs.read_text()), rows, seen, a.min_bytes)
     rng = random.Random(a.seed)
     hits: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for kind, ps in sorted(by_kind.items()):
