@@ -30,3 +30,16 @@ def test_queries_pair_a_reference_function_with_its_copy_only_when_the_source_na
     q, t = counterpart_queries(ref, tgt, truth)
     # foo.isra.0 -> foo; bar is left out (two reference functions share its source name); baz -> its copy
     assert sorted(zip(q, t)) == [(0, 0), (3, 2)]
+
+
+def test_anonymize_of_a_file_strip_cannot_read_is_an_input_error_and_writes_nothing(tmp_path):
+    import pytest
+
+    from symbridge.errors import InputFileError
+    from symbridge.evaluation import anonymize
+
+    src = tmp_path / "notes.txt"
+    src.write_text("not an ELF file\n")
+    with pytest.raises(InputFileError, match="strip"):
+        anonymize(src, tmp_path / "out" / "anon")
+    assert list((tmp_path / "out").iterdir()) == []

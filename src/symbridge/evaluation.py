@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .elf.image import ElfImage
+from .errors import InputFileError
 
 
 # the suffixes compilers give copies and parts of one source function (gcc: foo.isra.0, foo.constprop.1,
@@ -51,7 +52,7 @@ def precision_recall(found: set[int], truth: set[int]) -> tuple[float, float]:
 
 def anonymize(src: Path, dst: Path) -> Path:
     """A copy of src as benchmarks hand it to the tool: stripped, and the names of its defined dynamic
-    symbols blanked in .dynstr (imports keep theirs). Never touches src."""
+    symbols blanked in .dynstr (imports keep theirs). Never touches src; InputFileError when strip fails."""
     import shutil
     import struct
     import subprocess
@@ -63,7 +64,10 @@ def anonymize(src: Path, dst: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=dst.parent, suffix=".tmp")
     os.close(fd)
     try:
-        subprocess.run(["strip", "--strip-all", "-o", tmp, str(src)], check=True, capture_output=True)
+        res = subprocess.run(["strip", "--strip-all", "-o", tmp, str(src)], capture_output=True, text=True)
+        if res.returncode:
+            why = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
+            raise InputFileError(f"{src}: strip cannot copy it ({why})")
         img = load_image(tmp)
         dynsym, dynstr = img.section(".dynsym"), img.section(".dynstr")
         data = bytearray(img.data)

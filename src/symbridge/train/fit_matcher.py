@@ -18,7 +18,6 @@ import argparse
 import itertools
 import json
 import random
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -243,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             prepared.append(prepare(ref, tgt, a.work, model))
             kinds_of.append(kind)
-        except (SymbridgeError, OSError, subprocess.CalledProcessError) as exc:  # e.g. a file strip rejects
+        except (SymbridgeError, OSError) as exc:
             print(f"skip {tgt}: {exc}", file=sys.stderr)
     print(f"[{time.time() - t0:5.0f}s] {len(prepared)} pairs loaded", file=sys.stderr)
     params = fit_params(prepared) if a.fit_params else Params.default()
