@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .similarity import top_k
+from .similarity import scores, top_k
 
 K = 10
 HUB = 32  # call-graph neighbourhoods larger than this are not searched for candidates
@@ -187,28 +187,26 @@ class Matcher:
             v -= self.export_penalty
         return v
 
+    def views(self, ps, ss) -> tuple:
+        """similarity.scores' arguments for target rows ps and reference rows ss (lists or slices): the plain
+        vectors, the inlined view where one side has one, and the export penalty where it applies."""
+        P, S = self.P, self.S
+        extra = [(P.inlined[ps], S.vectors[ss])] if P.inlined is not None else []
+        if S.inlined is not None:
+            extra.append((P.vectors[ps], S.inlined[ss]))
+        pen = self.export_penalty
+        return P.vectors[ps], S.vectors[ss], extra, (P.exported[ps], S.exported[ss], pen) if pen else None
+
     def block(self, ps: list[int], ss: list[int]) -> np.ndarray:
         """Similarities of target functions ps to reference functions ss (the better of the plain and the
         inlined view where one side has one, less the export penalty where export status differs)."""
-        m = self.P.vectors[ps] @ self.S.vectors[ss].T
-        if self.S.inlined is not None:
-            m = np.maximum(m, self.P.vectors[ps] @ self.S.inlined[ss].T)
-        if self.P.inlined is not None:
-            m = np.maximum(m, self.P.inlined[ps] @ self.S.vectors[ss].T)
-        if self.export_penalty:
-            m = m - self.export_penalty * (self.P.exported[ps][:, None] != self.S.exported[ss][None, :])
-        return m
+        return scores(*self.views(ps, ss))
 
     def candidates(self, k: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """The top k reference functions of each target function, and the top 2 target functions of each
-        reference function."""
-        P, S = self.P, self.S
-        views = [(P.inlined, S.vectors)] if P.inlined is not None else []
-        if S.inlined is not None:
-            views.append((P.vectors, S.inlined))
-        pen = self.export_penalty  # the matrix is computed once: the reverse candidates are its columns
-        return top_k(P.vectors, S.vectors, k, extra=views, differ=(P.exported, S.exported, pen) if pen else None,
-                     k_reverse=2)
+        reference function (the columns of the same matrix)."""
+        query, base, extra, differ = self.views(slice(None), slice(None))
+        return top_k(query, base, k, extra=extra, differ=differ, k_reverse=2)
 
     def accept(self, i: int, j: int, via: str) -> bool:
         if i in self.match or j in self.taken:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def _scores(query: np.ndarray, base: np.ndarray, lo: int, hi: int, extra, differ) -> np.ndarray:
-    """Rows lo:hi of the similarity matrix: the best of the views, less the penalty where flags differ."""
-    s = query[lo:hi] @ base.T
+def scores(query: np.ndarray, base: np.ndarray, extra: list[tuple[np.ndarray, np.ndarray]] = (),
+           differ: tuple[np.ndarray, np.ndarray, float] | None = None) -> np.ndarray:
+    """The similarity matrix of query rows to base rows: the best of the views (``extra``: other views
+    (query', base') of the same rows), less the penalty where the flags of ``differ`` (query flags, base flags,
+    penalty) differ."""
+    s = query @ base.T
     for q2, b2 in extra:
-        s = np.maximum(s, q2[lo:hi] @ b2.T)
+        s = np.maximum(s, q2 @ b2.T)
     if differ is not None:
-        s = s - differ[2] * (differ[0][lo:hi, None] != differ[1][None, :])
+        s = s - differ[2] * (differ[0][:, None] != differ[1][None, :])
     return s
 
 
@@ -41,7 +44,9 @@ def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 2048,
     rval = np.full((m, kr), -np.inf, np.float32)
     if n and m and (k or kr):
         for lo in range(0, n, block):
-            s = _scores(query, base, lo, lo + block, extra, differ)
+            hi = lo + block
+            s = scores(query[lo:hi], base, [(q2[lo:hi], b2) for q2, b2 in extra],
+                       (differ[0][lo:hi], differ[1], differ[2]) if differ is not None else None)
             if k:
                 idx[lo:lo + block], val[lo:lo + block] = _best(s, k)
             if kr:  # merge this block's best rows of each column with the best so far
