@@ -142,9 +142,10 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
         if ref is not None and not ref.startswith("sub_"):
             curve.append((f["confidence"], name_right(ref, names), f["address"] in has_counterpart))
         if f["name"]:
+            ok = name_right(f["name"], names)
             named += 1
-            right += name_right(f["name"], names)
-            right_cp += name_right(f["name"], names) and f["address"] in has_counterpart
+            right += ok
+            right_cp += ok and f["address"] in has_counterpart
         if f["address"] in has_counterpart and name_right(ref, names):
             matched_right += 1
         if ref is not None and not (ref.startswith("sub_") and not names):  # judgeable matches only

@@ -2,9 +2,10 @@
 
     python -m symbridge.train.matcher_eval --kinds cross-opt cross-compiler cross-release --per-kind 30
 
-The pairs are those fit_matcher draws from (`hard_pair`, packages the model was not trained on). For each kind
-it prints match top-1 (target functions with a counterpart whose match is right) and the plain nearest
-neighbour's top-1, over the target functions whose truth names one reference function.
+The pairs are those fit_matcher draws from (`heldout_pairs`: packages the model was not trained on, drawn from
+the committed manifest). For each kind it prints match top-1 (target functions with a counterpart whose match
+is right) and the plain nearest neighbour's top-1, over the target functions whose truth names one reference
+function.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import json
 import random
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from ..errors import SymbridgeError
 from ..evaluation import name_right, source_name
 from ..model.model import Model
 from .dataset import read_list
-from .fit_matcher import hard_pair, prepare, run_pair
+from .fit_matcher import heldout_pairs, prepare, run_pair
 
 
 def score(prepared: tuple, params=None) -> tuple[int, int, int]:
@@ -44,6 +44,7 @@ def score(prepared: tuple, params=None) -> tuple[int, int, int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pairs", type=Path, default=Path("corpus/pairs-train.json"))
+    ap.add_argument("--manifest", type=Path, default=Path("corpus/manifest-train.jsonl"))
     ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
     ap.add_argument("--work", type=Path, default=Path("/work/data/fit"))
     ap.add_argument("--model", type=Path, default=None)
@@ -54,17 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     model = Model.load(a.model) if a.model else Model.default()
     seen = read_list(a.model_packages)
-    by_kind: dict[str, list] = defaultdict(list)
-    for p in json.loads(a.pairs.read_text()):
-        if (p["kind"] in a.kinds and p["source_package"] not in seen and hard_pair(p)
-                and (a.corpus / p["reference"]).exists() and (a.corpus / p["target"]).exists()):
-            by_kind[p["kind"]].append(p)
+    rows = [json.loads(x) for x in a.manifest.read_text().splitlines()]
+    by_kind = heldout_pairs(json.loads(a.pairs.read_text()), rows, seen, min_bytes=0)
     rng = random.Random(a.seed)
     t0 = time.time()
     for kind in a.kinds:
         ps = by_kind.get(kind, [])
         tot = [0, 0, 0]
         for p in rng.sample(ps, min(a.per_kind, len(ps))):
+            if not (a.corpus / p["reference"]).exists() or not (a.corpus / p["target"]).exists():
+                print(f"skip {p['target']}: not in the corpus on this machine", file=sys.stderr)
+                continue
             try:
                 prepared = prepare(a.corpus / p["reference"], a.corpus / p["target"], a.work, model)
             except (SymbridgeError, OSError) as exc:
