@@ -34,6 +34,12 @@ def clang_available():
     return have_clang()
 
 
+def dynamic_functions(path, types="T"):
+    """name -> address of the functions `nm -D --defined-only` lists with one of these types."""
+    out = subprocess.run(["nm", "-D", "--defined-only", str(path)], capture_output=True, text=True).stdout
+    return {n: int(a, 16) for a, t, n in (line.split() for line in out.splitlines()) if t in types}
+
+
 def truth_of(path):
     out = subprocess.run(["nm", "--defined-only", str(path)], capture_output=True, text=True, check=True).stdout
     names = {}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from symbridge.binary import Binary
+from tests.conftest import dynamic_functions
 from tests.fixtures.build import build, strip_copy
 
 
@@ -35,12 +36,7 @@ def test_plt_names_survive_ignore_symbols():
 def own_plt_calls(path):
     """(caller address, callee address) of calls that objdump shows going through the PLT to a function the
     library itself defines."""
-    defined = {}
-    out = subprocess.run(["nm", "-D", "--defined-only", str(path)], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        a, t, n = line.split()
-        if t in "Tt":
-            defined[n] = int(a, 16)
+    defined = dynamic_functions(path, "Tt")
     dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(path)], capture_output=True, text=True).stdout
     pairs, caller = set(), None
     for line in dis.splitlines():
@@ -69,8 +65,7 @@ def test_a_stripped_librarys_exported_functions_are_known_without_their_names(tm
     from symbridge.match.matcher import build_side
 
     lib = build(["libbig.c"], kind="shared", opt="-O2")
-    out = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True).stdout
-    want = {int(a, 16) for a, t, _ in (x.split() for x in out.splitlines()) if t == "T"}
+    want = set(dynamic_functions(lib).values())
     b = Binary(anonymize(lib, tmp_path / "anon.so"), ignore_symbols=True)
     fns = b.code_functions
     side = build_side(fns, np.zeros((len(fns), 4), np.float32))

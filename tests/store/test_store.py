@@ -206,14 +206,12 @@ def test_interrupted_first_add(fixtures, db, monkeypatch):
 
 
 def test_a_librarys_export_status_is_stored_and_read_back(tmp_path):
-    import subprocess
-
     from symbridge.store.identify import reference_side
+    from tests.conftest import dynamic_functions
     from tests.fixtures.build import build
 
     lib = build(["libbig.c"], kind="shared", opt="-O2")
-    out = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True).stdout
-    want = {int(a, 16) for a, t, _ in (x.split() for x in out.splitlines()) if t == "T"}
+    want = set(dynamic_functions(lib).values())
     db = tmp_path / "lib.db"
     with open_store(str(db), Model.default()) as s:
         s.add(lib)
