@@ -153,6 +153,7 @@ class _Discovery:
             return 0, []
         decoded = 0
         dec = ix.Decoder(64, data, ip=start)
+        ins = ix.Instruction()  # decoded into in place: no new object per instruction
         end_addr = start + len(data)
         todo = [start]
         seen_blocks: set[int] = set()
@@ -160,6 +161,9 @@ class _Discovery:
         extent = start
         returns = False
         is_exec = img.elf_type == "ET_EXEC"
+        m_invalid, m_cmp, m_lea, m_mov, ok_imm, ok_reg = d.M_INVALID, d.M_CMP, d.M_LEA, ix.Mnemonic.MOV, d.OK_IMM, \
+            d.OK_REGISTER
+        fc_next, fc_call, fc_icall, fc_ijmp = d.FC_NEXT, d.FC_CALL, d.FC_ICALL, d.FC_IJMP
         while todo:
             pc = todo.pop()
             if pc in seen_blocks or not start <= pc < end_addr:
@@ -171,34 +175,35 @@ class _Discovery:
             bound: int | None = None
             ended = False
             while dec.can_decode:
-                ins = dec.decode()
+                dec.decode_out(ins)
                 decoded += 1
-                if ins.mnemonic == d.M_INVALID:
+                mn = ins.mnemonic
+                if mn == m_invalid:
                     returns = ended = True
                     break
                 nxt = ins.next_ip
                 if nxt > extent:
                     extent = nxt
                 fc = ins.flow_control
-                if ins.mnemonic == d.M_CMP and ins.op_count == 2 and ins.op1_kind in d.OK_IMM:
+                if mn == m_cmp and ins.op_count == 2 and ins.op1_kind in ok_imm:
                     bound = ins.immediate(1)
                 if ins.is_ip_rel_memory_operand:
                     target = ins.ip_rel_memory_address
-                    if ins.mnemonic == d.M_LEA:
+                    if mn == m_lea:
                         if self.in_code(target) and not start <= target < end_addr:
                             found.append((target, "lea"))
                         elif not self.in_code(target):
                             recent_lea.append(target)
-                    if fc == d.FC_CALL or fc == d.FC_ICALL or fc == d.FC_IJMP:
+                    if fc == fc_call or fc == fc_icall or fc == fc_ijmp:
                         if img.got.get(target) in NORETURN:
                             ended = True
                             break
-                elif is_exec and ins.op_count == 2 and ins.op1_kind in d.OK_IMM and \
-                        ins.op0_kind == d.OK_REGISTER and ins.mnemonic == ix.Mnemonic.MOV:
+                elif is_exec and mn == m_mov and ins.op_count == 2 and ins.op1_kind in ok_imm and \
+                        ins.op0_kind == ok_reg:
                     v = ins.immediate(1)
                     if v > 0x1000 and self.in_code(v) and not start <= v < end_addr:
                         found.append((v, "imm"))
-                if fc == d.FC_NEXT:
+                if fc == fc_next:
                     continue
                 if fc == d.FC_CALL:
                     t = ins.near_branch_target
@@ -310,9 +315,14 @@ class _Discovery:
             if not pending:
                 break
             starts = sorted(self.found)
+            inside = self.inside_trusted()
             for addr in pending:
                 done.add(addr)
                 if self.in_plt(addr):
+                    continue
+                end = inside(addr)
+                if end:  # covered by the function around it, up to the next start
+                    self.known_size.setdefault(addr, min(end, self.next_start_after(addr, starts)) - addr)
                     continue
                 size = self.known_size.get(addr)
                 limit = addr + size if size else self.next_start_after(addr, starts)
@@ -322,6 +332,22 @@ class _Discovery:
                 for target, source in new:
                     if not self.in_plt(target):
                         self.add(target, source)
+
+    def inside_trusted(self):
+        """A test for weak starts (jump, lea, imm, pointer targets) strictly inside a function of trusted
+        extent: drop_interior removes them, and the function around them explores their code, so exploring
+        them is wasted (a non-PIE program has tens of thousands)."""
+        trusted = sorted((a, a + self.known_size[a]) for a, f in self.found.items()
+                         if f.sources & _TRUSTED and self.known_size.get(a))
+        los = [a for a, _ in trusted]
+
+        def inside(addr: int) -> int:
+            """The end of the trusted function addr is a weak start inside of, else 0."""
+            if self.found[addr].sources & _STRONG:
+                return 0
+            i = bisect.bisect_left(los, addr) - 1
+            return trusted[i][1] if i >= 0 and trusted[i][0] < addr < trusted[i][1] else 0
+        return inside
 
     def fill_gaps(self, done: set[int]) -> None:
         """Code in the holes between known functions, past alignment padding, becomes a function."""
