@@ -81,38 +81,47 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
     is_exec = img.elf_type == "ET_EXEC"
     toks = facts.tokens
     mns = facts.mnemonics
-    for count, ins in enumerate(ix.Decoder(64, data, ip=start)):
+    regclass, mnemonic, ok_reg, ok_mem, ok_imm, ok_near = d.REGCLASS, d.MNEMONIC, d.OK_REGISTER, d.OK_MEMORY, \
+        d.OK_IMM, d.OK_NEAR
+    fc_next, fc_call, fc_icall, fc_jmp, fc_jcc, m_invalid = d.FC_NEXT, d.FC_CALL, d.FC_ICALL, d.FC_JMP, d.FC_JCC, \
+        d.M_INVALID
+    dec = ix.Decoder(64, data, ip=start)
+    ins = ix.Instruction()  # decoded into in place: no new object per instruction
+    count = 0
+    while dec.can_decode:
         if count >= max_instructions:
             facts.truncated = True
             break
-        mn = d.MNEMONIC.get(ins.mnemonic, "?")
-        if ins.mnemonic == d.M_INVALID:
+        count += 1
+        dec.decode_out(ins)
+        if ins.mnemonic == m_invalid:
             toks.append("invalid")
             mns.append("invalid")
             continue
+        mn = mnemonic.get(ins.mnemonic, "?")
         ops = []
         fc = ins.flow_control
         for i in range(ins.op_count):
             kind = ins.op_kind(i)
-            if kind == d.OK_REGISTER:
-                ops.append(d.REGCLASS.get(ins.op_register(i), "r"))
-            elif kind == d.OK_MEMORY:
+            if kind == ok_reg:
+                ops.append(regclass.get(ins.op_register(i), "r"))
+            elif kind == ok_mem:
                 ops.append(_mem_token(ins, img, facts))
-            elif kind in d.OK_IMM:
+            elif kind in ok_imm:
                 v = ins.immediate(i)
                 ops.append(d.imm_bucket(v))
                 if v >= 1 << 63:
                     v -= 1 << 64
-                if abs(v) >= 0x100 and fc == d.FC_NEXT:
+                if abs(v) >= 0x100 and fc == fc_next:
                     if is_exec and v > 0x1000 and img.is_code(v):
                         facts.code_refs.append(v)
                     elif is_exec and v > 0x1000 and (s := img.c_string(v)) is not None:
                         facts.strings.append(s)
                     else:
                         facts.constants.append(v & 0xFFFFFFFFFFFFFFFF)
-            elif kind in d.OK_NEAR:
+            elif kind in ok_near:
                 t = ins.near_branch_target
-                if fc == d.FC_CALL or (fc == d.FC_JMP and not start <= t < end):
+                if fc == fc_call or (fc == fc_jmp and not start <= t < end):
                     if t in plt:
                         facts.imports.append(plt[t])
                         ops.append("imp")
@@ -125,9 +134,9 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
                         leaders.add(t)
             else:
                 ops.append("o")
-        if fc != d.FC_NEXT and fc != d.FC_CALL and fc != d.FC_ICALL:
+        if fc != fc_next and fc != fc_call and fc != fc_icall:
             leaders.add(ins.next_ip)
-            n_edges += 2 if fc == d.FC_JCC else 1
+            n_edges += 2 if fc == fc_jcc else 1
         toks.append(mn + " " + ",".join(ops) if ops else mn)
         mns.append(mn)
     facts.n_blocks = len([a for a in leaders if start <= a < end])

@@ -51,30 +51,26 @@ def _bucket(n: int) -> int:
 
 def feature_counts(facts: Facts, code_only: bool = False, feature_set: int = 1) -> Counter:
     """Counts of the feature strings of one function."""
-    c: Counter = Counter()
-    c.update("T" + t for t in facts.tokens)
     m = facts.mnemonics
-    c.update(f"B{a} {b}" for a, b in zip(m, m[1:]))
-    c.update(f"G{a} {b} {e}" for a, b, e in zip(m, m[1:], m[2:]))
-    c[f"Nins{_bucket(len(m))}"] += 1
-    c[f"Nbb{_bucket(facts.n_blocks)}"] += 1
-    c[f"Ncall{_bucket(len(facts.calls) + len(facts.imports))}"] += 1
-    c[f"Nref{_bucket(len(facts.data_refs))}"] += 1
-    c.update(f"C{v:x}" for v in facts.constants)
+    f = ["T" + t for t in facts.tokens]  # one list and one count: faster than many small updates
+    f += [f"B{a} {b}" for a, b in zip(m, m[1:])]
+    f += [f"G{a} {b} {e}" for a, b, e in zip(m, m[1:], m[2:])]
+    f += (f"Nins{_bucket(len(m))}", f"Nbb{_bucket(facts.n_blocks)}",
+          f"Ncall{_bucket(len(facts.calls) + len(facts.imports))}", f"Nref{_bucket(len(facts.data_refs))}")
+    f += [f"C{v:x}" for v in facts.constants]
     if feature_set >= 2:
         d = core_ops(m)
-        c.update(f"D{a} {b}" for a, b in zip(d, d[1:]))
-        c.update(f"D{a} {b} {e}" for a, b, e in zip(d, d[1:], d[2:]))
-        c[f"Lcyc{_bucket(max(facts.n_edges - facts.n_blocks + 2, 0))}"] += 1
-        c[f"Lret{min(m.count('ret'), 4)}"] += 1
+        f += [f"D{a} {b}" for a, b in zip(d, d[1:])]
+        f += [f"D{a} {b} {e}" for a, b, e in zip(d, d[1:], d[2:])]
+        f += (f"Lcyc{_bucket(max(facts.n_edges - facts.n_blocks + 2, 0))}", f"Lret{min(m.count('ret'), 4)}")
         if not code_only:
-            c.update(f"K{a}>{b}" for a, b in zip(facts.imports, facts.imports[1:]))
+            f += [f"K{a}>{b}" for a, b in zip(facts.imports, facts.imports[1:])]
     if not code_only:
-        c.update("I" + n for n in facts.imports)
+        f += ["I" + n for n in facts.imports]
         for s in facts.strings:
-            c["S" + s[:120]] += 1
-            c.update("W" + w for w in s.lower().split() if 2 < len(w) < 40)
-    return c
+            f.append("S" + s[:120])
+            f += ["W" + w for w in s.lower().split() if 2 < len(w) < 40]
+    return Counter(f)
 
 
 _HASHES: dict[str, int] = {}
@@ -104,9 +100,10 @@ def bag_of(counts: Counter, groups: str | None = None) -> tuple[np.ndarray, np.n
     if not counts:
         return np.zeros(1, np.int32), np.zeros(1, np.float32)
     known = _HASHES
-    ids = np.fromiter((known[f] if f in known else hash_feature(f) for f in counts), np.int32, len(counts))
-    n = np.fromiter(counts.values(), np.float64, len(counts))
-    g = np.fromiter((GROUP_WEIGHT.get(f[0], 1.0) for f in counts), np.float64, len(counts))
+    keys = list(counts)
+    ids = np.array([known[f] if f in known else hash_feature(f) for f in keys], np.int32)
+    n = np.array(list(counts.values()), np.float64)
+    g = np.array([GROUP_WEIGHT.get(f[0], 1.0) for f in keys], np.float64)
     w = ((1.0 + np.log(n)) * g).astype(np.float32)
     w /= float(np.linalg.norm(w)) or 1.0
     return ids, w
