@@ -471,7 +471,8 @@ class Rebuilder(Builder):
 def build_env(cc: str, flags: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(CC=cc, CFLAGS=flags, CXXFLAGS=flags, LDFLAGS="", CPPFLAGS="",
-               DEB_BUILD_MAINT_OPTIONS="", MAKEFLAGS="")
+               DEB_BUILD_MAINT_OPTIONS="", MAKEFLAGS="",
+               FORCE_UNSAFE_CONFIGURE="1")  # GNU tar's configure refuses to run as root otherwise
     return env
 
 
