@@ -37,7 +37,7 @@ class Function:
         if self._facts is None:
             b = self.binary
             self._facts = lift(b.image, self.address, self.size, b.plt_names, max_instructions=b._lift_left)
-            b._lift_left = max(b._lift_left - len(self._facts.mnemonics), 0)
+            b.spend_lift_budget(len(self._facts.mnemonics))
             if b._lift_left == 0 and self._facts.truncated and not b._lift_warned:
                 b._lift_warned = True
                 warnings.warn(f"{b.path}: lifted {b._lift_budget} instructions, the limit for this file; the "
@@ -129,6 +129,10 @@ class Binary:
             for addr, name in dwarf_functions(self.path, self.image.data).items():
                 names.setdefault(addr, name)
         return {a: n for a, n in names.items() if self.image.is_code(a)}
+
+    def spend_lift_budget(self, instructions: int) -> None:
+        """Count lifted instructions against this file's budget (also those a helper process lifted)."""
+        self._lift_left = max(self._lift_left - instructions, 0)
 
     # ------------------------------------------------------------------ lookups
     @property

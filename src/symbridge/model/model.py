@@ -243,11 +243,24 @@ class Model:
 
     def embed(self, functions: Sequence, progress: Callable[[int], None] | None = None,
               batch: int = 2048) -> np.ndarray:
-        """(N, D) float32 unit vectors for the functions, in order."""
-        out = []
-        for i in range(0, len(functions), batch):
-            chunk = functions[i:i + batch]
-            out.append(self.forward(*self.featurize(chunk)))
-            if progress:
-                progress(len(chunk))
-        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+        """(N, D) float32 unit vectors for the functions, in order. Large sets are lifted and featurized on
+        two cores (`model.parallel`); the vectors are the same."""
+        if not functions:
+            return np.zeros((0, self.dim), np.float32)
+        from . import parallel
+
+        def batches(part: Sequence) -> tuple[list, list | None]:
+            bags: list = []
+            id_bags: list | None = None
+            for i in range(0, len(part), batch):
+                b, d = self.featurize(part[i:i + batch])
+                bags += b
+                if d is not None:
+                    id_bags = (id_bags or []) + d
+                if progress:
+                    progress(len(part[i:i + batch]))
+            return bags, id_bags
+
+        bags, id_bags = parallel.featurize(self, functions, batches, progress) or batches(functions)
+        return np.concatenate([self.forward(bags[i:i + batch], id_bags[i:i + batch] if id_bags is not None else None)
+                               for i in range(0, len(bags), batch)])

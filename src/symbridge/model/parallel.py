@@ -1,0 +1,72 @@
+"""Lifting and featurizing on two cores: a forked child takes the second half of the functions.
+
+Lifting and feature counting are pure Python and take most of an embedding's time; the network is NumPy.
+The child inherits the parent's loaded binaries through ``fork`` (nothing is re-read), lifts and featurizes
+its half, and sends back the facts (so that matching does not lift them again) and the model inputs. Where
+``fork`` is missing, only one core is usable, the work is small, or ``SYMBRIDGE_WORKERS=1``, or the child
+fails, the parent does everything itself: the output is the same either way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Sequence
+
+MIN_FUNCTIONS = 300  # below this the fork and the transfer back cost more than they save
+
+_JOB: tuple | None = None  # (model, functions) for the forked child: inherited, never pickled
+
+
+def workers() -> int:
+    """How many processes may featurize: SYMBRIDGE_WORKERS if set, else up to 2 of the CPUs this process may use."""
+    env = os.environ.get("SYMBRIDGE_WORKERS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return min(int(env), 2)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return min(cpus, 2)
+
+
+def _child(lo: int, hi: int) -> tuple:
+    model, functions = _JOB  # type: ignore[misc]
+    part = functions[lo:hi]
+    bags, id_bags = model.featurize(part)
+    return [f.facts for f in part], bags, id_bags
+
+
+def featurize(model, functions: Sequence, chunk: Callable[[Sequence], tuple[list, list | None]],
+              progress: Callable[[int], None] | None = None) -> tuple[list, list | None] | None:
+    """The model inputs of all functions, the second half computed in a forked child; None where this does
+    not apply (the caller then featurizes alone). ``chunk`` featurizes a slice in this process (with its
+    progress reports)."""
+    global _JOB
+    n = len(functions)
+    if n < MIN_FUNCTIONS or workers() < 2 or "fork" not in mp.get_all_start_methods():
+        return None
+    pending = [f for f in functions[n // 2:] if f._facts is None]
+    if len(pending) < MIN_FUNCTIONS // 2:
+        return None
+    half = n // 2
+    _JOB = (model, functions)
+    try:
+        with mp.get_context("fork").Pool(1) as pool:
+            res = pool.apply_async(_child, (half, n))
+            bags, id_bags = chunk(functions[:half])
+            try:
+                facts, bags2, id_bags2 = res.get()
+            except Exception:  # the child failed (memory, a signal): do its half here
+                bags2, id_bags2 = chunk(functions[half:])
+                facts = None
+    finally:
+        _JOB = None
+    if facts is not None:
+        for f, fx in zip(functions[half:], facts):
+            if f._facts is None:
+                f._facts = fx
+                f.binary.spend_lift_budget(len(fx.mnemonics))
+        if progress:
+            progress(n - half)
+    return bags + bags2, (id_bags + id_bags2) if id_bags is not None else None

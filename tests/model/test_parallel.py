@@ -1,0 +1,40 @@
+"""Lifting and featurizing on two cores gives the same vectors and facts as one core."""
+
+import numpy as np
+
+from symbridge.binary import Binary
+from symbridge.demo import demo_files
+from symbridge.model import parallel
+from symbridge.model.model import Model
+
+
+def fresh_functions():
+    ref, _, _ = demo_files()
+    b = Binary(ref)
+    return b, [f for f in b.functions if not f.is_plt]
+
+
+def test_two_processes_embed_like_one(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_FUNCTIONS", 8)
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
+    b1, f1 = fresh_functions()
+    one = Model.default().embed(f1)
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "2")
+    b2, f2 = fresh_functions()
+    reports = []
+    two = Model.default().embed(f2, progress=reports.append)
+    assert np.array_equal(one, two)
+    assert sum(reports) == len(f2)
+    # the child's facts came back: nothing is lifted again, and the lift budget counts them
+    assert all(f._facts is not None for f in f2)
+    assert [f.facts.tokens for f in f2] == [f.facts.tokens for f in f1]
+    assert b2._lift_left == b1._lift_left
+
+
+def test_small_sets_and_one_worker_stay_in_process(monkeypatch):
+    _, fs = fresh_functions()
+    assert parallel.featurize(Model.default(), fs, lambda part: ([], None)) is None  # under MIN_FUNCTIONS
+    monkeypatch.setattr(parallel, "MIN_FUNCTIONS", 8)
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
+    assert parallel.workers() == 1
+    assert parallel.featurize(Model.default(), fs, lambda part: ([], None)) is None
