@@ -13,7 +13,7 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 
-MIN_FUNCTIONS = 300  # below this the fork and the transfer back cost more than they save
+MIN_FUNCTIONS = 1500  # below this the fork (of a large process) and the transfer back cost about what they save
 
 _JOB: tuple | None = None  # (model, functions) for the forked child: inherited, never pickled
 
