@@ -43,8 +43,12 @@ def featurize(model, functions: Sequence, chunk: Callable[[Sequence], tuple[list
     not apply (the caller then featurizes alone). ``chunk`` featurizes a slice in this process (with its
     progress reports)."""
     global _JOB
+    from ..binary import Function
+
     n = len(functions)
     if n < MIN_FUNCTIONS or workers() < 2 or "fork" not in mp.get_all_start_methods():
+        return None
+    if not all(isinstance(f, Function) for f in functions):  # their facts could not be handed back
         return None
     pending = [f for f in functions[n // 2:] if f._facts is None]
     if len(pending) < MIN_FUNCTIONS // 2:
