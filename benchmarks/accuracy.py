@@ -25,6 +25,7 @@ from symbridge.binary import Binary
 from symbridge.evaluation import anonymize, counterpart_queries, name_right, source_name, truth_names
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
+from symbridge.model import parallel
 
 HERE = Path(__file__).resolve().parent
 KIND_TITLES = {
@@ -349,7 +350,8 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
     secs = sum(d.embed_seconds for ps in by_kind.values() for d in ps)
     cnt = sum(d.embed_count for ps in by_kind.values() for d in ps)
     L += ["", f"## Speed: {cnt / max(secs, 1e-9):.0f} functions embedded per second (loading, discovery, lifting and "
-              f"the model; {cnt} functions in {secs:.1f} s on this machine, one process)"]
+              f"the model; {cnt} functions in {secs:.1f} s on this machine; one process for binaries under "
+              f"{parallel.MIN_FUNCTIONS:,} functions, two from there on)"]
     return L
 
 
