@@ -51,7 +51,10 @@ REBUILDS = {
               "libsndfile", "mpg123", "libtheora", "pixman", "libtomcrypt", "apr", "grep", "sed", "less", "tar",
               "findutils", "mpfr4", "libxslt",
               # third wave (session 3): packages the model already trains on that had no rebuilds yet
-              "patch", "zip", "gmp", "tiff", "gawk", "make-dfsg", "libunistring", "wget"],
+              "patch", "zip", "gmp", "tiff", "gawk", "make-dfsg", "libunistring", "wget",
+              # fourth wave (session 6): the larger autoconf packages the model trains on (cross-optimisation
+              # accuracy follows the amount of rebuilt code; glib2.0, openssl and fftw3 are not autoconf)
+              "bash", "coreutils", "curl", "libgcrypt20", "ncurses", "openssh", "tcl8.6"],
     "dev-eval": ["cjson", "lz4", "libdeflate", "jq", "libonig", "nettle"],
 }
 # sid only stands in for trixie when trixie's source is not on the mirror
