@@ -1,5 +1,7 @@
 """Lifting and featurizing on two cores gives the same vectors and facts as one core."""
 
+import os
+
 import numpy as np
 
 from symbridge.binary import Binary
@@ -38,3 +40,16 @@ def test_small_sets_and_one_worker_stay_in_process(monkeypatch):
     monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
     assert parallel.workers() == 1
     assert parallel.featurize(Model.default(), fs, lambda part: ([], None)) is None
+
+
+def test_a_helper_that_dies_costs_time_not_the_result(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_FUNCTIONS", 8)
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
+    _, f1 = fresh_functions()
+    one = Model.default().embed(f1)
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "2")
+    monkeypatch.setattr(parallel, "_child", lambda lo, hi: os._exit(3))  # killed, as by the OOM killer
+    _, f2 = fresh_functions()
+    reports = []
+    assert np.array_equal(Model.default().embed(f2, progress=reports.append), one)
+    assert sum(reports) == len(f2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Sequence
 
 MIN_FUNCTIONS = 1500  # below this the fork (of a large process) and the transfer back cost about what they save
@@ -56,14 +57,15 @@ def featurize(model, functions: Sequence, chunk: Callable[[Sequence], tuple[list
     half = n // 2
     _JOB = (model, functions)
     try:
-        with mp.get_context("fork").Pool(1) as pool:
-            res = pool.apply_async(_child, (half, n))
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+            res = pool.submit(_child, half, n)
             bags, id_bags = chunk(functions[:half])
             try:
-                facts, bags2, id_bags2 = res.get()
-            except Exception:  # the child failed (memory, a signal): do its half here
-                bags2, id_bags2 = chunk(functions[half:])
+                facts, bags2, id_bags2 = res.result()
+            except Exception:  # the child failed or died (memory, a signal): its half is done here
                 facts = None
+        if facts is None:
+            bags2, id_bags2 = chunk(functions[half:])
     finally:
         _JOB = None
     if facts is not None:
