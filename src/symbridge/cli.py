@@ -162,7 +162,7 @@ def transfer(reference: Path, target: Path,
     if not STATE["quiet"]:
         named = sum(1 for f in result["functions"] if f["name"] and "import" not in f["via"])
         total = sum(1 for f in result["functions"] if "import" not in f["via"])
-        err.print(f"named {named} of {total} functions of {target} (min confidence {result['min_confidence']:.2f})"
+        err.print(f"named {named} of {total} functions of {target} (min confidence {result['min_confidence']:g})"
                   + (f"; wrote {output}" if output else ""), highlight=False)
 
 

@@ -495,7 +495,7 @@ _JS = r"""
     var cards = document.getElementById("cards");
     var pct = S.code ? " (" + Math.round(100 * S.named / S.code) + "%)" : "";
     [["functions found", S.functions], ["code functions", S.code], ["PLT imports", S.imports],
-     ["matched", S.matched], ["named", S.named + pct], ["min_confidence", S.min_confidence.toFixed(2)],
+     ["matched", S.matched], ["named", S.named + pct], ["min_confidence", String(+S.min_confidence.toFixed(3))],
      ["model", S.model || "—"]].forEach(function (kv) {
       var c = el("div", "card"); c.appendChild(el("div", "v", kv[1])); c.appendChild(el("div", "k", kv[0]));
       cards.appendChild(c);
