@@ -16,12 +16,18 @@ def fresh_functions():
     return b, [f for f in b.functions if not f.is_plt]
 
 
-def test_two_processes_embed_like_one(monkeypatch):
+def one_process_then_two(monkeypatch):
+    """Vectors (and binary, functions) embedded in one process; then SYMBRIDGE_WORKERS=2 for what follows."""
     monkeypatch.setattr(parallel, "MIN_FUNCTIONS", 8)
     monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
-    b1, f1 = fresh_functions()
-    one = Model.default().embed(f1)
+    b, fs = fresh_functions()
+    vectors = Model.default().embed(fs)
     monkeypatch.setenv("SYMBRIDGE_WORKERS", "2")
+    return vectors, b, fs
+
+
+def test_two_processes_embed_like_one(monkeypatch):
+    one, b1, f1 = one_process_then_two(monkeypatch)
     b2, f2 = fresh_functions()
     reports = []
     two = Model.default().embed(f2, progress=reports.append)
@@ -43,11 +49,7 @@ def test_small_sets_and_one_worker_stay_in_process(monkeypatch):
 
 
 def test_a_helper_that_dies_costs_time_not_the_result(monkeypatch):
-    monkeypatch.setattr(parallel, "MIN_FUNCTIONS", 8)
-    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
-    _, f1 = fresh_functions()
-    one = Model.default().embed(f1)
-    monkeypatch.setenv("SYMBRIDGE_WORKERS", "2")
+    one, _, _ = one_process_then_two(monkeypatch)
     monkeypatch.setattr(parallel, "_child", lambda lo, hi: os._exit(3))  # killed, as by the OOM killer
     _, f2 = fresh_functions()
     reports = []
