@@ -51,10 +51,9 @@ def featurize(model, functions: Sequence, chunk: Callable[[Sequence], tuple[list
         return None
     if not all(isinstance(f, Function) for f in functions):  # their facts could not be handed back
         return None
-    pending = [f for f in functions[n // 2:] if f._facts is None]
-    if len(pending) < MIN_FUNCTIONS // 2:
-        return None
     half = n // 2
+    if sum(f._facts is None for f in functions[half:]) < MIN_FUNCTIONS // 2:  # the child's half is lifted already
+        return None
     _JOB = (model, functions)
     try:
         with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:

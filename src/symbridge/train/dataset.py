@@ -33,6 +33,11 @@ def read_list(path: Path | None) -> set[str]:
     return {ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")}
 
 
+def read_manifest(path: Path) -> list[dict]:
+    """The rows of a corpus manifest (JSON lines)."""
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+
+
 def unit_of(relpath: str) -> str:
     """The library or program a binary is, independent of version and packaging."""
     base = relpath.rsplit("/", 1)[-1]

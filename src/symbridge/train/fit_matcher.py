@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..binary import Binary
-from .dataset import read_list, unit_of
+from .dataset import read_list, read_manifest, unit_of
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, name_right, truth_names
 from ..match.confidence import CALIBRATION_FILE, FEATURES, MONOTONE, Calibrator
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(a.seed)
     pairs = json.loads(a.pairs.read_text())
     seen = read_list(a.model_packages)
-    rows = [json.loads(x) for x in a.manifest.read_text().splitlines()]
+    rows = read_manifest(a.manifest)
     by_kind = heldout_pairs(pairs, rows, seen, a.min_bytes)
     chosen = [(a.corpus / p["reference"], a.corpus / p["target"], p["kind"])
               for kind, ps in sorted(by_kind.items()) for p in rng.sample(ps, min(a.per_kind, len(ps)))]

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import SymbridgeError
 from ..evaluation import counterpart_queries, truth_names
 from ..model.model import Model
-from .dataset import read_list
+from .dataset import read_list, read_manifest
 from .fit_matcher import heldout_pairs, load_pair
 
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     models = {m: Model.default() if m == "default" else Model.load(Path(m)) for m in a.models}
     seen = read_list(a.model_packages)
-    rows = [json.loads(x) for x in a.manifest.read_text().splitlines()]
+    rows = read_manifest(a.manifest)
     by_kind = heldout_pairs(json.loads(a.pairs.read_text()), rows, seen, a.min_bytes)
     rng = random.Random(a.seed)
     hits: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import SymbridgeError
 from ..evaluation import name_right, source_name
 from ..model.model import Model
-from .dataset import read_list
+from .dataset import read_list, read_manifest
 from .fit_matcher import heldout_pairs, prepare, run_pair
 
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     model = Model.load(a.model) if a.model else Model.default()
     seen = read_list(a.model_packages)
-    rows = [json.loads(x) for x in a.manifest.read_text().splitlines()]
+    rows = read_manifest(a.manifest)
     by_kind = heldout_pairs(json.loads(a.pairs.read_text()), rows, seen, min_bytes=0)
     rng = random.Random(a.seed)
     t0 = time.time()
