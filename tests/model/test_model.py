@@ -153,3 +153,17 @@ def test_feature_set_2_adds_optimisation_robust_groups(demo_functions):
         ["add", "jcc", "cmov", "set", "jmp", "ret"]
     # code_only drops the import pairs with the imports
     assert not any(k[0] in "KIS" for k in feature_counts(f.facts, code_only=True, feature_set=2))
+
+
+def test_feature_set_3_fills_two_buckets_per_feature_with_the_same_norm(demo_functions):
+    from symbridge.model.features import featurize, hash_feature, hash_feature2
+
+    f = max(demo_functions, key=lambda f: len(f.facts.mnemonics))
+    ids2, w2 = featurize(f.facts, feature_set=2)
+    ids3, w3 = featurize(f.facts, feature_set=3)
+    n = len(ids2)
+    assert len(ids3) == 2 * n and np.array_equal(ids3[:n], ids2)
+    assert np.allclose(w3[:n], w2 / np.sqrt(2)) and np.allclose(w3[n:], w3[:n])
+    assert abs(float(np.linalg.norm(w3)) - 1.0) < 1e-5
+    assert not np.array_equal(ids3[n:], ids3[:n])  # the second hash is another function
+    assert hash_feature2("Tret") == hash_feature2("Tret") != hash_feature("Tret")

@@ -348,12 +348,13 @@ class _SymbolTable:
         self.rows = np.frombuffer(data, _SYM, count=n, offset=sec["sh_offset"])
         self.data = data
         self.strings = sec.stringtable["sh_offset"]
+        self.name_offsets = self.rows["name"].tolist()
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def name(self, i: int) -> str:
-        start = self.strings + int(self.rows["name"][i])
+        start = self.strings + self.name_offsets[i]
         end = self.data.find(b"\0", start)
         return self.data[start:end].decode("utf-8", "replace") if end > start else ""
 

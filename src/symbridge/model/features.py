@@ -7,6 +7,8 @@ Feature set 2 adds groups that change less between optimisation levels and compi
   D 2- and 3-grams of the computing instructions only (no moves, pushes, pops or nops, which -O0 spills
     and -O3 keeps in registers; conditions of jumps, cmovs and sets folded, which compilers invert)
   K pairs of imported callees in call order   L control-flow shape (cyclomatic number, returns)
+Feature set 3 has set 2's features, each hashed into two buckets (a "hash embedding": two features share
+both rows far more rarely than one, and the table keeps its size).
 ``code_only`` drops I, S, W and K (the ablation that shows what the model learns from code itself).
 """
 
@@ -24,7 +26,8 @@ GROUPS = "TBGNISWC"
 IDENTIFIER_GROUPS = "ISWC"  # exact-match evidence: imports, strings, string words, constants
 GROUP_WEIGHT = {"T": 1.0, "B": 1.0, "G": 1.0, "N": 1.0, "I": 2.0, "S": 2.0, "W": 1.0, "C": 1.5,
                 "D": 1.0, "K": 1.5, "L": 1.0}
-FEATURE_SETS = (1, 2)
+FEATURE_SETS = (1, 2, 3)
+HASHES = {1: 1, 2: 1, 3: 2}  # buckets per feature
 _MOVES = {"mov", "movzx", "movsx", "movsxd", "movss", "movsd", "movaps", "movups", "movdqa", "movdqu", "movq",
           "movd", "movapd", "movupd", "push", "pop", "nop", "endbr64", "cdqe", "cdq", "cqo", "cwde", "xchg"}
 
@@ -74,6 +77,7 @@ def feature_counts(facts: Facts, code_only: bool = False, feature_set: int = 1) 
 
 
 _HASHES: dict[str, int] = {}
+_HASHES2: dict[str, int] = {}
 
 
 def hash_feature(f: str) -> int:
@@ -86,15 +90,26 @@ def hash_feature(f: str) -> int:
     return h
 
 
+def hash_feature2(f: str) -> int:
+    """A feature's second bucket (feature set 3): crc32 of the feature after a salt byte."""
+    h = _HASHES2.get(f)
+    if h is None:
+        if len(_HASHES2) > 1 << 20:
+            _HASHES2.clear()
+        h = _HASHES2[f] = zlib.crc32(b"\x01" + f.encode("utf-8", "surrogatepass")) % N_BUCKETS
+    return h
+
+
 def featurize(facts: Facts, code_only: bool = False, groups: str | None = None,
               feature_set: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(bucket ids int32, weights float32): sublinear counts, group weights, unit L2 norm.
     ``groups`` keeps only the features of those groups (e.g. "ISWC", the identifier-like ones)."""
-    return bag_of(feature_counts(facts, code_only, feature_set), groups)
+    return bag_of(feature_counts(facts, code_only, feature_set), groups, HASHES[feature_set])
 
 
-def bag_of(counts: Counter, groups: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The model input of feature counts (see featurize)."""
+def bag_of(counts: Counter, groups: str | None = None, hashes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The model input of feature counts (see featurize); with ``hashes=2`` every feature fills two buckets,
+    each with its weight over sqrt(2), so the norm stays 1."""
     if groups is not None:
         counts = Counter({f: n for f, n in counts.items() if f[0] in groups})
     if not counts:
@@ -106,4 +121,8 @@ def bag_of(counts: Counter, groups: str | None = None) -> tuple[np.ndarray, np.n
     g = np.array([GROUP_WEIGHT.get(f[0], 1.0) for f in keys], np.float64)
     w = ((1.0 + np.log(n)) * g).astype(np.float32)
     w /= float(np.linalg.norm(w)) or 1.0
+    if hashes == 2:
+        known2 = _HASHES2
+        ids2 = np.array([known2[f] if f in known2 else hash_feature2(f) for f in keys], np.int32)
+        return np.concatenate([ids, ids2]), np.concatenate([w, w]) * np.float32(np.sqrt(0.5))
     return ids, w

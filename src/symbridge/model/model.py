@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from .features import FEATURE_SETS, IDENTIFIER_GROUPS, N_BUCKETS, bag_of, feature_counts, featurize
+from .features import FEATURE_SETS, HASHES, IDENTIFIER_GROUPS, N_BUCKETS, bag_of, feature_counts, featurize
 
 DEFAULT_WEIGHTS = "symbridge-default.safetensors"
 FORMAT = "symbridge-model"
@@ -222,7 +222,8 @@ class Model:
         # the identifier groups are the same in every feature set: one count serves both inputs
         counts = [feature_counts(f.facts, self.code_only, self.feature_set) for f in functions]
         groups = "C" if self.code_only else IDENTIFIER_GROUPS
-        return [bag_of(c) for c in counts], [bag_of(c, groups) for c in counts]
+        hashes = HASHES[self.feature_set]  # the identifier sketch keeps one bucket a feature
+        return [bag_of(c, hashes=hashes) for c in counts], [bag_of(c, groups) for c in counts]
 
     def embed_merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
         """(len(groups), D): each row embeds the features of several functions together, as if their code were
@@ -235,7 +236,7 @@ class Model:
             for k in g:
                 c.update(counts[k])
             merged.append(c)
-        bags = [bag_of(c) for c in merged]
+        bags = [bag_of(c, hashes=HASHES[self.feature_set]) for c in merged]
         if self.identifier_weight <= 0:
             return self.forward(bags)
         ids = "C" if self.code_only else IDENTIFIER_GROUPS
