@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/work/data}
 RUNS=${RUNS:-"r0 r1"}
-CACHE=$DATA/features-fs2
+CACHE=$DATA/features-fs3
 stage=${1:-}
 
 packages() { grep -v '^#' corpus/model-train-packages.txt | tr '\n' ' '; }
@@ -30,7 +30,7 @@ corpus)
     done
     ;;
 train)
-    python -m symbridge.train.dataset --feature-set 2 --cache "$CACHE" --corpus "$DATA/corpus"
+    python -m symbridge.train.dataset --feature-set 3 --cache "$CACHE" --corpus "$DATA/corpus"
     seed=0
     for r in $RUNS; do
         [ -f "$DATA/runs/$r/last.safetensors" ] || python -m symbridge.train.train --out "$DATA/runs/$r" \

@@ -522,7 +522,8 @@ def build_plans(work: Path, cc: str, flags: str) -> list[list[str]]:
     conf = "./configure --enable-shared --disable-dependency-tracking"
     if (work / "configure").exists():
         plans.append([conf, make])
-    elif (work / "configure.ac").exists() or (work / "configure.in").exists():
+    if (work / "configure.ac").exists() or (work / "configure.in").exists():
+        # also when a configure exists: openssh's refuses to run when configure.ac is newer than itself
         plans.append(["autoreconf -fi", conf, make])
     if (work / "meson.build").exists():
         plans.append(["meson setup _m --buildtype=plain", "ninja -C _m -j2"])

@@ -1,0 +1,16 @@
+"""Rebuilds try the source's own configure first, then regenerate it (autoreconf) when it will not run."""
+
+from symbridge.train.corpus import build_plans
+
+
+def test_a_shipped_configure_is_tried_first_and_autoreconf_after(tmp_path):
+    (tmp_path / "configure").write_text("#!/bin/sh\n")
+    (tmp_path / "configure.ac").write_text("AC_INIT\n")
+    plans = build_plans(tmp_path, "gcc", "-O2")
+    assert plans[0][0].startswith("./configure")
+    assert plans[1][0] == "autoreconf -fi" and plans[1][1].startswith("./configure")
+
+
+def test_without_configure_autoreconf_comes_first(tmp_path):
+    (tmp_path / "configure.ac").write_text("AC_INIT\n")
+    assert build_plans(tmp_path, "clang", "-O0")[0][0] == "autoreconf -fi"
