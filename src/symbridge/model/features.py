@@ -92,11 +92,16 @@ def hash_feature(f: str) -> int:
 
 def hash_feature2(f: str) -> int:
     """A feature's second bucket (feature set 3): crc32 of the feature after a salt byte."""
+    return hash_pair(f) >> 15
+
+
+def hash_pair(f: str) -> int:
+    """Both buckets of a feature in one int, first | second << 15 (one lookup for feature set 3), memoised."""
     h = _HASHES2.get(f)
     if h is None:
         if len(_HASHES2) > 1 << 20:
             _HASHES2.clear()
-        h = _HASHES2[f] = zlib.crc32(b"\x01" + f.encode("utf-8", "surrogatepass")) % N_BUCKETS
+        h = _HASHES2[f] = hash_feature(f) | (zlib.crc32(b"\x01" + f.encode("utf-8", "surrogatepass")) % N_BUCKETS) << 15
     return h
 
 
@@ -114,15 +119,16 @@ def bag_of(counts: Counter, groups: str | None = None, hashes: int = 1) -> tuple
         counts = Counter({f: n for f, n in counts.items() if f[0] in groups})
     if not counts:
         return np.zeros(1, np.int32), np.zeros(1, np.float32)
-    known = _HASHES
     keys = list(counts)
-    ids = np.array([known[f] if f in known else hash_feature(f) for f in keys], np.int32)
     n = np.array(list(counts.values()), np.float64)
     g = np.array([GROUP_WEIGHT.get(f[0], 1.0) for f in keys], np.float64)
     w = ((1.0 + np.log(n)) * g).astype(np.float32)
     w /= float(np.linalg.norm(w)) or 1.0
     if hashes == 2:
-        known2 = _HASHES2
-        ids2 = np.array([known2[f] if f in known2 else hash_feature2(f) for f in keys], np.int32)
-        return np.concatenate([ids, ids2]), np.concatenate([w, w]) * np.float32(np.sqrt(0.5))
+        get = _HASHES2.get
+        pairs = np.array([h if (h := get(f)) is not None else hash_pair(f) for f in keys], np.int64)
+        ids = np.concatenate([pairs & (N_BUCKETS - 1), pairs >> 15]).astype(np.int32)
+        return ids, np.concatenate([w, w]) * np.float32(np.sqrt(0.5))
+    get = _HASHES.get
+    ids = np.array([h if (h := get(f)) is not None else hash_feature(f) for f in keys], np.int32)
     return ids, w
