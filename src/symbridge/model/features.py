@@ -22,6 +22,7 @@ import numpy as np
 from ..analysis.lift import Facts
 
 N_BUCKETS = 1 << 15
+_BITS = N_BUCKETS.bit_length() - 1  # a feature's two buckets share one int: first | second << _BITS
 GROUPS = "TBGNISWC"
 IDENTIFIER_GROUPS = "ISWC"  # exact-match evidence: imports, strings, string words, constants
 GROUP_WEIGHT = {"T": 1.0, "B": 1.0, "G": 1.0, "N": 1.0, "I": 2.0, "S": 2.0, "W": 1.0, "C": 1.5,
@@ -90,18 +91,15 @@ def hash_feature(f: str) -> int:
     return h
 
 
-def hash_feature2(f: str) -> int:
-    """A feature's second bucket (feature set 3): crc32 of the feature after a salt byte."""
-    return hash_pair(f) >> 15
-
-
 def hash_pair(f: str) -> int:
-    """Both buckets of a feature in one int, first | second << 15 (one lookup for feature set 3), memoised."""
+    """Both buckets of a feature (feature set 3) in one int, first | second << _BITS, so that one lookup finds
+    both; the second is crc32 of the feature after a salt byte. Memoised."""
     h = _HASHES2.get(f)
     if h is None:
         if len(_HASHES2) > 1 << 20:
             _HASHES2.clear()
-        h = _HASHES2[f] = hash_feature(f) | (zlib.crc32(b"\x01" + f.encode("utf-8", "surrogatepass")) % N_BUCKETS) << 15
+        second = zlib.crc32(b"\x01" + f.encode("utf-8", "surrogatepass")) % N_BUCKETS
+        h = _HASHES2[f] = hash_feature(f) | second << _BITS
     return h
 
 
@@ -127,7 +125,7 @@ def bag_of(counts: Counter, groups: str | None = None, hashes: int = 1) -> tuple
     if hashes == 2:
         get = _HASHES2.get
         pairs = np.array([h if (h := get(f)) is not None else hash_pair(f) for f in keys], np.int64)
-        ids = np.concatenate([pairs & (N_BUCKETS - 1), pairs >> 15]).astype(np.int32)
+        ids = np.concatenate([pairs & (N_BUCKETS - 1), pairs >> _BITS]).astype(np.int32)
         return ids, np.concatenate([w, w]) * np.float32(np.sqrt(0.5))
     get = _HASHES.get
     ids = np.array([h if (h := get(f)) is not None else hash_feature(f) for f in keys], np.int32)

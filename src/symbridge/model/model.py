@@ -57,6 +57,7 @@ class Model:
         if self.feature_set not in FEATURE_SETS:
             raise ModelError(f"{source}: feature set {self.feature_set!r} is not one this version knows "
                              f"({', '.join(map(str, FEATURE_SETS))})")
+        self.hashes = HASHES[self.feature_set]  # buckets a feature fills in the model's input
         members = meta.get("members", 1) if self.kind == "bag-mlp" else 1
         if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= 16:
             raise ModelError(f"{source}: ensemble members {members!r} is not a count from 1 to 16")
@@ -222,8 +223,8 @@ class Model:
         # the identifier groups are the same in every feature set: one count serves both inputs
         counts = [feature_counts(f.facts, self.code_only, self.feature_set) for f in functions]
         groups = "C" if self.code_only else IDENTIFIER_GROUPS
-        hashes = HASHES[self.feature_set]  # the identifier sketch keeps one bucket a feature
-        return [bag_of(c, hashes=hashes) for c in counts], [bag_of(c, groups) for c in counts]
+        # the identifier sketch keeps one bucket a feature
+        return [bag_of(c, hashes=self.hashes) for c in counts], [bag_of(c, groups) for c in counts]
 
     def embed_merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
         """(len(groups), D): each row embeds the features of several functions together, as if their code were
@@ -236,7 +237,7 @@ class Model:
             for k in g:
                 c.update(counts[k])
             merged.append(c)
-        bags = [bag_of(c, hashes=HASHES[self.feature_set]) for c in merged]
+        bags = [bag_of(c, hashes=self.hashes) for c in merged]
         if self.identifier_weight <= 0:
             return self.forward(bags)
         ids = "C" if self.code_only else IDENTIFIER_GROUPS
