@@ -270,8 +270,8 @@ def _parse(path: Path, data: bytes, require_code: bool = True) -> ElfImage:
     if require_code and not img.code_ranges:
         raise NoCodeError(f"{path}: no executable code in this ELF")
     budget = _TableBudget(path, size)
-    _symbols(elf, img, path)
-    _relocations(elf, img, budget)
+    tables = _symbols(elf, img, path)
+    _relocations(elf, img, budget, tables)
     _notes_and_links(elf, img, budget)
     return img
 
@@ -337,7 +337,8 @@ _STB = {v: k for k, v in ENUM_ST_INFO_BIND.items() if k != "_default_"}
 
 
 class _SymbolTable:
-    """One symbol table's records (a NumPy view of the file) and their names, decoded when asked for."""
+    """One symbol table's fields as lists (read through a NumPy view of the file); names decoded once, when
+    first asked for."""
 
     def __init__(self, data: bytes, sec, path: Path):
         n = sec["sh_size"] // 24
@@ -345,38 +346,46 @@ class _SymbolTable:
             raise ResourceLimitError(f"{path}: {n} symbols in {sec.name} is over the limit of {MAX_SYMBOLS}")
         if sec["sh_entsize"] != 24 or sec["sh_offset"] + n * 24 > len(data):
             raise CorruptBinaryError(f"{path}: symbol table {sec.name} is malformed or lies past the end of the file")
-        self.rows = np.frombuffer(data, _SYM, count=n, offset=sec["sh_offset"])
-        self.data = data
-        self.strings = sec.stringtable["sh_offset"]
-        self.name_offsets = self.rows["name"].tolist()
+        rows = np.frombuffer(data, _SYM, count=n, offset=sec["sh_offset"])
+        self.info, self.shndx, self.value, self.size = (rows[k].tolist() for k in ("info", "shndx", "value", "size"))
+        self._data, self._strings, self._name_offsets = data, sec.stringtable["sh_offset"], rows["name"].tolist()
+        self._names: list[str] | None = None
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.value)
 
-    def name(self, i: int) -> str:
-        start = self.strings + self.name_offsets[i]
-        end = self.data.find(b"\0", start)
-        return self.data[start:end].decode("utf-8", "replace") if end > start else ""
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            data, out = self._data, []
+            for off in self._name_offsets:
+                start = self._strings + off
+                end = data.find(b"\0", start)
+                out.append(data[start:end].decode("utf-8", "replace") if end > start else "")
+            self._names = out
+        return self._names
 
 
-def _symbols(elf: ELFFile, img: ElfImage, path: Path) -> None:
+def _symbols(elf: ELFFile, img: ElfImage, path: Path) -> dict[int, _SymbolTable]:
+    """Symbols of .symtab and .dynsym; returns their tables by file offset, for the relocations to reuse."""
+    tables: dict[int, _SymbolTable] = {}
     for table in (".symtab", ".dynsym"):
         sec = elf.get_section_by_name(table)
         if sec is None or not hasattr(sec, "iter_symbols"):
             continue
         if sec["sh_type"] == "SHT_NOBITS":
             continue
-        syms = _SymbolTable(img.data, sec, path)
-        rows = syms.rows
-        for i, (info, shndx, value, size) in enumerate(zip(rows["info"].tolist(), rows["shndx"].tolist(),
-                                                           rows["value"].tolist(), rows["size"].tolist())):
+        syms = tables[sec["sh_offset"]] = _SymbolTable(img.data, sec, path)
+        for name, info, shndx, value, size in zip(syms.names, syms.info, syms.shndx, syms.value, syms.size):
             img.symbols.append(Symbol(
-                name=syms.name(i), address=value, size=size, kind=_STT.get(info & 0xF, str(info & 0xF)),
+                name=name, address=value, size=size, kind=_STT.get(info & 0xF, str(info & 0xF)),
                 bind=_STB.get(info >> 4, str(info >> 4)), defined=shndx != 0, table=table[1:]))
+    return tables
 
 
-def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget) -> None:
-    """GOT slots named by their imports, PLT stubs named NAME@plt, pointers into code."""
+def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget, tables: dict[int, _SymbolTable]) -> None:
+    """GOT slots named by their imports, PLT stubs named NAME@plt, pointers into code. ``tables``: the symbol
+    tables already read, by file offset."""
     from elftools.elf.relocation import RelocationSection
 
     count = 0
@@ -391,7 +400,11 @@ def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget) -> None:
             symtab = elf.get_section(sec["sh_link"]) if sec["sh_link"] else None
         except (ELFError, IndexError):
             symtab = None
-        syms = _SymbolTable(img.data, symtab, img.path) if hasattr(symtab, "iter_symbols") else None
+        syms = None
+        if hasattr(symtab, "iter_symbols"):
+            syms = tables.get(symtab["sh_offset"])
+            if syms is None:
+                syms = _SymbolTable(img.data, symtab, img.path)
         nsyms = len(syms) if syms is not None else 0
         n = sec["sh_size"] // 24
         if sec["sh_entsize"] != 24 or sec["sh_offset"] + n * 24 > len(img.data):
@@ -406,9 +419,9 @@ def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget) -> None:
         for lo, hi in img.code_ranges:
             img.code_pointers.update(relative[(relative >= lo) & (relative < hi)].tolist())
         named = np.isin(rtypes, (R_X86_64_JUMP_SLOT, R_X86_64_GLOB_DAT, R_X86_64_64)) & (sidxs > 0) & (sidxs < nsyms)
-        for k in np.flatnonzero(named).tolist():
-            rtype, sidx, off, addend = int(rtypes[k]), int(sidxs[k]), int(rel["offset"][k]), int(rel["addend"][k])
-            name, (shndx, value) = syms.name(sidx), syms.rows[["shndx", "value"]][sidx].tolist()
+        for rtype, sidx, off, addend in zip(rtypes[named].tolist(), sidxs[named].tolist(),
+                                            rel["offset"][named].tolist(), rel["addend"][named].tolist()):
+            name, shndx, value = syms.names[sidx], syms.shndx[sidx], syms.value[sidx]
             if rtype != R_X86_64_64:
                 if name and shndx == 0:
                     img.got[off] = name
