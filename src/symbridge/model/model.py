@@ -253,15 +253,14 @@ class Model:
 
         def batches(part: Sequence) -> tuple[list, list | None]:
             bags: list = []
-            id_bags: list | None = None
+            id_bags: list = []
             for i in range(0, len(part), batch):
                 b, d = self.featurize(part[i:i + batch])
                 bags += b
-                if d is not None:
-                    id_bags = (id_bags or []) + d
+                id_bags += d or []
                 if progress:
                     progress(len(part[i:i + batch]))
-            return bags, id_bags
+            return bags, id_bags if self.identifier_weight > 0 else None  # featurize gives them only then
 
         bags, id_bags = parallel.featurize(self, functions, batches, progress) or batches(functions)
         return np.concatenate([self.forward(bags[i:i + batch], id_bags[i:i + batch] if id_bags is not None else None)
