@@ -36,7 +36,8 @@ class Function:
     def facts(self) -> Facts:
         if self._facts is None:
             b = self.binary
-            self._facts = lift(b.image, self.address, self.size, b.plt_names, max_instructions=b._lift_left)
+            self._facts = lift(b.image, self.address, self.size, b.plt_names, max_instructions=b._lift_left,
+                              memo=b._lift_memo)
             b.spend_lift_budget(len(self._facts.mnemonics))
             if b._lift_left == 0 and self._facts.truncated and not b._lift_warned:
                 b._lift_warned = True
@@ -84,6 +85,7 @@ class Binary:
         self._lift_budget = LIFT_BUDGET_PER_BYTE * sum(b - a for a, b in self.image.code_ranges) + LIFT_BUDGET_MIN
         self._lift_left = self._lift_budget
         self._lift_warned = False
+        self._lift_memo: dict = {}  # instruction bytes -> token, shared by this file's functions
         names: dict[int, str] = {}
         extra = dict(extra_starts or {})
         if not ignore_symbols:

@@ -10,6 +10,7 @@ from ..elf.image import ElfImage
 from . import disasm as d
 
 MAX_INSTRUCTIONS = 200_000  # per function; longer ones are truncated (noted in `truncated`)
+MEMO_MAX = 1 << 20  # instruction encodings a memo keeps (about 150 MB at most)
 
 
 @dataclass(slots=True)
@@ -66,10 +67,12 @@ def _mem_token(ins: ix.Instruction, img: ElfImage, facts: Facts) -> str:
 
 
 def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[int, str] | None = None,
-         max_instructions: int = MAX_INSTRUCTIONS) -> Facts:
+         max_instructions: int = MAX_INSTRUCTIONS, memo: dict[bytes, tuple[str, str]] | None = None) -> Facts:
     """Facts of the function at [start, start+size). `plt` maps stub addresses to import names.
 
-    At most ``max_instructions`` (and never more than ``MAX_INSTRUCTIONS``) are lifted; ``truncated`` says so."""
+    At most ``max_instructions`` (and never more than ``MAX_INSTRUCTIONS``) are lifted; ``truncated`` says so.
+    ``memo`` (instruction bytes -> token and mnemonic), shared by the functions of one file, skips the operand
+    work for encodings seen before whose token depends on their bytes alone and which record nothing else."""
     max_instructions = min(max_instructions, MAX_INSTRUCTIONS)
     facts = Facts()
     data = img.read(start, size)
@@ -85,6 +88,8 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
         d.OK_IMM, d.OK_NEAR
     fc_next, fc_call, fc_icall, fc_jmp, fc_jcc, m_invalid = d.FC_NEXT, d.FC_CALL, d.FC_ICALL, d.FC_JMP, d.FC_JCC, \
         d.M_INVALID
+    memo = {} if memo is None else memo
+    reg_none = ix.Register.NONE
     dec = ix.Decoder(64, data, ip=start)
     ins = ix.Instruction()  # decoded into in place: no new object per instruction
     count = 0
@@ -94,6 +99,13 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
             break
         count += 1
         dec.decode_out(ins)
+        off = ins.ip - start
+        raw = data[off:off + ins.len]
+        hit = memo.get(raw)
+        if hit is not None:
+            toks.append(hit[0])
+            mns.append(hit[1])
+            continue
         if ins.mnemonic == m_invalid:
             toks.append("invalid")
             mns.append("invalid")
@@ -101,12 +113,15 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
         mn = mnemonic.get(ins.mnemonic, "?")
         ops = []
         fc = ins.flow_control
+        pure = fc == fc_next  # the token depends on the bytes alone and nothing is recorded
         for i in range(ins.op_count):
             kind = ins.op_kind(i)
             if kind == ok_reg:
                 ops.append(regclass.get(ins.op_register(i), "r"))
             elif kind == ok_mem:
                 ops.append(_mem_token(ins, img, facts))
+                if ins.is_ip_rel_memory_operand or ins.memory_base == reg_none:
+                    pure = False
             elif kind in ok_imm:
                 v = ins.immediate(i)
                 ops.append(d.imm_bucket(v))
@@ -119,7 +134,9 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
                         facts.strings.append(s)
                     else:
                         facts.constants.append(v & 0xFFFFFFFFFFFFFFFF)
+                    pure = False
             elif kind in ok_near:
+                pure = False
                 t = ins.near_branch_target
                 if fc == fc_call or (fc == fc_jmp and not start <= t < end):
                     if t in plt:
@@ -137,8 +154,11 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
         if fc != fc_next and fc != fc_call and fc != fc_icall:
             leaders.add(ins.next_ip)
             n_edges += 2 if fc == fc_jcc else 1
-        toks.append(mn + " " + ",".join(ops) if ops else mn)
+        tok = mn + " " + ",".join(ops) if ops else mn
+        toks.append(tok)
         mns.append(mn)
+        if pure and len(memo) < MEMO_MAX:
+            memo[raw] = (tok, mn)
     facts.n_blocks = len([a for a in leaders if start <= a < end])
     facts.n_edges = n_edges
     return facts
