@@ -99,10 +99,11 @@ def fit_params(prepared: list[tuple], penalty: float = 2.0) -> Params:
     return best
 
 
-def examples(prepared: tuple, params: Params, partial: bool = False) -> tuple[list, list]:
+def examples(prepared: tuple, params: Params, partial: bool = False, names: list | None = None) -> tuple[list, list]:
     """One example per match that can be judged. With `partial` truth (official shared libraries: only the
     exported names are known) a match of a function the target does not export is left out, as the
-    benchmark leaves it out: its name may well be right."""
+    benchmark leaves it out: its name may well be right. `names`, when given, gets one line per example:
+    target address, the name given and the target's true names (to read what the wrong ones are)."""
     res, _, _ = run_pair(prepared, params)
     _, _, sc, pc, t = prepared
     X, y = [], []
@@ -112,6 +113,8 @@ def examples(prepared: tuple, params: Params, partial: bool = False) -> tuple[li
             continue
         X.append(res.features(i, pc[i].size, s.size))
         y.append(name_right(s.name, t.get(pc[i].address, ())))
+        if names is not None:
+            names.append(f"{pc[i].address:#x} {s.name} -> {'|'.join(sorted(t.get(pc[i].address, ()))) or '-'}")
     return X, y
 
 
@@ -199,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calibrator", choices=("trees", "logistic"), default="trees",
                     help="The model under the isotonic map (default: boosted trees).")
     ap.add_argument("--dump", type=Path, default=None,
-                    help="Also save the examples (features, right or not, pair, kind) to this .npz.")
+                    help="Also save the examples (features, right or not, pair, kind, names) to this .npz.")
     ap.add_argument("--examples", type=Path, default=None,
                     help="Fit only the calibration, on the examples of an earlier --dump (same matcher).")
     a = ap.parse_args(argv)
@@ -251,9 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             {"params": params.to_dict(), "fitted_on": f"{len(prepared)} train-sources pairs, model {model.name}"},
             indent=1))
     print(f"matcher thresholds: {params}", file=sys.stderr)
-    X, y, kinds, counts = [], [], [], []
+    X, y, kinds, counts, names = [], [], [], [], []
     for prep, kind in zip(prepared, kinds_of):
-        xs, ys = examples(prep, params, partial=kind == "cross-release")
+        xs, ys = examples(prep, params, partial=kind == "cross-release", names=names)
         counts.append(len(xs))
         name = prep[3][0].binary.path.name if prep[3] else "?"
         X += xs
@@ -267,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
                  f"({', '.join(sorted(set(kinds)))}), {len(y)} matches, {y.mean():.3f} right; model {model.name}")
     if a.dump:
         np.savez(a.dump, X=X, y=y, groups=groups, kinds=np.array(kinds), features=np.array(FEATURES),
-                 fitted_on=np.array(fitted_on))
+                 fitted_on=np.array(fitted_on), names=np.array(names),
+                 pairs=np.array([f"{p[2][0].binary.path} {p[3][0].binary.path}" if p[3] and p[2] else "?"
+                                 for p in prepared]))
     fit_calibration(X, y, groups, np.array(kinds), a, fitted_on)
     return 0
 
