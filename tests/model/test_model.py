@@ -169,3 +169,21 @@ def test_feature_set_3_fills_two_buckets_per_feature_with_the_same_norm(demo_fun
     second = hash_pair("Tret") // N_BUCKETS
     assert second == hash_pair("Tret") // N_BUCKETS != hash_feature("Tret")
     assert hash_pair("Tret") % N_BUCKETS == hash_feature("Tret")
+
+
+def test_bags_do_not_depend_on_the_feature_memo_filling_up(demo_functions, monkeypatch):
+    from symbridge.model import features as ft
+
+    counts = [ft.feature_counts(f.facts, feature_set=3) for f in demo_functions[:60]]
+    before = [ft.bag_of(c, hashes=2) for c in counts]
+    monkeypatch.setattr(ft, "_ROWS", ft._Rows(limit=50))  # cleared again and again
+    after = [ft.bag_of(c, hashes=2) for c in counts]
+    for (i1, w1), (i2, w2) in zip(before, after):
+        assert np.array_equal(i1, i2) and np.array_equal(w1, w2)
+    # the buckets are those of hash_pair and the weights follow the group weights
+    c = counts[0]
+    ids, w = ft.bag_of(c, hashes=2)
+    pairs = [ft.hash_pair(f) for f in c]
+    assert ids.tolist() == [p % ft.N_BUCKETS for p in pairs] + [p >> ft._BITS for p in pairs]
+    g = np.array([ft.GROUP_WEIGHT.get(f[0], 1.0) for f in c]) * (1 + np.log(np.array(list(c.values()), float)))
+    assert np.allclose(w[:len(c)], g / np.linalg.norm(g) / np.sqrt(2), atol=1e-6)

@@ -110,6 +110,51 @@ def featurize(facts: Facts, code_only: bool = False, groups: str | None = None,
     return bag_of(feature_counts(facts, code_only, feature_set), groups, HASHES[feature_set])
 
 
+class _Rows:
+    """Every feature seen so far as a row of NumPy arrays (its first and second bucket, its group weight), so
+    that a bag needs one dict lookup a feature and the rest is array indexing. Cleared past `limit` rows."""
+
+    def __init__(self, limit: int = 1 << 21):
+        self.limit = limit
+        self.clear()
+
+    def clear(self) -> None:
+        self.index: dict[str, int] = {}
+        self.first = np.zeros(1024, np.int64)
+        self.second = np.zeros(1024, np.int64)
+        self.weight = np.zeros(1024, np.float64)
+
+    def add(self, keys: list[str]) -> None:
+        """Rows for the features of `keys` not seen yet."""
+        new = [f for f in dict.fromkeys(keys) if f not in self.index]
+        if len(self.index) + len(new) > self.limit:
+            self.clear()
+            new = list(dict.fromkeys(keys))
+        n0, n = len(self.index), len(self.index) + len(new)
+        if n > len(self.first):
+            size = max(n, 2 * len(self.first))
+            for name in ("first", "second", "weight"):
+                grown = np.zeros(size, getattr(self, name).dtype)
+                grown[:n0] = getattr(self, name)[:n0]
+                setattr(self, name, grown)
+        for k, f in enumerate(new, n0):
+            self.index[f] = k
+            pair = hash_pair(f)
+            self.first[k], self.second[k] = pair & (N_BUCKETS - 1), pair >> _BITS
+            self.weight[k] = GROUP_WEIGHT.get(f[0], 1.0)
+
+    def rows(self, keys: list[str]) -> np.ndarray:
+        get = self.index.get
+        idx = [get(f, -1) for f in keys]
+        if -1 in idx:
+            self.add(keys)
+            idx = [self.index[f] for f in keys]
+        return np.array(idx, np.int64)
+
+
+_ROWS = _Rows()
+
+
 def bag_of(counts: Counter, groups: str | None = None, hashes: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The model input of feature counts (see featurize); with ``hashes=2`` every feature fills two buckets,
     each with its weight over sqrt(2), so the norm stays 1."""
@@ -118,15 +163,11 @@ def bag_of(counts: Counter, groups: str | None = None, hashes: int = 1) -> tuple
     if not counts:
         return np.zeros(1, np.int32), np.zeros(1, np.float32)
     keys = list(counts)
-    n = np.array(list(counts.values()), np.float64)
-    g = np.array([GROUP_WEIGHT.get(f[0], 1.0) for f in keys], np.float64)
-    w = ((1.0 + np.log(n)) * g).astype(np.float32)
+    rows = _ROWS.rows(keys)
+    n = np.fromiter(counts.values(), np.float64, len(keys))
+    w = ((1.0 + np.log(n)) * _ROWS.weight[rows]).astype(np.float32)
     w /= float(np.linalg.norm(w)) or 1.0
     if hashes == 2:
-        get = _HASHES2.get
-        pairs = np.array([h if (h := get(f)) is not None else hash_pair(f) for f in keys], np.int64)
-        ids = np.concatenate([pairs & (N_BUCKETS - 1), pairs >> _BITS]).astype(np.int32)
+        ids = np.concatenate([_ROWS.first[rows], _ROWS.second[rows]]).astype(np.int32)
         return ids, np.concatenate([w, w]) * np.float32(np.sqrt(0.5))
-    get = _HASHES.get
-    ids = np.array([h if (h := get(f)) is not None else hash_feature(f) for f in keys], np.int32)
-    return ids, w
+    return _ROWS.first[rows].astype(np.int32), w
