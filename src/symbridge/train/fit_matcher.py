@@ -86,8 +86,10 @@ def heldout_pairs(pairs: list[dict], rows: list[dict], seen: set[str], min_bytes
 def fit_params(prepared: list[tuple], penalty: float = 2.0) -> Params:
     """Grid search of the matcher's thresholds: most right matches, each wrong one costing `penalty`."""
     best, best_score = Params(), None
-    for seed_sim, prop_sim, final_sim, order_sim in itertools.product((0.7, 0.8, 0.9), (0.3, 0.45, 0.6),
-                                                                      (0.6, 0.7, 0.8), (0.2, 0.35)):
+    # the region searched on 2026-12-02: stricter call-graph propagation and no intermediate final pass
+    # (final_sim 1.0) did best; lower ones were searched before and lost
+    for seed_sim, prop_sim, final_sim, order_sim in itertools.product((0.7,), (0.6, 0.8, 0.9), (0.8, 0.9, 1.0),
+                                                                      (0.0, 0.1, 0.2, 0.35)):
         p = Params(seed_sim=seed_sim, prop_sim=prop_sim, final_sim=final_sim, order_sim=order_sim)
         score = 0.0
         for prep in prepared:
