@@ -22,7 +22,7 @@ import numpy as np
 from ..analysis.lift import Facts
 
 N_BUCKETS = 1 << 15
-_BITS = N_BUCKETS.bit_length() - 1  # a feature's two buckets share one int: first | second << _BITS
+_BITS = N_BUCKETS.bit_length() - 1  # hash_pair packs a feature's two buckets: first | second << _BITS
 GROUPS = "TBGNISWC"
 IDENTIFIER_GROUPS = "ISWC"  # exact-match evidence: imports, strings, string words, constants
 GROUP_WEIGHT = {"T": 1.0, "B": 1.0, "G": 1.0, "N": 1.0, "I": 2.0, "S": 2.0, "W": 1.0, "C": 1.5,
@@ -77,30 +77,16 @@ def feature_counts(facts: Facts, code_only: bool = False, feature_set: int = 1) 
     return Counter(f)
 
 
-_HASHES: dict[str, int] = {}
-_HASHES2: dict[str, int] = {}
-
-
 def hash_feature(f: str) -> int:
-    """The bucket of a feature (crc32, stable across processes), memoised: features repeat a lot."""
-    h = _HASHES.get(f)
-    if h is None:
-        if len(_HASHES) > 1 << 20:
-            _HASHES.clear()
-        h = _HASHES[f] = zlib.crc32(f.encode("utf-8", "surrogatepass")) % N_BUCKETS
-    return h
+    """The bucket of a feature (crc32, stable across processes). Bags memoise it per feature (`_Rows`)."""
+    return zlib.crc32(f.encode("utf-8", "surrogatepass")) % N_BUCKETS
 
 
 def hash_pair(f: str) -> int:
-    """Both buckets of a feature (feature set 3) in one int, first | second << _BITS, so that one lookup finds
-    both; the second is crc32 of the feature after a salt byte. Memoised."""
-    h = _HASHES2.get(f)
-    if h is None:
-        if len(_HASHES2) > 1 << 20:
-            _HASHES2.clear()
-        second = zlib.crc32(b"\x01" + f.encode("utf-8", "surrogatepass")) % N_BUCKETS
-        h = _HASHES2[f] = hash_feature(f) | second << _BITS
-    return h
+    """Both buckets of a feature (feature set 3) in one int, first | second << _BITS; the second is crc32 of
+    the feature after a salt byte."""
+    second = zlib.crc32(b"\x01" + f.encode("utf-8", "surrogatepass")) % N_BUCKETS
+    return hash_feature(f) | second << _BITS
 
 
 def featurize(facts: Facts, code_only: bool = False, groups: str | None = None,
