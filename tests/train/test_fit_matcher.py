@@ -63,3 +63,30 @@ def test_heldout_pairs_come_from_the_manifest_not_from_the_disk():
     rows = [{"relpath": f"train/{pkg}/gcc-O3/{name}", "size": n} for pkg, (name, n) in sizes.items()]
     got = heldout_pairs(pairs, rows, {"seen"}, min_bytes=20_000)  # none of these files exists here
     assert [p["source_package"] for p in got["cross-opt"]] == ["a", "b"]
+
+
+def test_out_of_fold_keeps_each_package_in_one_fold(monkeypatch):
+    from pathlib import Path
+
+    from symbridge.train import fit_matcher
+
+    corpus = Path("/data/corpus")
+    assert fit_matcher.package_of(corpus / "train/flac/rebuild/bookworm/gcc-O0/libFLAC.so", corpus) == "flac"
+    seen = []
+
+    class Recorder:
+        def fit(self, X, y):
+            seen.append(set(X[:, 0].astype(int)))
+            return self
+
+        def decision_function(self, X):
+            return np.zeros(len(X))
+
+    monkeypatch.setattr(fit_matcher, "classifier", lambda kind: Recorder())
+    packages = np.array([f"p{k % 7}" for k in range(70)])
+    X = np.array([[int(p[1:])] for p in packages], float)  # column 0: the package's number
+    fit_matcher.out_of_fold(X, np.ones(70), packages, "trees")
+    assert len(seen) == 5
+    for fitted in seen:  # each fold's model saw every package but the held-out ones, and none of their matches
+        held = set(range(7)) - fitted
+        assert held and not held & fitted

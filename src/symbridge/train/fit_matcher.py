@@ -83,6 +83,14 @@ def heldout_pairs(pairs: list[dict], rows: list[dict], seen: set[str], min_bytes
     return by_kind
 
 
+def package_of(ref: Path, corpus: Path) -> str:
+    """The source package of a pair (its reference's): corpus paths are split/package/..."""
+    try:
+        return ref.relative_to(corpus).parts[1]
+    except (ValueError, IndexError):
+        return str(ref)
+
+
 def fit_params(prepared: list[tuple], penalty: float = 2.0) -> Params:
     """Grid search of the matcher's thresholds: most right matches, each wrong one costing `penalty`."""
     best, best_score = Params(), None
@@ -134,8 +142,8 @@ def classifier(kind: str):
 
 
 def out_of_fold(X: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str, folds: int = 5) -> np.ndarray:
-    """Raw scores of the model under cross-validation that keeps each pair's matches in one fold: how it
-    scores matches of pairs it was not fitted on."""
+    """Raw scores of the model under cross-validation that keeps each group's matches (a source package's:
+    its pairs look alike) in one fold: how it scores matches of packages it was not fitted on."""
     from sklearn.model_selection import GroupKFold
 
     scores = np.zeros(len(y))
@@ -212,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         d = np.load(a.examples, allow_pickle=False)
         if list(d["features"]) != list(FEATURES):
             raise SystemExit(f"fit_matcher: {a.examples} holds other features than this version's")
-        fit_calibration(d["X"], d["y"], d["groups"], d["kinds"], a, str(d["fitted_on"]))
+        fit_calibration(d["X"], d["y"], d["packages"] if "packages" in d else d["groups"], d["kinds"], a,
+                        str(d["fitted_on"]))
         return 0
     model = Model.load(a.model) if a.model else Model.default()
     rng = random.Random(a.seed)
@@ -239,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         if unit_of(r1["relpath"]) != unit_of(r2["relpath"]):
             chosen.append((a.corpus / r1["relpath"], a.corpus / r2["relpath"], "related"))
     t0 = time.time()
-    prepared, kinds_of = [], []
+    prepared, kinds_of, packages_of = [], [], []
     for ref, tgt, kind in chosen:
         if not ref.exists() or not tgt.exists():
             print(f"skip {tgt}: not in the corpus on this machine", file=sys.stderr)
@@ -247,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             prepared.append(prepare(ref, tgt, a.work, model))
             kinds_of.append(kind)
+            packages_of.append(package_of(ref, a.corpus))
         except (SymbridgeError, OSError) as exc:
             print(f"skip {tgt}: {exc}", file=sys.stderr)
     print(f"[{time.time() - t0:5.0f}s] {len(prepared)} pairs loaded", file=sys.stderr)
@@ -256,14 +266,15 @@ def main(argv: list[str] | None = None) -> int:
             {"params": params.to_dict(), "fitted_on": f"{len(prepared)} train-sources pairs, model {model.name}"},
             indent=1))
     print(f"matcher thresholds: {params}", file=sys.stderr)
-    X, y, kinds, counts, names = [], [], [], [], []
-    for prep, kind in zip(prepared, kinds_of):
+    X, y, kinds, counts, names, packages = [], [], [], [], [], []
+    for prep, kind, package in zip(prepared, kinds_of, packages_of):
         xs, ys = examples(prep, params, partial=kind == "cross-release", names=names)
         counts.append(len(xs))
         name = prep[3][0].binary.path.name if prep[3] else "?"
         X += xs
         y += ys
         kinds += [kind] * len(xs)
+        packages += [package] * len(xs)
         print(f"[{time.time() - t0:5.0f}s] {kind:22s} {len(xs):5d} matches, {np.mean(ys) if ys else 0:.3f} right  "
               f"{name}", file=sys.stderr, flush=True)
     X, y = np.array(X), np.array(y, float)
@@ -271,17 +282,18 @@ def main(argv: list[str] | None = None) -> int:
     fitted_on = (f"{len(chosen)} train-sources pairs of packages the model was not trained on "
                  f"({', '.join(sorted(set(kinds)))}), {len(y)} matches, {y.mean():.3f} right; model {model.name}")
     if a.dump:
-        np.savez(a.dump, X=X, y=y, groups=groups, kinds=np.array(kinds), features=np.array(FEATURES),
+        np.savez(a.dump, X=X, y=y, groups=groups, packages=np.array(packages), kinds=np.array(kinds),
+                 features=np.array(FEATURES),
                  fitted_on=np.array(fitted_on), names=np.array(names),
                  pairs=np.array([f"{p[2][0].binary.path} {p[3][0].binary.path}" if p[3] and p[2] else "?"
                                  for p in prepared]))
-    fit_calibration(X, y, groups, np.array(kinds), a, fitted_on)
+    fit_calibration(X, y, np.array(packages), np.array(kinds), a, fitted_on)
     return 0
 
 
 def fit_calibration(X: np.ndarray, y: np.ndarray, groups: np.ndarray, kinds: np.ndarray, a, fitted_on: str) -> None:
     """The model on every example; the isotonic map and the threshold from its out-of-fold scores, which is
-    how it will score pairs it was not fitted on (its scores on its own examples are too sure)."""
+    how it will score packages it was not fitted on (its scores on its own examples are too sure)."""
     from sklearn.isotonic import IsotonicRegression
     from sklearn.metrics import roc_auc_score
 
@@ -290,7 +302,7 @@ def fit_calibration(X: np.ndarray, y: np.ndarray, groups: np.ndarray, kinds: np.
         oof[kind] = out_of_fold(X, y, groups, kind)
         per_kind = ", ".join(f"{k} {roc_auc_score(y[kinds == k], oof[kind][kinds == k]):.3f}"
                              for k in np.unique(kinds) if 0 < y[kinds == k].mean() < 1)
-        print(f"pair-grouped 5-fold AUROC, {kind}: {roc_auc_score(y, oof[kind]):.4f} ({per_kind})", file=sys.stderr)
+        print(f"package-grouped 5-fold AUROC, {kind}: {roc_auc_score(y, oof[kind]):.4f} ({per_kind})", file=sys.stderr)
     cal = to_calibrator(classifier(a.calibrator).fit(X, y), X)
     p_raw = 1 / (1 + np.exp(-np.clip(oof[a.calibrator], -40, 40)))
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p_raw, y)
