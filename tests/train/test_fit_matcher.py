@@ -72,21 +72,22 @@ def test_out_of_fold_keeps_each_package_in_one_fold(monkeypatch):
 
     corpus = Path("/data/corpus")
     assert fit_matcher.package_of(corpus / "train/flac/rebuild/bookworm/gcc-O0/libFLAC.so", corpus) == "flac"
-    seen = []
+    folds = []
 
-    class Recorder:
+    class Recorder:  # column 0 of X is the package's number: what each fold's model fits on and scores
         def fit(self, X, y):
-            seen.append(set(X[:, 0].astype(int)))
+            folds.append({"fitted": set(X[:, 0].astype(int))})
             return self
 
         def decision_function(self, X):
+            folds[-1]["scored"] = set(X[:, 0].astype(int))
             return np.zeros(len(X))
 
     monkeypatch.setattr(fit_matcher, "classifier", lambda kind: Recorder())
-    packages = np.array([f"p{k % 7}" for k in range(70)])
-    X = np.array([[int(p[1:])] for p in packages], float)  # column 0: the package's number
+    packages = np.array([f"p{k % 7}" for k in range(70)])  # rows of one package are not next to each other
+    X = np.array([[int(p[1:])] for p in packages], float)
     fit_matcher.out_of_fold(X, np.ones(70), packages, "trees")
-    assert len(seen) == 5
-    for fitted in seen:  # each fold's model saw every package but the held-out ones, and none of their matches
-        held = set(range(7)) - fitted
-        assert held and not held & fitted
+    assert len(folds) == 5
+    for fold in folds:  # no package is both fitted on and scored in one fold
+        assert fold["scored"] and not fold["scored"] & fold["fitted"]
+    assert sorted(k for fold in folds for k in fold["scored"]) == list(range(7))  # each scored exactly once
