@@ -145,3 +145,23 @@ def test_reverse_candidates_are_the_columns_of_the_forward_matrix():
     full = q @ b.T
     assert np.allclose(rval, -np.sort(-full, axis=0)[:2].T, atol=1e-5)
     assert list(ridx[0]) == [3, 5]  # the tie goes to the lower row
+
+
+def test_both_ways_marks_the_matches_the_reverse_matching_repeats():
+    from symbridge.match.matcher import match_both_ways
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((30, 8))
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    ref = base[:25]
+    tgt = base[5:] + 0.6 * rng.standard_normal((25, 8))  # noisy copies, five on each side without counterpart
+    ref, tgt = (v / np.linalg.norm(v, axis=1, keepdims=True) for v in (ref, tgt))
+    res = match_both_ways(side(ref), side(tgt))
+    reverse = Matcher(side(tgt), side(ref)).run()  # matches ref's functions to tgt's
+    for i, m in res.matches.items():
+        assert m.reverse_agrees == (m.s in reverse.matches and reverse.matches[m.s].s == i)
+    flags = [m.reverse_agrees for m in res.matches.values()]
+    assert 0 < sum(flags) < len(flags)  # both cases occur here
+    assert res.features(next(iter(res.matches)), 64, 64)[-1] in (0.0, 1.0)
+    same = match_both_ways(side(ref), side(ref))  # a binary against itself: every match is mutual
+    assert all(m.reverse_agrees for m in same.matches.values())

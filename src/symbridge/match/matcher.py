@@ -98,6 +98,7 @@ class Match:
     callee_diff: int = 0  # |callees of the target function - callees of the reference function|
     reverse_margin: float = 1.0  # sim minus the best similarity of s to another target function
     rank: int = 0  # s's place among the target function's candidates (K when it is not among them)
+    reverse_agrees: bool = True  # matching the other way round (target as reference) makes the same pair
 
 
 @dataclass
@@ -121,7 +122,7 @@ class MatchResult:
                               seed_share=self.seed_share, order_run=m.order_run, size_shift=self.size_shift,
                               sim_median=self.sim_median, caller_diff=m.caller_diff, n_close=m.n_close,
                               conflict=m.conflict, callee_diff=m.callee_diff, reverse_margin=m.reverse_margin,
-                              rank=m.rank)
+                              rank=m.rank, reverse_agrees=m.reverse_agrees)
 
 
 def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:
@@ -166,6 +167,17 @@ def exports_agree(ref: Side, tgt: Side, ratio: float) -> bool:
         return False
     a, b = int(ref.exported.sum()), int(tgt.exported.sum())
     return a > 0 and b > 0 and min(a, b) >= ratio * max(a, b)
+
+
+def match_both_ways(ref: Side, tgt: Side, params: Params | None = None) -> MatchResult:
+    """The matches of tgt's functions, each marked with whether matching the other way round (tgt as the
+    reference) pairs the same two functions: a pair both directions agree on is right far more often."""
+    res = Matcher(ref, tgt, params).run()
+    # the reverse run matches ref's functions (its targets) to tgt's (its references): ref index -> tgt index
+    back = {j: m.s for j, m in Matcher(tgt, ref, params).run().matches.items()}
+    for i, m in res.matches.items():
+        m.reverse_agrees = back.get(m.s) == i
+    return res
 
 
 class Matcher:

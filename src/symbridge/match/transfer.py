@@ -9,7 +9,7 @@ import numpy as np
 from ..binary import Binary, Function
 from .confidence import Calibrator
 from .inline import inline_side, inlined_vectors
-from .matcher import Matcher, MatchResult, Params, Side, build_side
+from .matcher import MatchResult, Params, Side, build_side, match_both_ways
 
 N_CANDIDATES = 5
 
@@ -29,7 +29,7 @@ def embed_binary(binary: Binary, model, progress: Callable[[int], None] | None =
 def match_binaries(reference: Binary, target: Binary, model, params: Params | None = None,
                    progress: Callable[[int], None] | None = None) -> tuple[MatchResult, list, list]:
     ref_side, tgt_side = match_sides(reference, target, model, params, progress)
-    result = Matcher(ref_side, tgt_side, params).run()
+    result = match_both_ways(ref_side, tgt_side, params)
     return result, reference.code_functions, target.code_functions
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..match.confidence import Calibrator, match_features
-from ..match.matcher import Match, Matcher, Side, build_side
+from ..match.matcher import Match, Side, build_side, match_both_ways
 from ..match.transfer import plt_row
 
 K_NEIGHBOURS = 20
@@ -92,7 +92,7 @@ def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray,
         ref_side, refs = reference_side(con, bid, paths[bid])
         if not refs:
             continue
-        res = Matcher(ref_side, target).run()
+        res = match_both_ways(ref_side, target)
         items = list(res.matches.items())
         feats = [res.features(i, code[i].size, refs[m.s].size) for i, m in items]
         for (i, m), x, p in zip(items, feats, cal.probability(np.array(feats)) if feats else []):

@@ -30,7 +30,7 @@ from .dataset import read_list, read_manifest, unit_of
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, name_right, truth_names
 from ..match.confidence import CALIBRATION_FILE, FEATURES, MONOTONE, Calibrator
-from ..match.matcher import Matcher, MatchResult, Params
+from ..match.matcher import MatchResult, Params, match_both_ways
 from ..match.transfer import match_sides
 from ..model.model import Model
 
@@ -52,7 +52,7 @@ def prepare(ref: Path, tgt: Path, work: Path, model: Model) -> tuple:
 def run_pair(prepared: tuple, params: Params) -> tuple[MatchResult, int, int]:
     """The match result, and how many matches name their target right and wrong."""
     ref_side, tgt_side, sc, pc, t = prepared
-    res = Matcher(ref_side, tgt_side, params).run()
+    res = match_both_ways(ref_side, tgt_side, params)
     right = sum(1 for i, m in res.matches.items() if name_right(sc[m.s].name, t.get(pc[i].address, ())))
     return res, right, len(res.matches) - right
 
