@@ -140,11 +140,13 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
             other = [s for s, c in cand if c.name != r.name]
             margin = sim - (other[0] if other else 0.0)
             top1 = bool(cand) and cand[0][1].id == fid
-            # the library's reverse neighbours are not searched: the target's own nearest neighbour stands in
+            # the library's reverse neighbours are not searched (nor is it matched the other way round): the
+            # target's own nearest neighbour stands in
             n_close = sum(1 for s, _ in cand if s >= sim - 0.03)
             rank = next(k for k, (_, c) in enumerate(cand) if c.id == fid)
             feats.append(match_features(sim, margin, 0, f.size, r.size, ["embedding"], top1=top1, reverse_top1=top1,
-                                        n_close=max(n_close, 1), reverse_margin=margin, rank=rank))
+                                        n_close=max(n_close, 1), reverse_margin=margin, rank=rank,
+                                        reverse_agrees=top1))
             owners.append((row, r))
             row.update(reference_address=r.address, binary=r.binary, via=["embedding"])
             if not any(c["address"] == r.address and c["binary"] == r.binary for c in cands):
