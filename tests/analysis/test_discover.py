@@ -52,3 +52,19 @@ def test_discovery_records_where_each_boundary_came_from():
     sources = {s for f in funcs for s in f.sources}
     assert {"eh_frame", "plt", "entry", "call"} <= sources
     assert all(f.sources for f in funcs)
+
+
+@pytest.mark.parametrize("opt", ["-O0", "-O3"])
+def test_discovery_decodes_each_instruction_about_once(opt):
+    """A jump into code an earlier block already decoded stops there instead of decoding the rest again
+    (before, -O3 builds decoded every instruction about twice)."""
+    import iced_x86 as ix
+
+    from symbridge.analysis.discover import _Discovery
+
+    img = load_image(build("prog_big.c", opt=opt))
+    disc = _Discovery(img, False, None)
+    funcs = [f for f in disc.run() if "plt" not in f.sources]
+    n = sum(1 for f in funcs for _ in ix.Decoder(64, img.read(f.address, f.size), ip=f.address))
+    assert n > 5000
+    assert disc.decoded <= 1.1 * n, (disc.decoded, n)

@@ -157,6 +157,7 @@ class _Discovery:
         end_addr = start + len(data)
         todo = [start]
         seen_blocks: set[int] = set()
+        visited: set[int] = set()  # instruction starts decoded so far: a block that reaches one has been followed
         found: list[tuple[int, str]] = []
         extent = start
         returns = False
@@ -174,14 +175,19 @@ class _Discovery:
             recent_lea: list[int] = []
             bound: int | None = None
             ended = False
+            cur = pc
             while dec.can_decode:
+                if cur in visited:  # the rest of this path was decoded from an earlier block
+                    ended = True
+                    break
+                visited.add(cur)
                 dec.decode_out(ins)
                 decoded += 1
                 mn = ins.mnemonic
                 if mn == m_invalid:
                     returns = ended = True
                     break
-                nxt = ins.next_ip
+                nxt = cur = ins.next_ip
                 if nxt > extent:
                     extent = nxt
                 fc = ins.flow_control
