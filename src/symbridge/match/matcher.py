@@ -172,9 +172,13 @@ def exports_agree(ref: Side, tgt: Side, ratio: float) -> bool:
 def match_both_ways(ref: Side, tgt: Side, params: Params | None = None) -> MatchResult:
     """The matches of tgt's functions, each marked with whether matching the other way round (tgt as the
     reference) pairs the same two functions: a pair both directions agree on is right far more often."""
-    res = Matcher(ref, tgt, params).run()
+    fwd = Matcher(ref, tgt, params)
+    # one similarity matrix serves both runs: the reverse run's candidates are its columns
+    (idx, val), (ridx, rval) = fwd.candidates(K, k_reverse=K)
+    res = fwd.run(((idx, val), (ridx[:, :2], rval[:, :2])))
     # the reverse run matches ref's functions (its targets) to tgt's (its references): ref index -> tgt index
-    back = {j: m.s for j, m in Matcher(tgt, ref, params).run().matches.items()}
+    rev = Matcher(tgt, ref, params).run(((ridx, rval), (idx[:, :2], val[:, :2])))
+    back = {j: m.s for j, m in rev.matches.items()}
     for i, m in res.matches.items():
         m.reverse_agrees = back.get(m.s) == i
     return res
@@ -214,11 +218,12 @@ class Matcher:
         inlined view where one side has one, less the export penalty where export status differs)."""
         return scores(*self.views(ps, ss))
 
-    def candidates(self, k: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """The top k reference functions of each target function, and the top 2 target functions of each
-        reference function (the columns of the same matrix)."""
+    def candidates(self, k: int, k_reverse: int = 2) -> tuple[tuple[np.ndarray, np.ndarray],
+                                                                 tuple[np.ndarray, np.ndarray]]:
+        """The top k reference functions of each target function, and the top k_reverse target functions of
+        each reference function (the columns of the same matrix)."""
         query, base, extra, differ = self.views(slice(None), slice(None))
-        return top_k(query, base, k, extra=extra, differ=differ, k_reverse=2)
+        return top_k(query, base, k, extra=extra, differ=differ, k_reverse=k_reverse)
 
     def accept(self, i: int, j: int, via: str) -> bool:
         if i in self.match or j in self.taken:
@@ -502,8 +507,9 @@ class Matcher:
         return moved
 
     # ------------------------------------------------------------------ all of it
-    def run(self) -> MatchResult:
-        (idx, val), (ridx, rval) = self.candidates(K)
+    def run(self, candidates: tuple | None = None) -> MatchResult:
+        """Match; ``candidates`` are those of `candidates(K)` where the caller has them already."""
+        (idx, val), (ridx, rval) = candidates if candidates is not None else self.candidates(K)
         self.seed_names()
         self.seed_identical()
         self.seed_strings()
