@@ -109,6 +109,7 @@ class ElfImage:
     _code_cache: tuple[tuple, list[tuple[int, int]], list[int]] | None = field(default=None, repr=False,
                                                                                compare=False)
     _seg_cache: tuple | None = field(default=None, repr=False, compare=False)
+    _c_strings: dict[tuple[int, int], str | None] = field(default_factory=dict, repr=False, compare=False)
 
     # ---------------------------------------------------------------- address space
     def read(self, addr: int, size: int) -> bytes:
@@ -170,7 +171,14 @@ class ElfImage:
         return i >= 0 and addr < ranges[i][1]
 
     def c_string(self, addr: int, limit: int = 256) -> str | None:
-        """A printable NUL-terminated string at addr in a non-executable section, else None."""
+        """A printable NUL-terminated string at addr in a non-executable section, else None (remembered:
+        functions refer to the same strings again and again)."""
+        key = (addr, limit)
+        if key not in self._c_strings:
+            self._c_strings[key] = self._read_c_string(addr, limit)
+        return self._c_strings[key]
+
+    def _read_c_string(self, addr: int, limit: int) -> str | None:
         sec = self.section_at(addr)
         if sec is None or sec.executable or sec.type == "SHT_NOBITS":
             return None
