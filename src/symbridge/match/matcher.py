@@ -404,43 +404,62 @@ class Matcher:
 
     def refine_matches(self, idx: np.ndarray) -> None:
         """The functions left unmatched are matched best-first by the structural score, in rounds, so that
-        each round's matches support the next."""
+        each round's matches support the next. A function's best is scored again only when a round changed
+        what its score depends on: its call-graph neighbours' matches, its matched neighbours in address
+        order, or its best reference function being taken."""
         n_p = len(self.P.addrs)
+        best: dict[int, tuple[float, int]] = {}
+        dirty = [i for i in range(n_p) if i not in self.match]
         while True:
             done = sorted(self.match)
-            best: dict[int, tuple[float, int]] = {}
-            for i in range(n_p):
+            for i in dirty:
+                best.pop(i, None)
                 if i in self.match:
                     continue
-                mapped = {self.match[x].s for x in self.P.neighbours[i] if x in self.match}
-                k = bisect.bisect_left(done, i)
-                i_lo, i_hi = (done[k - 1] if k > 0 else -1), (done[k] if k < len(done) else n_p)
-                lo = self.match[i_lo].s if k > 0 else -1
-                hi = self.match[i_hi].s if k < len(done) else len(self.S.addrs)
-                expect = lo + (i - i_lo) * (hi - lo) / max(i_hi - i_lo, 1)
-                cands = {int(j) for j in idx[i]}
-                for m in mapped:
-                    cands.update(self.S.neighbours[m])
-                if 0 < hi - lo <= 32:
-                    cands.update(range(lo + 1, hi))
-                scored = [(self.structural_score(i, j, mapped, lo, hi, expect), j)
-                          for j in cands if j not in self.taken]
+                scored = self.refine_candidates(i, idx, done)
                 if scored:
                     best[i] = max(scored)
             if not best:
                 return
             # each reference function goes to the target function that wants it most (one-to-one per round)
             claim: dict[int, tuple[float, int]] = {}
-            for i, (sc, j) in best.items():
+            for i, (sc, j) in sorted(best.items()):  # in address order: of equal claims the first one wins
                 if j not in claim or sc > claim[j][0]:
                     claim[j] = (sc, i)
             top = max(sc for sc, _ in claim.values())
-            added = 0
+            added = []
             for j, (sc, i) in sorted(claim.items(), key=lambda x: -x[1][0]):
                 if sc >= top - 0.1 and self.accept(i, j, "structure"):
-                    added += 1
+                    added.append(i)
             if not added:
                 return
+            done = sorted(self.match)
+            stale: set[int] = set()
+            for i in added:
+                del best[i]
+                stale.update(self.P.neighbours[i])
+                k = bisect.bisect_left(done, i)  # the unmatched ones between i and its matched neighbours
+                stale.update(range(done[k - 1] + 1 if k > 0 else 0, done[k + 1] if k + 1 < len(done) else n_p))
+            stale.update(i for i, (_, j) in best.items() if j in self.taken)
+            dirty = sorted(i for i in stale if i not in self.match)
+
+    def refine_candidates(self, i: int, idx: np.ndarray, done: list[int]) -> list[tuple[float, int]]:
+        """(structural score, reference index) of the free candidates of unmatched target function i: its
+        embedding candidates, the neighbours of its matched neighbours' matches, and the functions between
+        the matches of its nearest matched functions in address order when few lie there."""
+        n_p = len(self.P.addrs)
+        mapped = {self.match[x].s for x in self.P.neighbours[i] if x in self.match}
+        k = bisect.bisect_left(done, i)
+        i_lo, i_hi = (done[k - 1] if k > 0 else -1), (done[k] if k < len(done) else n_p)
+        lo = self.match[i_lo].s if k > 0 else -1
+        hi = self.match[i_hi].s if k < len(done) else len(self.S.addrs)
+        expect = lo + (i - i_lo) * (hi - lo) / max(i_hi - i_lo, 1)
+        cands = {int(j) for j in idx[i]}
+        for m in mapped:
+            cands.update(self.S.neighbours[m])
+        if 0 < hi - lo <= 32:
+            cands.update(range(lo + 1, hi))
+        return [(self.structural_score(i, j, mapped, lo, hi, expect), j) for j in cands if j not in self.taken]
 
     # ------------------------------------------------------------------ local improvement
     def agree(self, i: int, j: int, excl: int = -1) -> int:
@@ -448,14 +467,16 @@ class Matcher:
         nb = self.S.neighbours[j]
         return sum(1 for a in self.P.neighbours[i] if a != excl and a in self.match and self.match[a].s in nb)
 
-    def improve(self, idx: np.ndarray, rounds: int = 4, tries: int = 5) -> int:
+    def improve(self, idx: np.ndarray, val: np.ndarray | None = None, rounds: int = 4, tries: int = 5) -> int:
         """Moves matches (or swaps two) where the call graph says so: the score of a match is its similarity
         plus swap_weight per neighbour matched consistently, and a change must raise the sum by swap_gain.
-        Matches by symbol or identical code stay."""
+        Matches by symbol or identical code stay. With the candidates' similarities ``val``, a function none
+        of whose candidates can gain enough by a bound is passed over without computing any similarity."""
         lam, gain = self.p.swap_weight, self.p.swap_gain
         if lam <= 0:
             return 0
         fixed = {i for i, m in self.match.items() if m.via[0] in ("symbol", "identical")}
+        known = [dict(zip(r, v)) for r, v in zip(idx.tolist(), val.tolist())] if val is not None else None
         moved = 0
         for _ in range(rounds):
             before = moved
@@ -475,6 +496,13 @@ class Matcher:
                 js = [j for j in votes if j != j0]
                 if not js:
                     continue
+                if known is not None and known[i]:
+                    # a reference function outside i's top K is no more similar than the K-th (floor); the
+                    # bound leaves 1e-4 for rounding between this and block's similarities
+                    sims_of, floor = known[i], min(known[i].values())
+                    bound = max(sims_of.get(j, floor) + lam * votes[j] for j in js)
+                    if bound + lam * hubs - (self.match[i].sim + lam * self.agree(i, j0)) <= gain - 1e-4:
+                        continue
                 sims = self.block([i], js + [j0])[0]
                 score = sims[:-1] + lam * np.array([votes[j] for j in js])
                 here = float(sims[-1]) + lam * self.agree(i, j0)
@@ -528,7 +556,7 @@ class Matcher:
         if self.p.assign_all:
             self.final(idx, val, -1.0)
             self.assign_rest()
-        self.improve(idx)
+        self.improve(idx, val)
         self.add_support(idx, val, ridx, rval)
         mutual = [(i, m) for i, m in self.match.items() if m.top1 and m.reverse_top1]
         shift = float(np.median([math.log2(max(self.P.sizes[i], 1) / max(self.S.sizes[m.s], 1))

@@ -19,9 +19,21 @@ def scores(query: np.ndarray, base: np.ndarray, extra: list[tuple[np.ndarray, np
 
 
 def _best(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best columns of each row of s, best first."""
-    m = s.shape[1]
+    """The k best columns of each row of s, best first; of equal scores the lower column first."""
+    n, m = s.shape
+    if k < m and n:
+        # the k-th best value of each row (a partition of the values alone is about 3x faster than argpartition),
+        # then the columns at or above it, ordered by row, score, column
+        kth = np.partition(s, m - k, axis=1)[:, m - k]
+        rows, cols = np.nonzero(s >= kth[:, None])
+        vals = s[rows, cols]
+        order = np.lexsort((cols, -vals, rows))
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        keep = np.arange(len(rows)) - np.searchsorted(rows, np.arange(n))[rows] < k
+        if keep.sum() == n * k:  # else NaNs: the slow way below
+            return cols[keep].reshape(n, k), vals[keep].reshape(n, k)
     part = np.argpartition(-s, k - 1, axis=1)[:, :k] if k < m else np.broadcast_to(np.arange(m), s.shape).copy()
+    part.sort(axis=1)
     ps = np.take_along_axis(s, part, axis=1)
     order = np.argsort(-ps, axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(ps, order, axis=1)

@@ -1,0 +1,25 @@
+"""Top-K candidates from the similarity matrix: against a brute-force sort, ties included."""
+
+import numpy as np
+
+from symbridge.match.similarity import top_k
+
+
+def brute(s: np.ndarray, k: int) -> list[list[int]]:
+    return [sorted(range(s.shape[1]), key=lambda c: (-s[r, c], c))[:k] for r in range(s.shape[0])]
+
+
+def test_top_k_orders_best_first_and_breaks_ties_by_the_lower_index():
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        n, m, d = (int(v) for v in rng.integers(1, 30, 3))
+        # few distinct vectors: many exactly equal scores, as identical functions give
+        q = rng.integers(-1, 2, (n, d)).astype(np.float32)
+        b = rng.integers(-1, 2, (m, d)).astype(np.float32)
+        k, kr = int(rng.integers(1, 12)), int(rng.integers(1, 4))
+        (idx, val), (ridx, rval) = top_k(q, b, k, block=7, k_reverse=kr)
+        s = q @ b.T
+        assert idx.tolist() == brute(s, min(k, m))
+        assert np.array_equal(val, np.take_along_axis(s, idx, axis=1))
+        assert ridx.tolist() == brute(s.T, min(kr, n))
+        assert np.array_equal(rval, np.take_along_axis(s.T, ridx, axis=1))
