@@ -1,5 +1,7 @@
 """The matcher's structural steps on small hand-made sides (no binaries)."""
 
+import itertools
+
 import numpy as np
 
 from symbridge.match.matcher import Match, Matcher, Params, Side
@@ -165,3 +167,67 @@ def test_both_ways_marks_the_matches_the_reverse_matching_repeats():
     assert res.features(next(iter(res.matches)), 64, 64)[-1] in (0.0, 1.0)
     same = match_both_ways(side(ref), side(ref))  # a binary against itself: every match is mutual
     assert all(m.reverse_agrees for m in same.matches.values())
+
+
+def noisy_pair(seed: int, n: int = 300, families: int = 6):
+    """A reference and a target made of the same functions (noisy vectors, a few call edges changed), with
+    look-alike families so that structure has to decide."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((families, 16))[rng.integers(0, families, n)]  # families of look-alikes
+    callees = [sorted(set(rng.integers(0, n, 3).tolist()) - {i}) for i in range(n)]
+
+    def copy(noise):
+        v = base + noise * rng.standard_normal(base.shape)
+        cs = [[j for j in c if rng.random() > 0.1] for c in callees]
+        return side(v / np.linalg.norm(v, axis=1, keepdims=True), cs)
+    return copy(0.3), copy(0.3)
+
+
+def full_refine(m: Matcher, idx: np.ndarray) -> None:
+    """refine_matches as first written: every unmatched function scored again every round."""
+    while True:
+        done = sorted(m.match)
+        best = {}
+        for i in range(len(m.P.addrs)):
+            if i not in m.match:
+                scored = m.refine_candidates(i, idx, done)
+                if scored:
+                    best[i] = max(scored)
+        if not best:
+            return
+        claim = {}
+        for i, (sc, j) in best.items():
+            if j not in claim or sc > claim[j][0]:
+                claim[j] = (sc, i)
+        top = max(sc for sc, _ in claim.values())
+        if not [i for j, (sc, i) in sorted(claim.items(), key=lambda x: -x[1][0])
+                if sc >= top - 0.1 and m.accept(i, j, "structure")]:
+            return
+
+
+def test_refinement_that_rescores_only_touched_functions_matches_a_full_rescore():
+    for seed, families in itertools.product(range(6), (6, 12, 40)):
+        ref, tgt = noisy_pair(seed, families=families)
+        results = []
+        for refine in (Matcher.refine_matches, full_refine):
+            m = Matcher(ref, tgt, Params(assign_all=False))
+            (idx, val), _ = m.candidates(5)
+            for i in range(0, 300, 37):  # a few anchors, as seeds would give
+                m.accept(i, i, "string")
+            refine(m, idx)
+            results.append({i: x.s for i, x in m.match.items()})
+        assert results[0] == results[1]
+        assert len(results[0]) > 150
+
+
+def test_improvement_pass_skipped_by_its_bound_moves_the_same_matches():
+    for seed in range(8):
+        ref, tgt = noisy_pair(seed)
+        results = []
+        for use_bound in (True, False):
+            m = Matcher(ref, tgt, Params(assign_all=False, refine=False))
+            (idx, val), _ = m.candidates(5)
+            m.final(idx, val, -1.0)
+            moved = m.improve(idx, val if use_bound else None)
+            results.append((moved, {i: x.s for i, x in m.match.items()}))
+        assert results[0] == results[1]
