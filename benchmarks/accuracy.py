@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{time.time() - t_start:6.0f}s] {kind}: {p['target']} ({len(d.q)} queries, "
                       f"{d.n_target} target functions)", file=sys.stderr, flush=True)
 
+    if not by_kind:
+        sys.exit(f"accuracy: none of the pairs asked for is in {a.corpus} (build it with symbridge.train.corpus)")
     add_tfidf([d for ps in by_kind.values() for d in ps])
     lines = report(by_kind, model, a)
     text = "\n".join(lines) + "\n"

@@ -164,12 +164,14 @@ def test_both_ways_marks_the_matches_the_reverse_matching_repeats():
         assert m.reverse_agrees == (m.s in reverse.matches and reverse.matches[m.s].s == i)
     flags = [m.reverse_agrees for m in res.matches.values()]
     assert 0 < sum(flags) < len(flags)  # both cases occur here
-    assert res.features(next(iter(res.matches)), 64, 64)[-1] in (0.0, 1.0)
+    from symbridge.match.confidence import FEATURES
+
+    assert res.features(next(iter(res.matches)), 64, 64)[FEATURES.index("reverse_agrees")] in (0.0, 1.0)
     same = match_both_ways(side(ref), side(ref))  # a binary against itself: every match is mutual
     assert all(m.reverse_agrees for m in same.matches.values())
 
 
-def noisy_pair(seed: int, n: int = 300, families: int = 6):
+def noisy_pair(seed: int, n: int = 300, families: int = 6, noise: float = 0.3):
     """A reference and a target made of the same functions (noisy vectors, a few call edges changed), with
     look-alike families so that structure has to decide."""
     rng = np.random.default_rng(seed)
@@ -180,7 +182,7 @@ def noisy_pair(seed: int, n: int = 300, families: int = 6):
         v = base + noise * rng.standard_normal(base.shape)
         cs = [[j for j in c if rng.random() > 0.1] for c in callees]
         return side(v / np.linalg.norm(v, axis=1, keepdims=True), cs)
-    return copy(0.3), copy(0.3)
+    return copy(noise), copy(noise)
 
 
 def full_refine(m: Matcher, idx: np.ndarray) -> None:
@@ -231,3 +233,28 @@ def test_improvement_pass_skipped_by_its_bound_moves_the_same_matches():
             moved = m.improve(idx, val if use_bound else None)
             results.append((moved, {i: x.s for i, x in m.match.items()}))
         assert results[0] == results[1]
+
+
+def test_agreement_of_plain_and_member_matchings_is_recorded_per_match():
+    """plain_agrees repeats the matching without address-order propagation and refinement; members_agree is
+    the share of the column views (ensemble members) whose own matching pairs the same functions."""
+    from dataclasses import replace
+
+    from symbridge.match.confidence import FEATURES
+    from symbridge.match.matcher import column_view, match_both_ways
+
+    ref, tgt = noisy_pair(1, n=120, families=40, noise=0.8)
+    cols = [np.arange(0, 8), np.arange(8, 16)]
+    res = match_both_ways(ref, tgt, Params(), cols)
+    plain = Matcher(ref, tgt, replace(Params(), order_sim=2.0, refine=False)).run().matches
+    own = [Matcher(column_view(ref, c), column_view(tgt, c), Params()).run().matches for c in cols]
+    for i, m in res.matches.items():
+        assert m.plain_agrees == (i in plain and plain[i].s == m.s)
+        assert m.members_agree == sum(i in o and o[i].s == m.s for o in own) / 2
+    shares = {m.members_agree for m in res.matches.values()}
+    assert {0.0, 0.5, 1.0} <= shares  # all three occur here
+    assert not all(m.plain_agrees for m in res.matches.values())
+    x = res.features(next(iter(res.matches)), 64, 64)
+    assert len(x) == len(FEATURES)
+    alone = match_both_ways(ref, tgt, Params())  # no members: the share stands at 1
+    assert all(m.members_agree == 1.0 for m in alone.matches.values())

@@ -66,6 +66,25 @@ def test_an_ensemble_scores_the_mean_of_its_members_similarities(demo_functions)
     assert np.allclose(e @ e.T, (a @ a.T + b @ b.T) / 2, atol=1e-5)
 
 
+def test_member_columns_view_each_member_with_the_identifier_sketch(demo_functions):
+    """A member's columns of the ensemble's vectors rank like that member alone (with the same sketch)."""
+    shipped = Model.default()
+    cols = shipped.member_columns()
+    assert len(cols) == shipped.n_members == 2
+    width = int(shipped.parts[0]["w2"].shape[1])
+    sketch = set(range(2 * width, shipped.dim))
+    assert set(cols[0]) == set(range(width)) | sketch and set(cols[1]) == set(range(width, 2 * width)) | sketch
+    v = shipped.embed(demo_functions)
+    alone = Model(dict(shipped.parts[1]), {k: val for k, val in shipped.meta.items() if k != "members"})
+    w = alone.embed(demo_functions)  # member 1 with the sketch: its own part weighs sqrt(2) more here
+    view = v[:, cols[1]] / np.linalg.norm(v[:, cols[1]], axis=1, keepdims=True)
+    own = view[:, :width] / np.linalg.norm(view[:, :width], axis=1, keepdims=True)
+    assert np.allclose(own, w[:, :width] / np.linalg.norm(w[:, :width], axis=1, keepdims=True), atol=1e-5)
+    single = Model(dict(shipped.parts[0]), {k: val for k, val in shipped.meta.items()
+                                            if k not in ("members", "identifier_weight")})
+    assert single.member_columns() == []
+
+
 def test_an_ensemble_round_trips_through_its_file(tmp_path, demo_functions):
     shipped = Model.default()
     single = Model(dict(shipped.parts[0]), {k: v for k, v in shipped.meta.items() if k != "members"})

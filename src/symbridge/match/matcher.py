@@ -7,10 +7,11 @@ two libraries. Every match keeps the evidence behind it (``via``)."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 import bisect
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -99,6 +100,8 @@ class Match:
     reverse_margin: float = 1.0  # sim minus the best similarity of s to another target function
     rank: int = 0  # s's place among the target function's candidates (K when it is not among them)
     reverse_agrees: bool = True  # matching the other way round (target as reference) makes the same pair
+    plain_agrees: bool = True  # and matching without address-order propagation or refinement
+    members_agree: float = 1.0  # the share of ensemble members whose own matching makes the same pair
 
 
 @dataclass
@@ -122,7 +125,8 @@ class MatchResult:
                               seed_share=self.seed_share, order_run=m.order_run, size_shift=self.size_shift,
                               sim_median=self.sim_median, caller_diff=m.caller_diff, n_close=m.n_close,
                               conflict=m.conflict, callee_diff=m.callee_diff, reverse_margin=m.reverse_margin,
-                              rank=m.rank, reverse_agrees=m.reverse_agrees)
+                              rank=m.rank, reverse_agrees=m.reverse_agrees, plain_agrees=m.plain_agrees,
+                              members_agree=m.members_agree)
 
 
 def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:
@@ -169,18 +173,41 @@ def exports_agree(ref: Side, tgt: Side, ratio: float) -> bool:
     return a > 0 and b > 0 and min(a, b) >= ratio * max(a, b)
 
 
-def match_both_ways(ref: Side, tgt: Side, params: Params | None = None) -> MatchResult:
-    """The matches of tgt's functions, each marked with whether matching the other way round (tgt as the
-    reference) pairs the same two functions: a pair both directions agree on is right far more often."""
-    fwd = Matcher(ref, tgt, params)
+def column_view(side: Side, columns: np.ndarray) -> Side:
+    """The side with only these columns of its vectors (renormalised): one ensemble member's own view."""
+    def cut(v: np.ndarray | None) -> np.ndarray | None:
+        if v is None:
+            return None
+        w = v[:, columns]
+        return (w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    view = replace(side, vectors=cut(side.vectors))
+    view.inlined = cut(side.inlined)
+    return view
+
+
+def match_both_ways(ref: Side, tgt: Side, params: Params | None = None,
+                    member_columns: Sequence[np.ndarray] = ()) -> MatchResult:
+    """The matches of tgt's functions, each marked with which other matchings pair the same two functions
+    (a pair they agree on is right far more often): matching the other way round (tgt as the reference),
+    matching without address-order propagation or refinement (``plain_agrees``), and matching with each
+    ensemble member's own vectors (``member_columns``, from Model.member_columns; ``members_agree`` is the
+    share that agree, 1.0 without members)."""
+    p = params or Params.default()
+    fwd = Matcher(ref, tgt, p)
     # one similarity matrix serves both runs: the reverse run's candidates are its columns
     (idx, val), (ridx, rval) = fwd.candidates(K, k_reverse=K)
     res = fwd.run(((idx, val), (ridx[:, :2], rval[:, :2])))
     # the reverse run matches ref's functions (its targets) to tgt's (its references): ref index -> tgt index
-    rev = Matcher(tgt, ref, params).run(((ridx, rval), (idx[:, :2], val[:, :2])))
+    rev = Matcher(tgt, ref, p).run(((ridx, rval), (idx[:, :2], val[:, :2])))
     back = {j: m.s for j, m in rev.matches.items()}
+    plain = Matcher(ref, tgt, replace(p, order_sim=2.0, refine=False)).run(((idx, val), (ridx[:, :2], rval[:, :2])))
+    members = [Matcher(column_view(ref, c), column_view(tgt, c), p).run().matches for c in member_columns]
     for i, m in res.matches.items():
         m.reverse_agrees = back.get(m.s) == i
+        o = plain.matches.get(i)
+        m.plain_agrees = o is not None and o.s == m.s
+        if members:
+            m.members_agree = sum(1 for ms in members if i in ms and ms[i].s == m.s) / len(members)
     return res
 
 

@@ -29,7 +29,7 @@ def embed_binary(binary: Binary, model, progress: Callable[[int], None] | None =
 def match_binaries(reference: Binary, target: Binary, model, params: Params | None = None,
                    progress: Callable[[int], None] | None = None) -> tuple[MatchResult, list, list]:
     ref_side, tgt_side = match_sides(reference, target, model, params, progress)
-    result = match_both_ways(ref_side, tgt_side, params)
+    result = match_both_ways(ref_side, tgt_side, params, model.member_columns())
     return result, reference.code_functions, target.code_functions
 
 

@@ -178,6 +178,17 @@ class Model:
             return sum(int(p["w2"].shape[1]) for p in self.parts) + sketch
         return int(self.t["embedding"].shape[1])
 
+    def member_columns(self) -> list[np.ndarray]:
+        """For an ensemble, the columns of each member's own embedding within the model's vectors (its output
+        and the identifier sketch): the matcher matches with each member alone for evidence. [] otherwise."""
+        if self.kind != "bag-mlp" or self.n_members < 2:
+            return []
+        widths = [int(p["w2"].shape[1]) for p in self.parts]
+        total = sum(widths)
+        sketch = np.arange(total, self.dim)
+        starts = np.cumsum([0] + widths[:-1])
+        return [np.concatenate([np.arange(a, a + w), sketch]) for a, w in zip(starts, widths)]
+
     def sketch_table(self) -> np.ndarray:
         if self._sketch is None:
             rng = np.random.default_rng(self.SKETCH_SEED)

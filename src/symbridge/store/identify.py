@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,9 +83,11 @@ def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[
 
 
 def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray, top_binaries: list[int],
-                       cal: Calibrator) -> dict[int, tuple[float, RefFunction, Match, list[float]]]:
+                       cal: Calibrator, member_columns: Sequence[np.ndarray] = ()
+                       ) -> dict[int, tuple[float, RefFunction, Match, list[float]]]:
     """Whole-binary matching (call graph, address order, strings) of the target against each of the given
-    library binaries; for each target function the most probable of its matches."""
+    library binaries; for each target function the most probable of its matches. ``member_columns``: the
+    model's (Model.member_columns), for the matcher's agreement evidence."""
     paths = dict(con.execute("SELECT id, path FROM binaries"))
     target = build_side(code, vectors)
     best: dict[int, tuple[float, RefFunction, Match, list[float]]] = {}
@@ -92,7 +95,7 @@ def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray,
         ref_side, refs = reference_side(con, bid, paths[bid])
         if not refs:
             continue
-        res = match_both_ways(ref_side, target)
+        res = match_both_ways(ref_side, target, member_columns=member_columns)
         items = list(res.matches.items())
         feats = [res.features(i, code[i].size, refs[m.s].size) for i, m in items]
         for (i, m), x, p in zip(items, feats, cal.probability(np.array(feats)) if feats else []):
@@ -102,8 +105,10 @@ def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray,
 
 
 def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: np.ndarray, ann, model_name: str,
-                 min_confidence: float | None, calibrator: Calibrator | None = None) -> dict:
-    """The transfer-shaped result for target's functions (code: its non-PLT functions, vectors: theirs)."""
+                 min_confidence: float | None, calibrator: Calibrator | None = None,
+                 member_columns: Sequence[np.ndarray] = ()) -> dict:
+    """The transfer-shaped result for target's functions (code: its non-PLT functions, vectors: theirs;
+    member_columns: the model's, as structural_matches takes them)."""
     cal = calibrator or Calibrator.default()
     thr = cal.threshold if min_confidence is None else float(min_confidence)
     labels, scores = ann.query(vectors, K_NEIGHBOURS)
@@ -114,7 +119,7 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
                    if labels.shape[1] and int(labels[i, 0]) in refs)
     floor = max(3, len(code) // 20)
     top_binaries = [ids_of[b] for b, n in hits.most_common(MAX_STRUCTURAL_BINARIES) if n >= floor]
-    structural = structural_matches(con, code, vectors, top_binaries, cal)
+    structural = structural_matches(con, code, vectors, top_binaries, cal, member_columns)
     rows: list[dict] = []
     feats: list[list[float]] = []
     owners: list[tuple[dict, RefFunction]] = []
@@ -146,7 +151,7 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
             rank = next(k for k, (_, c) in enumerate(cand) if c.id == fid)
             feats.append(match_features(sim, margin, 0, f.size, r.size, ["embedding"], top1=top1, reverse_top1=top1,
                                         n_close=max(n_close, 1), reverse_margin=margin, rank=rank,
-                                        reverse_agrees=top1))
+                                        reverse_agrees=top1, plain_agrees=top1, members_agree=float(top1)))
             owners.append((row, r))
             row.update(reference_address=r.address, binary=r.binary, via=["embedding"])
             if not any(c["address"] == r.address and c["binary"] == r.binary for c in cands):

@@ -179,7 +179,8 @@ class Store:
         code = target.code_functions
         ann = self.ann
         vectors = self.model.embed(code)  # one embedding call for the whole target
-        return build_result(self.con, self.db, target, code, vectors, ann, self.model.name, min_confidence)
+        return build_result(self.con, self.db, target, code, vectors, ann, self.model.name, min_confidence,
+                            member_columns=self.model.member_columns())
 
 
 @contextmanager

@@ -45,14 +45,15 @@ def load_pair(ref: Path, tgt: Path, work: Path) -> tuple[Binary, Binary]:
 
 
 def prepare(ref: Path, tgt: Path, work: Path, model: Model) -> tuple:
+    """(reference side, target side, their functions, the target's true names, the model's member columns)."""
     S, P = load_pair(ref, tgt, work)
-    return (*match_sides(S, P, model), S.code_functions, P.code_functions, truth_names(tgt))
+    return (*match_sides(S, P, model), S.code_functions, P.code_functions, truth_names(tgt), model.member_columns())
 
 
 def run_pair(prepared: tuple, params: Params) -> tuple[MatchResult, int, int]:
     """The match result, and how many matches name their target right and wrong."""
-    ref_side, tgt_side, sc, pc, t = prepared
-    res = match_both_ways(ref_side, tgt_side, params)
+    ref_side, tgt_side, sc, pc, t, members = prepared
+    res = match_both_ways(ref_side, tgt_side, params, members)
     right = sum(1 for i, m in res.matches.items() if name_right(sc[m.s].name, t.get(pc[i].address, ())))
     return res, right, len(res.matches) - right
 
@@ -115,7 +116,7 @@ def examples(prepared: tuple, params: Params, partial: bool = False, names: list
     benchmark leaves it out: its name may well be right. `names`, when given, gets one line per example:
     target address, the name given and the target's true names (to read what the wrong ones are)."""
     res, _, _ = run_pair(prepared, params)
-    _, _, sc, pc, t = prepared
+    _, _, sc, pc, t, _ = prepared
     X, y = [], []
     for i, m in res.matches.items():
         s = sc[m.s]
