@@ -51,14 +51,22 @@ def load_model(path: Path | None):
 
 @contextmanager
 def progress(label: str, total: int | None = None):
-    """A Rich progress bar on a terminal; nothing when piped or --quiet."""
+    """A Rich progress bar on a terminal; nothing when piped or --quiet. Yields tick(n=1), which advances it;
+    tick.stage(text) relabels it for a step that follows (the bar stays full, the clock runs on)."""
+    def quiet_tick(n: int = 1) -> None:
+        return None
     if STATE["quiet"] or not err.is_terminal:
-        yield lambda n=1: None
+        quiet_tick.stage = lambda text: None  # type: ignore[attr-defined]
+        yield quiet_tick
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
         task = bar.add_task(label, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+        def tick(n: int = 1) -> None:
+            bar.advance(task, n)
+        tick.stage = lambda text: bar.update(task, description=f"{label} done, {text}")  # type: ignore[attr-defined]
+        yield tick
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -152,7 +160,7 @@ def transfer(reference: Path, target: Path,
     P = open_binary(target, ignore_symbols=ignore_target_symbols, extra_starts=starts)
     m = load_model(model)
     with progress("embedding", len(S) + len(P)) as tick:
-        result = run_transfer(S, P, m, min_confidence=min_confidence, progress=tick)
+        result = run_transfer(S, P, m, min_confidence=min_confidence, progress=tick, stage=tick.stage)
     if output is not None:
         for w in write_named(P, result, output):
             if not STATE["quiet"]:

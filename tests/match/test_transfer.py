@@ -37,6 +37,15 @@ def test_every_match_says_what_evidence_made_it(pair_o2_o3):
     assert all(f["via"] for f in r["functions"] if f["reference_address"] is not None)
 
 
+def test_progress_hears_when_matching_begins_after_embedding(pair_o2_o3):
+    ref, stripped, _ = pair_o2_o3
+    events = []
+    transfer(Binary(ref), Binary(stripped, ignore_symbols=True), progress=lambda n: events.append(n),
+             stage=events.append)
+    assert events[-1] == "matching"
+    assert all(isinstance(n, int) for n in events[:-1]) and sum(events[:-1]) > 0
+
+
 def test_reference_names_from_an_ida_export_round_trip(tmp_path, pair_o2_o3):
     """An analyst's names for a stripped reference (exported as an IDA script) drive a transfer."""
     ref, stripped, full = pair_o2_o3

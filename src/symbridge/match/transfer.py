@@ -27,8 +27,13 @@ def embed_binary(binary: Binary, model, progress: Callable[[int], None] | None =
 
 
 def match_binaries(reference: Binary, target: Binary, model, params: Params | None = None,
-                   progress: Callable[[int], None] | None = None) -> tuple[MatchResult, list, list]:
+                   progress: Callable[[int], None] | None = None,
+                   stage: Callable[[str], None] | None = None) -> tuple[MatchResult, list, list]:
+    """The match result of target's functions; `progress` counts functions embedded, `stage` hears when
+    matching begins (a progress bar relabels itself)."""
     ref_side, tgt_side = match_sides(reference, target, model, params, progress)
+    if stage:
+        stage("matching")
     result = match_both_ways(ref_side, tgt_side, params, model.member_columns())
     return result, reference.code_functions, target.code_functions
 
@@ -50,14 +55,14 @@ def match_sides(reference: Binary, target: Binary, model, params: Params | None 
 
 def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: float | None = None,
              params: Params | None = None, calibrator: Calibrator | None = None,
-             progress: Callable[[int], None] | None = None) -> dict:
+             progress: Callable[[int], None] | None = None, stage: Callable[[str], None] | None = None) -> dict:
     """Names for every function of target, from reference. Returns the transfer JSON as a dict."""
     from ..model.model import Model
 
     model = model or Model.default()
     cal = calibrator or Calibrator.default()
     thr = cal.threshold if min_confidence is None else min_confidence
-    res, s_code, p_code = match_binaries(reference, target, model, params, progress)
+    res, s_code, p_code = match_binaries(reference, target, model, params, progress, stage)
     s_plt = {f.name: f for f in reference.functions if f.is_plt and f.name}
     rows: list[dict] = []
     feats, owners = [], []
