@@ -346,8 +346,9 @@ def identify(db: str, target: Path, json_out: Annotated[Optional[Path], typer.Op
 
     STATE["quiet"] |= quiet
     P = open_binary(target, ignore_symbols=True)
-    with open_store(db, load_model(model), create=False) as store:
-        result = store.identify(P, min_confidence=min_confidence)
+    with open_store(db, load_model(model), create=False) as store, \
+            progress("embedding", len(P.code_functions)) as tick:
+        result = store.identify(P, min_confidence=min_confidence, progress=tick, stage=tick.stage)
     if output is not None:
         write_named(P, result, output)
     if json_out is not None or output is None:

@@ -169,8 +169,9 @@ class Store:
         return [{"id": r[0], "path": r[1], "sha256": r[2], "functions": r[3], "build_id": r[4], "model": r[5],
                  "dim": r[6], "added_at": r[7]} for r in cur]
 
-    def identify(self, target, min_confidence: float | None = None) -> dict:
-        """Names for every function of target (a Binary, or a path opened as stripped) from the library."""
+    def identify(self, target, min_confidence: float | None = None, progress=None, stage=None) -> dict:
+        """Names for every function of target (a Binary, or a path opened as stripped) from the library;
+        `progress` counts functions embedded, `stage` hears when matching begins."""
         from ..binary import Binary
         from .identify import build_result
 
@@ -178,7 +179,9 @@ class Store:
             target = Binary(target, ignore_symbols=True)
         code = target.code_functions
         ann = self.ann
-        vectors = self.model.embed(code)  # one embedding call for the whole target
+        vectors = self.model.embed(code, progress=progress)  # one embedding call for the whole target
+        if stage:
+            stage("matching")
         return build_result(self.con, self.db, target, code, vectors, ann, self.model.name, min_confidence,
                             member_columns=self.model.member_columns())
 
