@@ -216,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="Also save the examples (features, right or not, pair, kind, names) to this .npz.")
     ap.add_argument("--examples", type=Path, default=None,
                     help="Fit only the calibration, on the examples of an earlier --dump (same matcher).")
+    ap.add_argument("--missing-packages", action="store_true",
+                    help="Only print the source packages of the drawn pairs whose files are not in --corpus "
+                         "(what to rebuild first; scripts/rebuild_data.sh uses it).")
     a = ap.parse_args(argv)
     if a.examples:  # refit the calibration alone, on the examples of an earlier --dump
         d = np.load(a.examples, allow_pickle=False)
@@ -248,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         r1, r2 = rng.sample(rng.choice(several), 2)
         if unit_of(r1["relpath"]) != unit_of(r2["relpath"]):
             chosen.append((a.corpus / r1["relpath"], a.corpus / r2["relpath"], "related"))
+    if a.missing_packages:
+        for package in sorted({package_of(path, a.corpus) for ref, tgt, _ in chosen for path in (ref, tgt)
+                               if not path.exists()}):
+            print(package)
+        return 0
     t0 = time.time()
     prepared, kinds_of, packages_of = [], [], []
     for ref, tgt, kind in chosen:
