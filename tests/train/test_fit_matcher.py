@@ -91,3 +91,26 @@ def test_out_of_fold_keeps_each_package_in_one_fold(monkeypatch):
     for fold in folds:  # no package is both fitted on and scored in one fold
         assert fold["scored"] and not fold["scored"] & fold["fitted"]
     assert sorted(k for fold in folds for k in fold["scored"]) == list(range(7))  # each scored exactly once
+
+
+def test_missing_packages_lists_the_packages_whose_drawn_files_are_not_on_disk(tmp_path, capsys):
+    import json
+
+    from symbridge.train.fit_matcher import main
+
+    def pair(pkg):
+        return {"kind": "cross-opt", "source_package": pkg, "reference": f"train/{pkg}/gcc-O0/libx.so",
+                "target": f"train/{pkg}/gcc-O3/libx.so"}
+    rows = [{"relpath": f"train/{pkg}/{lvl}/libx.so", "size": 50_000, "origin": "rebuild", "source_package": pkg,
+             "suite": "bookworm", "compiler": "gcc", "flags": lvl} for pkg in "abc" for lvl in ("gcc-O0", "gcc-O3")]
+    (tmp_path / "pairs.json").write_text(json.dumps([pair(p) for p in "abc"]))
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "seen.txt").write_text("c\n")  # the model's own packages are never drawn
+    corpus = tmp_path / "corpus"
+    for lvl in ("gcc-O0", "gcc-O3"):  # package a is on disk
+        (corpus / "train/a" / lvl).mkdir(parents=True)
+        (corpus / "train/a" / lvl / "libx.so").write_bytes(b"")
+    main(["--missing-packages", "--pairs", str(tmp_path / "pairs.json"), "--manifest", str(tmp_path / "manifest.jsonl"),
+          "--model-packages", str(tmp_path / "seen.txt"), "--corpus", str(corpus), "--unrelated", "0",
+          "--related", "0"])
+    assert capsys.readouterr().out.split() == ["b"]
