@@ -47,7 +47,7 @@ calibration_data() {
     # the packages of the calibration's draw whose files are still missing: rebuilds (first pass is enough)
     for p in $(python -m symbridge.train.fit_matcher --missing-packages --per-kind 40 --related 40 \
                --unrelated 24 --corpus "$CORPUS"); do
-        corpus "rebuild-$p" --split train --rebuild --first-pass --only "$p"
+        corpus "rebuild-$p" --split train --rebuild --first-pass --only "$p" || echo "failed: $p (see its log)"
     done
     echo "still missing: $(python -m symbridge.train.fit_matcher --missing-packages --per-kind 40 --related 40 \
           --unrelated 24 --corpus "$CORPUS" | tr '\n' ' ')"
