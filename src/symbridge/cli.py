@@ -170,6 +170,11 @@ def transfer(reference: Path, target: Path,
             emit_json(result, json_out)
         else:
             _print_table(result)
+    _summary(result, target, output)
+
+
+def _summary(result: dict, target: Path, output: Path | None) -> None:
+    """One line on stderr: how many of the target's functions got a name, and what was written."""
     if not STATE["quiet"]:
         named = sum(1 for f in result["functions"] if f["name"] and "import" not in f["via"])
         total = sum(1 for f in result["functions"] if "import" not in f["via"])
@@ -353,6 +358,7 @@ def identify(db: str, target: Path, json_out: Annotated[Optional[Path], typer.Op
         write_named(P, result, output)
     if json_out is not None or output is None:
         emit_json(result, json_out) if json_out is not None else _print_table(result)
+    _summary(result, target, output)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

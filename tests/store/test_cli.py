@@ -42,9 +42,13 @@ def test_cli_add_list_identify(fixtures, db, tmp_path):
     code = [f for f in res["functions"] if "import" not in f["via"]]
     assert code and all(c["binary"] in (str(fixtures["ref"]), str(fixtures["other"]))
                         for f in code for c in f["candidates"])
-    assert sum(1 for f in code if f["name"]) >= len(code) // 3
+    named = sum(1 for f in code if f["name"])
+    assert named >= len(code) // 3
+    assert r.stderr.strip().startswith(f"named {named} of {len(code)} functions of {fixtures['target']}")
     r = run("identify", db, fixtures["target"], "--json", "-")
     assert r.returncode == 0 and json.loads(r.stdout) == res
+    r = run("identify", "-q", db, fixtures["target"], "--json", out)
+    assert r.returncode == 0 and r.stderr == ""
 
 
 @pytest.mark.parametrize("db_arg", ["postgresql://user@localhost/symbols", "{tmp}/no/such/dir/x.db",
