@@ -258,3 +258,15 @@ def test_agreement_of_plain_and_member_matchings_is_recorded_per_match():
     assert len(x) == len(FEATURES)
     alone = match_both_ways(ref, tgt, Params())  # no members: the share stands at 1
     assert all(m.members_agree == 1.0 for m in alone.matches.values())
+
+
+def test_one_plain_run_makes_the_matches_of_the_run_with_agreement_evidence():
+    """fit_matcher's grid search counts right matches from Matcher.run alone: the same matches as the first
+    run of match_both_ways, whose candidates come from the shared matrix."""
+    from symbridge.match.matcher import match_both_ways
+
+    for seed, families in itertools.product(range(3), (6, 40)):
+        ref, tgt = noisy_pair(seed, n=150, families=families, noise=0.6)
+        alone = Matcher(ref, tgt, Params()).run().matches
+        full = match_both_ways(ref, tgt, Params(), [np.arange(0, 8), np.arange(8, 16)]).matches
+        assert {i: m.s for i, m in alone.items()} == {i: m.s for i, m in full.items()}

@@ -196,11 +196,12 @@ def match_both_ways(ref: Side, tgt: Side, params: Params | None = None,
     fwd = Matcher(ref, tgt, p)
     # one similarity matrix serves both runs: the reverse run's candidates are its columns
     (idx, val), (ridx, rval) = fwd.candidates(K, k_reverse=K)
-    res = fwd.run(((idx, val), (ridx[:, :2], rval[:, :2])))
+    candidates = ((idx, val), (ridx[:, :2], rval[:, :2]))  # as Matcher.candidates(K) gives them
+    res = fwd.run(candidates)
     # the reverse run matches ref's functions (its targets) to tgt's (its references): ref index -> tgt index
     rev = Matcher(tgt, ref, p).run(((ridx, rval), (idx[:, :2], val[:, :2])))
     back = {j: m.s for j, m in rev.matches.items()}
-    plain = Matcher(ref, tgt, replace(p, order_sim=2.0, refine=False)).run(((idx, val), (ridx[:, :2], rval[:, :2])))
+    plain = Matcher(ref, tgt, replace(p, order_sim=2.0, refine=False)).run(candidates)
     members = [Matcher(column_view(ref, c), column_view(tgt, c), p).run().matches for c in member_columns]
     for i, m in res.matches.items():
         m.reverse_agrees = back.get(m.s) == i
@@ -437,8 +438,8 @@ class Matcher:
         n_p = len(self.P.addrs)
         best: dict[int, tuple[float, int]] = {}
         dirty = [i for i in range(n_p) if i not in self.match]
+        done = sorted(self.match)
         while True:
-            done = sorted(self.match)
             for i in dirty:
                 best.pop(i, None)
                 if i in self.match:
@@ -523,16 +524,17 @@ class Matcher:
                 js = [j for j in votes if j != j0]
                 if not js:
                     continue
+                held = lam * self.agree(i, j0)  # the neighbours the present match keeps
                 if known is not None and known[i]:
                     # a reference function outside i's top K is no more similar than the K-th (floor); the
                     # bound leaves 1e-4 for rounding between this and block's similarities
                     sims_of, floor = known[i], min(known[i].values())
                     bound = max(sims_of.get(j, floor) + lam * votes[j] for j in js)
-                    if bound + lam * hubs - (self.match[i].sim + lam * self.agree(i, j0)) <= gain - 1e-4:
+                    if bound + lam * hubs - (self.match[i].sim + held) <= gain - 1e-4:
                         continue
                 sims = self.block([i], js + [j0])[0]
                 score = sims[:-1] + lam * np.array([votes[j] for j in js])
-                here = float(sims[-1]) + lam * self.agree(i, j0)
+                here = float(sims[-1]) + held
                 if float(score.max()) + lam * hubs - here <= gain:
                     continue  # no candidate can gain enough
                 best, pick = gain, None

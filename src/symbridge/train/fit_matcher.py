@@ -30,7 +30,7 @@ from .dataset import read_list, read_manifest, unit_of
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, name_right, truth_names
 from ..match.confidence import CALIBRATION_FILE, FEATURES, MONOTONE, Calibrator
-from ..match.matcher import MatchResult, Params, match_both_ways
+from ..match.matcher import Matcher, MatchResult, Params, match_both_ways
 from ..match.transfer import match_sides
 from ..model.model import Model
 
@@ -50,10 +50,12 @@ def prepare(ref: Path, tgt: Path, work: Path, model: Model) -> tuple:
     return (*match_sides(S, P, model), S.code_functions, P.code_functions, truth_names(tgt), model.member_columns())
 
 
-def run_pair(prepared: tuple, params: Params) -> tuple[MatchResult, int, int]:
-    """The match result, and how many matches name their target right and wrong."""
+def run_pair(prepared: tuple, params: Params, evidence: bool = True) -> tuple[MatchResult, int, int]:
+    """The match result, and how many matches name their target right and wrong. Without `evidence` the
+    matcher runs once, without the agreement runs (the same matches; what counting right ones needs)."""
     ref_side, tgt_side, sc, pc, t, members = prepared
-    res = match_both_ways(ref_side, tgt_side, params, members)
+    res = (match_both_ways(ref_side, tgt_side, params, members) if evidence
+           else Matcher(ref_side, tgt_side, params).run())
     right = sum(1 for i, m in res.matches.items() if name_right(sc[m.s].name, t.get(pc[i].address, ())))
     return res, right, len(res.matches) - right
 
@@ -102,7 +104,7 @@ def fit_params(prepared: list[tuple], penalty: float = 2.0) -> Params:
         p = Params(seed_sim=seed_sim, prop_sim=prop_sim, final_sim=final_sim, order_sim=order_sim)
         score = 0.0
         for prep in prepared:
-            _, r, w = run_pair(prep, p)
+            _, r, w = run_pair(prep, p, evidence=False)
             score += r - penalty * w
         if best_score is None or score > best_score:
             best, best_score = p, score
