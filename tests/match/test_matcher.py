@@ -260,6 +260,28 @@ def test_agreement_of_plain_and_member_matchings_is_recorded_per_match():
     assert all(m.members_agree == 1.0 for m in alone.matches.values())
 
 
+def test_agreement_of_other_views_is_the_share_of_their_matchings_that_pair_the_same_functions():
+    """views_agree: the share of the other views' matchings (other vectors of the same functions) that make
+    the match."""
+    from symbridge.match.matcher import match_both_ways, vector_view
+
+    ref, tgt = noisy_pair(2, n=120, families=40, noise=0.8)
+    rng = np.random.default_rng(5)
+    views = []
+    for _ in range(2):  # two noisier views of the same functions
+        a = ref.vectors + 0.3 * rng.standard_normal(ref.vectors.shape)
+        b = tgt.vectors + 0.3 * rng.standard_normal(tgt.vectors.shape)
+        views.append((vector_view(ref, a / np.linalg.norm(a, axis=1, keepdims=True)),
+                      vector_view(tgt, b / np.linalg.norm(b, axis=1, keepdims=True))))
+    res = match_both_ways(ref, tgt, Params(), views=views)
+    own = [Matcher(r, t, Params()).run().matches for r, t in views]
+    for i, m in res.matches.items():
+        assert m.views_agree == sum(i in o and o[i].s == m.s for o in own) / 2
+    assert {0.0, 0.5, 1.0} <= {m.views_agree for m in res.matches.values()}
+    alone = match_both_ways(ref, tgt, Params())  # no views: the share stands at 1
+    assert all(m.views_agree == 1.0 for m in alone.matches.values())
+
+
 def test_one_plain_run_makes_the_matches_of_the_run_with_agreement_evidence():
     """fit_matcher's grid search counts right matches from Matcher.run alone: the same matches as the first
     run of match_both_ways, whose candidates come from the shared matrix."""

@@ -23,3 +23,20 @@ def test_top_k_orders_best_first_and_breaks_ties_by_the_lower_index():
         assert np.array_equal(val, np.take_along_axis(s, idx, axis=1))
         assert ridx.tolist() == brute(s.T, min(kr, n))
         assert np.array_equal(rval, np.take_along_axis(s.T, ridx, axis=1))
+
+
+def test_top_k_of_rows_tied_across_most_columns_keeps_the_lowest_columns():
+    """Functions without identifiers have a zero identifier sketch: every score of their rows ties."""
+    rng = np.random.default_rng(4)
+    for _ in range(30):
+        n, m, d = (int(v) for v in rng.integers(1, 40, 3))
+        q = rng.integers(-1, 2, (n, d)).astype(np.float32)
+        b = rng.integers(-1, 2, (m, d)).astype(np.float32)
+        q[rng.random(n) < 0.6] = 0.0  # most rows all zero
+        b[rng.random(m) < 0.3] = 0.0
+        k = int(rng.integers(1, 12))
+        (idx, val), (ridx, _) = top_k(q, b, k, block=9, k_reverse=3)
+        s = q @ b.T
+        assert idx.tolist() == brute(s, min(k, m))
+        assert np.array_equal(val, np.take_along_axis(s, idx, axis=1))
+        assert ridx.tolist() == brute(s.T, min(3, n))

@@ -44,7 +44,7 @@ def test_with_partial_truth_matches_of_unnamed_target_functions_are_not_judged()
     sc = [SimpleNamespace(name=n, size=64, address=a) for n, a in (("api_call", 0x10), ("helper", 0x20))]
     pc = [SimpleNamespace(name=None, size=64, address=a) for a in (0x110, 0x120)]
     truth = {0x110: {"api_call"}}  # a stripped library: only its exported function has a known name
-    prepared = (side(v), side(v), sc, pc, truth, [])
+    prepared = (side(v), side(v), sc, pc, truth, [], [])
     X, y = examples(prepared, Params(), partial=True)
     assert y == [True]
     X, y = examples(prepared, Params(), partial=False)  # full truth: the unnamed function's match is wrong

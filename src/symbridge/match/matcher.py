@@ -102,6 +102,7 @@ class Match:
     reverse_agrees: bool = True  # matching the other way round (target as reference) makes the same pair
     plain_agrees: bool = True  # and matching without address-order propagation or refinement
     members_agree: float = 1.0  # the share of ensemble members whose own matching makes the same pair
+    views_agree: float = 1.0  # and the share of other views of the code (match_both_ways's views) whose does
 
 
 @dataclass
@@ -126,7 +127,7 @@ class MatchResult:
                               sim_median=self.sim_median, caller_diff=m.caller_diff, n_close=m.n_close,
                               conflict=m.conflict, callee_diff=m.callee_diff, reverse_margin=m.reverse_margin,
                               rank=m.rank, reverse_agrees=m.reverse_agrees, plain_agrees=m.plain_agrees,
-                              members_agree=m.members_agree)
+                              members_agree=m.members_agree, views_agree=m.views_agree)
 
 
 def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:
@@ -185,13 +186,22 @@ def column_view(side: Side, columns: np.ndarray) -> Side:
     return view
 
 
+def vector_view(side: Side, vectors: np.ndarray) -> Side:
+    """The side with other vectors of the same functions (another view of their code), no inlined view."""
+    view = replace(side, vectors=np.asarray(vectors, np.float32))
+    view.inlined = None
+    return view
+
+
 def match_both_ways(ref: Side, tgt: Side, params: Params | None = None,
-                    member_columns: Sequence[np.ndarray] = ()) -> MatchResult:
+                    member_columns: Sequence[np.ndarray] = (), views: Sequence[tuple[Side, Side]] = ()
+                    ) -> MatchResult:
     """The matches of tgt's functions, each marked with which other matchings pair the same two functions
     (a pair they agree on is right far more often): matching the other way round (tgt as the reference),
-    matching without address-order propagation or refinement (``plain_agrees``), and matching with each
+    matching without address-order propagation or refinement (``plain_agrees``), matching with each
     ensemble member's own vectors (``member_columns``, from Model.member_columns; ``members_agree`` is the
-    share that agree, 1.0 without members)."""
+    share that agree, 1.0 without members), and matching each other view of the code (``views``: (ref, tgt)
+    sides, as transfer.code_views makes them; ``views_agree``, 1.0 without views)."""
     p = params or Params.default()
     fwd = Matcher(ref, tgt, p)
     # one similarity matrix serves both runs: the reverse run's candidates are its columns
@@ -203,12 +213,15 @@ def match_both_ways(ref: Side, tgt: Side, params: Params | None = None,
     back = {j: m.s for j, m in rev.matches.items()}
     plain = Matcher(ref, tgt, replace(p, order_sim=2.0, refine=False)).run(candidates)
     members = [Matcher(column_view(ref, c), column_view(tgt, c), p).run().matches for c in member_columns]
+    others = [Matcher(r, t, p).run().matches for r, t in views]
     for i, m in res.matches.items():
         m.reverse_agrees = back.get(m.s) == i
         o = plain.matches.get(i)
         m.plain_agrees = o is not None and o.s == m.s
         if members:
             m.members_agree = sum(1 for ms in members if i in ms and ms[i].s == m.s) / len(members)
+        if others:
+            m.views_agree = sum(1 for ms in others if i in ms and ms[i].s == m.s) / len(others)
     return res
 
 

@@ -25,7 +25,11 @@ def _best(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # the k-th best value of each row (a partition of the values alone is about 3x faster than argpartition),
         # then the columns at or above it, ordered by row, score, column
         kth = np.partition(s, m - k, axis=1)[:, m - k]
-        rows, cols = np.nonzero(s >= kth[:, None])
+        at_least = s >= kth[:, None]
+        if at_least.sum() > 2 * n * k:  # many ties at the k-th value (vectors of zeros): of those, the lowest
+            above = s > kth[:, None]    # columns that fill each row's k, so that few are sorted
+            at_least &= above | (np.cumsum(~above & at_least, axis=1) <= (k - above.sum(axis=1))[:, None])
+        rows, cols = np.nonzero(at_least)
         vals = s[rows, cols]
         order = np.lexsort((cols, -vals, rows))
         rows, cols, vals = rows[order], cols[order], vals[order]

@@ -9,7 +9,8 @@ import numpy as np
 from ..binary import Binary, Function
 from .confidence import Calibrator
 from .inline import inline_side, inlined_vectors
-from .matcher import MatchResult, Params, Side, build_side, match_both_ways
+from .matcher import MatchResult, Params, Side, build_side, column_view, match_both_ways, vector_view
+from .ngrams import tfidf_vectors
 
 N_CANDIDATES = 5
 
@@ -34,8 +35,20 @@ def match_binaries(reference: Binary, target: Binary, model, params: Params | No
     ref_side, tgt_side = match_sides(reference, target, model, params, progress)
     if stage:
         stage("matching")
-    result = match_both_ways(ref_side, tgt_side, params, model.member_columns())
+    result = match_both_ways(ref_side, tgt_side, params, model.member_columns(),
+                             code_views(ref_side, tgt_side, reference.code_functions, target.code_functions, model))
     return result, reference.code_functions, target.code_functions
+
+
+def code_views(ref_side: Side, tgt_side: Side, ref_code: list, tgt_code: list, model) -> list[tuple[Side, Side]]:
+    """Other views of both binaries' code, whose matchings are evidence where they agree (match_both_ways):
+    TF-IDF of mnemonic n-grams (match.ngrams), and the model's identifier sketch alone where it has one."""
+    ref_tfidf, tgt_tfidf = tfidf_vectors(ref_code, tgt_code)
+    views = [(vector_view(ref_side, ref_tfidf), vector_view(tgt_side, tgt_tfidf))]
+    sketch = model.sketch_columns()
+    if sketch is not None:
+        views.append((column_view(ref_side, sketch), column_view(tgt_side, sketch)))
+    return views
 
 
 def match_sides(reference: Binary, target: Binary, model, params: Params | None = None,

@@ -189,6 +189,13 @@ class Model:
         starts = np.cumsum([0] + widths[:-1])
         return [np.concatenate([np.arange(a, a + w), sketch]) for a, w in zip(starts, widths)]
 
+    def sketch_columns(self) -> np.ndarray | None:
+        """The columns of the identifier sketch (strings, imports, callee names) within the model's vectors, or
+        None when it has none: the matcher matches with the sketch alone for evidence."""
+        if self.kind != "bag-mlp" or self.identifier_weight <= 0:
+            return None
+        return np.arange(self.dim - self.SKETCH_DIM, self.dim)
+
     def sketch_table(self) -> np.ndarray:
         if self._sketch is None:
             rng = np.random.default_rng(self.SKETCH_SEED)

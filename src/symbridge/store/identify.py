@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..match.confidence import Calibrator, match_features
-from ..match.matcher import Match, Side, build_side, match_both_ways
+from ..match.matcher import Match, Side, build_side, column_view, match_both_ways
 from ..match.transfer import plt_row
 
 K_NEIGHBOURS = 20
@@ -83,11 +83,13 @@ def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[
 
 
 def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray, top_binaries: list[int],
-                       cal: Calibrator, member_columns: Sequence[np.ndarray] = ()
+                       cal: Calibrator, member_columns: Sequence[np.ndarray] = (),
+                       sketch_columns: np.ndarray | None = None
                        ) -> dict[int, tuple[float, RefFunction, Match, list[float]]]:
     """Whole-binary matching (call graph, address order, strings) of the target against each of the given
-    library binaries; for each target function the most probable of its matches. ``member_columns``: the
-    model's (Model.member_columns), for the matcher's agreement evidence."""
+    library binaries; for each target function the most probable of its matches. ``member_columns`` and
+    ``sketch_columns``: the model's (Model.member_columns, Model.sketch_columns), for the matcher's agreement
+    evidence (the library keeps no instructions, so the sketch is the one other view of the code here)."""
     paths = dict(con.execute("SELECT id, path FROM binaries"))
     target = build_side(code, vectors)
     best: dict[int, tuple[float, RefFunction, Match, list[float]]] = {}
@@ -95,7 +97,9 @@ def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray,
         ref_side, refs = reference_side(con, bid, paths[bid])
         if not refs:
             continue
-        res = match_both_ways(ref_side, target, member_columns=member_columns)
+        views = [] if sketch_columns is None else [(column_view(ref_side, sketch_columns),
+                                                    column_view(target, sketch_columns))]
+        res = match_both_ways(ref_side, target, member_columns=member_columns, views=views)
         items = list(res.matches.items())
         feats = [res.features(i, code[i].size, refs[m.s].size) for i, m in items]
         for (i, m), x, p in zip(items, feats, cal.probability(np.array(feats)) if feats else []):
@@ -106,9 +110,9 @@ def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray,
 
 def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: np.ndarray, ann, model_name: str,
                  min_confidence: float | None, calibrator: Calibrator | None = None,
-                 member_columns: Sequence[np.ndarray] = ()) -> dict:
+                 member_columns: Sequence[np.ndarray] = (), sketch_columns: np.ndarray | None = None) -> dict:
     """The transfer-shaped result for target's functions (code: its non-PLT functions, vectors: theirs;
-    member_columns: the model's, as structural_matches takes them)."""
+    member_columns, sketch_columns: the model's, as structural_matches takes them)."""
     cal = calibrator or Calibrator.default()
     thr = cal.threshold if min_confidence is None else float(min_confidence)
     labels, scores = ann.query(vectors, K_NEIGHBOURS)
@@ -119,7 +123,7 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
                    if labels.shape[1] and int(labels[i, 0]) in refs)
     floor = max(3, len(code) // 20)
     top_binaries = [ids_of[b] for b, n in hits.most_common(MAX_STRUCTURAL_BINARIES) if n >= floor]
-    structural = structural_matches(con, code, vectors, top_binaries, cal, member_columns)
+    structural = structural_matches(con, code, vectors, top_binaries, cal, member_columns, sketch_columns)
     rows: list[dict] = []
     feats: list[list[float]] = []
     owners: list[tuple[dict, RefFunction]] = []
@@ -151,7 +155,8 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
             rank = next(k for k, (_, c) in enumerate(cand) if c.id == fid)
             feats.append(match_features(sim, margin, 0, f.size, r.size, ["embedding"], top1=top1, reverse_top1=top1,
                                         n_close=max(n_close, 1), reverse_margin=margin, rank=rank,
-                                        reverse_agrees=top1, plain_agrees=top1, members_agree=float(top1)))
+                                        reverse_agrees=top1, plain_agrees=top1, members_agree=float(top1),
+                                        views_agree=float(top1)))
             owners.append((row, r))
             row.update(reference_address=r.address, binary=r.binary, via=["embedding"])
             if not any(c["address"] == r.address and c["binary"] == r.binary for c in cands):

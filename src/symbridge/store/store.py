@@ -183,7 +183,8 @@ class Store:
         if stage:
             stage("matching")
         return build_result(self.con, self.db, target, code, vectors, ann, self.model.name, min_confidence,
-                            member_columns=self.model.member_columns())
+                            member_columns=self.model.member_columns(),
+                            sketch_columns=self.model.sketch_columns())
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from ..errors import SymbridgeError
 from ..evaluation import anonymize, name_right, truth_names
 from ..match.confidence import CALIBRATION_FILE, FEATURES, MONOTONE, Calibrator
 from ..match.matcher import Matcher, MatchResult, Params, match_both_ways
-from ..match.transfer import match_sides
+from ..match.transfer import code_views, match_sides
 from ..model.model import Model
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "model" / "weights"
@@ -45,16 +45,19 @@ def load_pair(ref: Path, tgt: Path, work: Path) -> tuple[Binary, Binary]:
 
 
 def prepare(ref: Path, tgt: Path, work: Path, model: Model) -> tuple:
-    """(reference side, target side, their functions, the target's true names, the model's member columns)."""
+    """(reference side, target side, their functions, the target's true names, the model's member columns, the
+    other views of the code), what run_pair needs."""
     S, P = load_pair(ref, tgt, work)
-    return (*match_sides(S, P, model), S.code_functions, P.code_functions, truth_names(tgt), model.member_columns())
+    ref_side, tgt_side = match_sides(S, P, model)
+    return (ref_side, tgt_side, S.code_functions, P.code_functions, truth_names(tgt), model.member_columns(),
+            code_views(ref_side, tgt_side, S.code_functions, P.code_functions, model))
 
 
 def run_pair(prepared: tuple, params: Params, evidence: bool = True) -> tuple[MatchResult, int, int]:
     """The match result, and how many matches name their target right and wrong. Without `evidence` the
     matcher runs once, without the agreement runs (the same matches; what counting right ones needs)."""
-    ref_side, tgt_side, sc, pc, t, members = prepared
-    res = (match_both_ways(ref_side, tgt_side, params, members) if evidence
+    ref_side, tgt_side, sc, pc, t, members, views = prepared
+    res = (match_both_ways(ref_side, tgt_side, params, members, views) if evidence
            else Matcher(ref_side, tgt_side, params).run())
     right = sum(1 for i, m in res.matches.items() if name_right(sc[m.s].name, t.get(pc[i].address, ())))
     return res, right, len(res.matches) - right
@@ -118,7 +121,7 @@ def examples(prepared: tuple, params: Params, partial: bool = False, names: list
     benchmark leaves it out: its name may well be right. `names`, when given, gets one line per example:
     target address, the name given and the target's true names (to read what the wrong ones are)."""
     res, _, _ = run_pair(prepared, params)
-    _, _, sc, pc, t, _ = prepared
+    _, _, sc, pc, t, _, _ = prepared
     X, y = [], []
     for i, m in res.matches.items():
         s = sc[m.s]

@@ -27,7 +27,7 @@ from .fit_matcher import heldout_pairs, prepare, run_pair
 def score(prepared: tuple, params=None) -> tuple[int, int, int]:
     """(right matches, right nearest neighbours, target functions with a counterpart) of one prepared pair."""
     res, _, _ = run_pair(prepared, params, evidence=False)
-    _, _, sc, pc, truth, _ = prepared
+    _, _, sc, pc, truth, _, _ = prepared
     ref_names = {n for f in sc if f.name for n in (f.name, source_name(f.name))}
     right = nn = n = 0
     for i, f in enumerate(pc):
