@@ -7,7 +7,7 @@ two libraries. Every match keeps the evidence behind it (``via``)."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 import bisect
 import json
 import math
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .runs import run_all
 from .similarity import scores, top_k
 
 K = 10
@@ -207,21 +208,24 @@ def match_both_ways(ref: Side, tgt: Side, params: Params | None = None,
     # one similarity matrix serves both runs: the reverse run's candidates are its columns
     (idx, val), (ridx, rval) = fwd.candidates(K, k_reverse=K)
     candidates = ((idx, val), (ridx[:, :2], rval[:, :2]))  # as Matcher.candidates(K) gives them
-    res = fwd.run(candidates)
+
+    def job(r: Side, t: Side, q: Params, cands: tuple | None = None) -> Callable[[], dict[int, int]]:
+        return lambda: {i: m.s for i, m in Matcher(r, t, q).run(cands).matches.items()}
+
     # the reverse run matches ref's functions (its targets) to tgt's (its references): ref index -> tgt index
-    rev = Matcher(tgt, ref, p).run(((ridx, rval), (idx[:, :2], val[:, :2])))
-    back = {j: m.s for j, m in rev.matches.items()}
-    plain = Matcher(ref, tgt, replace(p, order_sim=2.0, refine=False)).run(candidates)
-    members = [Matcher(column_view(ref, c), column_view(tgt, c), p).run().matches for c in member_columns]
-    others = [Matcher(r, t, p).run().matches for r, t in views]
+    jobs = [job(tgt, ref, p, ((ridx, rval), (idx[:, :2], val[:, :2]))),
+            job(ref, tgt, replace(p, order_sim=2.0, refine=False), candidates)]
+    jobs += [job(column_view(ref, c), column_view(tgt, c), p) for c in member_columns]
+    jobs += [job(r, t, p) for r, t in views]
+    res, (back, plain, *rest) = run_all(lambda: fwd.run(candidates), jobs, len(ref.addrs) + len(tgt.addrs))
+    members, others = rest[:len(member_columns)], rest[len(member_columns):]
     for i, m in res.matches.items():
         m.reverse_agrees = back.get(m.s) == i
-        o = plain.matches.get(i)
-        m.plain_agrees = o is not None and o.s == m.s
+        m.plain_agrees = plain.get(i) == m.s
         if members:
-            m.members_agree = sum(1 for ms in members if i in ms and ms[i].s == m.s) / len(members)
+            m.members_agree = sum(1 for ms in members if ms.get(i) == m.s) / len(members)
         if others:
-            m.views_agree = sum(1 for ms in others if i in ms and ms[i].s == m.s) / len(others)
+            m.views_agree = sum(1 for ms in others if ms.get(i) == m.s) / len(others)
     return res
 
 

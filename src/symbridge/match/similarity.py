@@ -12,9 +12,9 @@ def scores(query: np.ndarray, base: np.ndarray, extra: list[tuple[np.ndarray, np
     penalty) differ."""
     s = query @ base.T
     for q2, b2 in extra:
-        s = np.maximum(s, q2 @ b2.T)
-    if differ is not None:
-        s = s - differ[2] * (differ[0][:, None] != differ[1][None, :])
+        np.maximum(s, q2 @ b2.T, out=s)
+    if differ is not None:  # in the vectors' own precision (a Python float would make it float64)
+        s -= np.asarray(differ[2], s.dtype) * (differ[0][:, None] != differ[1][None, :])
     return s
 
 
@@ -26,9 +26,12 @@ def _best(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # then the columns at or above it, ordered by row, score, column
         kth = np.partition(s, m - k, axis=1)[:, m - k]
         at_least = s >= kth[:, None]
-        if at_least.sum() > 2 * n * k:  # many ties at the k-th value (vectors of zeros): of those, the lowest
-            above = s > kth[:, None]    # columns that fill each row's k, so that few are sorted
-            at_least &= above | (np.cumsum(~above & at_least, axis=1) <= (k - above.sum(axis=1))[:, None])
+        tied = np.flatnonzero(at_least.sum(axis=1) > k)
+        if len(tied):  # rows with ties at their k-th value (look-alikes, zero vectors): of the tied columns,
+            # the lowest that fill the row's k, so that only k a row are sorted
+            sub, above = at_least[tied], s[tied] > kth[tied, None]
+            sub &= above | (np.cumsum(sub & ~above, axis=1) <= (k - above.sum(axis=1))[:, None])
+            at_least[tied] = sub
         rows, cols = np.nonzero(at_least)
         vals = s[rows, cols]
         order = np.lexsort((cols, -vals, rows))

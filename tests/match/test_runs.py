@@ -1,0 +1,68 @@
+"""match_both_ways's agreement runs on two cores give what one process gives."""
+
+import os
+
+import numpy as np
+import pytest
+
+from symbridge.match import runs
+from symbridge.match.matcher import Matcher, Params, match_both_ways, vector_view
+
+from tests.match.test_matcher import noisy_pair
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+
+
+def evidence(res):
+    return {i: (m.s, m.reverse_agrees, m.plain_agrees, m.members_agree, m.views_agree) for i, m in res.matches.items()}
+
+
+def pair_with_views():
+    ref, tgt = noisy_pair(3, n=200, families=30, noise=0.6)
+    rng = np.random.default_rng(1)
+    views = []
+    for _ in range(2):
+        a = ref.vectors + 0.3 * rng.standard_normal(ref.vectors.shape)
+        b = tgt.vectors + 0.3 * rng.standard_normal(tgt.vectors.shape)
+        views.append((vector_view(ref, a / np.linalg.norm(a, axis=1, keepdims=True)),
+                      vector_view(tgt, b / np.linalg.norm(b, axis=1, keepdims=True))))
+    return ref, tgt, [np.arange(0, 8), np.arange(8, 16)], views
+
+
+def test_a_forked_child_gives_the_same_evidence_as_one_process(monkeypatch, tmp_path):
+    ref, tgt, members, views = pair_with_views()
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
+    alone = evidence(match_both_ways(ref, tgt, Params(), members, views))
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "2")
+    monkeypatch.setattr(runs, "MIN_FUNCTIONS", 0)
+    real = Matcher.run
+
+    def run(self, candidates=None):  # notes which process runs each matching
+        with open(tmp_path / "pids", "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return real(self, candidates)
+
+    monkeypatch.setattr(Matcher, "run", run)
+    forked = evidence(match_both_ways(ref, tgt, Params(), members, views))
+    assert forked == alone
+    pids = (tmp_path / "pids").read_text().split()
+    # the first matching and three agreement runs here, the other three in a forked child
+    assert len(pids) == 7 and pids.count(str(os.getpid())) == 4
+
+
+def test_a_failing_child_leaves_its_runs_to_this_process(monkeypatch):
+    ref, tgt, members, views = pair_with_views()
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
+    alone = evidence(match_both_ways(ref, tgt, Params(), members, views))
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "2")
+    monkeypatch.setattr(runs, "MIN_FUNCTIONS", 0)
+
+    parent, real = os.getpid(), Matcher.run
+
+    def run(self, candidates=None):
+        if os.getpid() != parent:
+            os._exit(3)  # the child dies, as one killed for memory would
+        return real(self, candidates)
+
+    monkeypatch.setattr(Matcher, "run", run)
+    assert evidence(match_both_ways(ref, tgt, Params(), members, views)) == alone
