@@ -415,8 +415,9 @@ class Matcher:
         return added
 
     def assign_rest(self, chunk: int = 2048) -> int:
-        """The target functions whose K candidates were all taken: greedy one-to-one against every free
-        reference function, best similarity first."""
+        """The target functions whose K candidates were all taken: greedy one-to-one over each one's K most
+        similar free reference functions, best similarity first (a function whose K are all taken first
+        stays unmatched)."""
         rest = [i for i in range(len(self.P.addrs)) if i not in self.match]
         free = np.array([j for j in range(len(self.S.addrs)) if j not in self.taken], dtype=np.int64)
         if not rest or not len(free):
