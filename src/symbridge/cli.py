@@ -372,7 +372,12 @@ def main() -> None:
 
     warnings.showwarning = _one_line_warning
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # typer >= 0.16 turns Ctrl-C into Exit(130), and without standalone mode hands back an Exit's code
+        if isinstance(code, int) and code:
+            if code == 130:
+                err.print("symbridge: interrupted")
+            sys.exit(code)
     except SymbridgeError as exc:
         sys.stderr.write(f"symbridge: error: {' '.join(str(exc).split())}\n")
         sys.exit(2)

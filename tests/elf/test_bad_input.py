@@ -86,3 +86,30 @@ def test_the_analysed_binary_is_never_executed(tmp_path):
     subprocess.run(["gcc", "-o", str(exe), str(src)], check=True)
     assert run_cli("transfer", exe, exe, "--json", tmp_path / "r.json").returncode == 0
     assert not marker.exists()
+
+
+
+def test_ctrl_c_gives_one_line_exit_130_and_no_output_file(tmp_path):
+    """SIGINT (Ctrl-C) while transfer works: one line, exit 130, nothing half-written."""
+    import os
+    import signal
+    import sys
+    import time
+
+    ref = build("prog_big.c", opt="-O2")
+    tgt = build("prog_big.c", opt="-O3")
+    out = tmp_path / "out" / "named"
+    out.parent.mkdir()
+    hook = tmp_path / "sitecustomize.py"  # holds the matching long enough to be interrupted in it
+    hook.write_text("import time\nimport symbridge.match.transfer as t\nreal = t.match_binaries\n"
+                    "def slow(*a, **k):\n    time.sleep(120)\n    return real(*a, **k)\nt.match_binaries = slow\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    p = subprocess.Popen([sys.executable, "-c", "from symbridge.cli import main; main()", "transfer", str(ref),
+                          str(tgt), "-o", str(out), "--json", str(out) + ".json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(5)
+    p.send_signal(signal.SIGINT)
+    _, stderr = p.communicate(timeout=60)
+    assert p.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["symbridge: interrupted"]
+    assert list(out.parent.iterdir()) == []
