@@ -373,7 +373,7 @@ def main() -> None:
     warnings.showwarning = _one_line_warning
     try:
         code = app(standalone_mode=False)
-        # typer >= 0.16 turns Ctrl-C into Exit(130), and without standalone mode hands back an Exit's code
+        # typer (0.29 here) turns Ctrl-C into Exit(130) and, without standalone mode, returns an Exit's code
         if isinstance(code, int) and code:
             if code == 130:
                 err.print("symbridge: interrupted")
