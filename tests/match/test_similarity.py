@@ -9,13 +9,17 @@ def brute(s: np.ndarray, k: int) -> list[list[int]]:
     return [sorted(range(s.shape[1]), key=lambda c: (-s[r, c], c))[:k] for r in range(s.shape[0])]
 
 
+def few_distinct(rng: np.random.Generator, high: int) -> tuple[np.ndarray, np.ndarray]:
+    """Query and base rows of few distinct values: many exactly equal scores, as identical functions give."""
+    n, m, d = (int(v) for v in rng.integers(1, high, 3))
+    return rng.integers(-1, 2, (n, d)).astype(np.float32), rng.integers(-1, 2, (m, d)).astype(np.float32)
+
+
 def test_top_k_orders_best_first_and_breaks_ties_by_the_lower_index():
     rng = np.random.default_rng(3)
     for _ in range(60):
-        n, m, d = (int(v) for v in rng.integers(1, 30, 3))
-        # few distinct vectors: many exactly equal scores, as identical functions give
-        q = rng.integers(-1, 2, (n, d)).astype(np.float32)
-        b = rng.integers(-1, 2, (m, d)).astype(np.float32)
+        q, b = few_distinct(rng, 30)
+        n, m = len(q), len(b)
         k, kr = int(rng.integers(1, 12)), int(rng.integers(1, 4))
         (idx, val), (ridx, rval) = top_k(q, b, k, block=7, k_reverse=kr)
         s = q @ b.T
@@ -29,9 +33,8 @@ def test_top_k_of_rows_tied_across_most_columns_keeps_the_lowest_columns():
     """Functions without identifiers have a zero identifier sketch: every score of their rows ties."""
     rng = np.random.default_rng(4)
     for _ in range(30):
-        n, m, d = (int(v) for v in rng.integers(1, 40, 3))
-        q = rng.integers(-1, 2, (n, d)).astype(np.float32)
-        b = rng.integers(-1, 2, (m, d)).astype(np.float32)
+        q, b = few_distinct(rng, 40)
+        n, m = len(q), len(b)
         q[rng.random(n) < 0.6] = 0.0  # most rows all zero
         b[rng.random(m) < 0.3] = 0.0
         k = int(rng.integers(1, 12))
