@@ -88,7 +88,6 @@ def test_the_analysed_binary_is_never_executed(tmp_path):
     assert not marker.exists()
 
 
-
 def test_ctrl_c_gives_one_line_exit_130_and_no_output_file(tmp_path):
     """SIGINT (Ctrl-C) while transfer works: one line, exit 130, nothing half-written."""
     import os
