@@ -13,10 +13,12 @@ import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 MIN_FUNCTIONS = 1500  # below this the fork (of a large process) and the transfer back cost about what they save
 
-_JOB: tuple | None = None  # (model, functions) for the forked child: inherited, never pickled
+T = TypeVar("T")
+_TASK: Callable[[], Any] | None = None  # the forked child's work: inherited, never pickled
 
 
 def workers() -> int:
@@ -31,9 +33,34 @@ def workers() -> int:
     return min(cpus, 2)
 
 
-def _child(lo: int, hi: int) -> tuple:
-    model, functions = _JOB  # type: ignore[misc]
-    part = functions[lo:hi]
+def can_fork() -> bool:
+    """Two processes are allowed and a child can be forked."""
+    return workers() >= 2 and "fork" in mp.get_all_start_methods()
+
+
+def _run_task() -> Any:
+    return _TASK()  # type: ignore[misc]
+
+
+def beside(job: Callable[[], Any], here: Callable[[], T]) -> tuple[T, Any]:
+    """here() in this process while a forked child runs job() (which inherits everything and is never
+    pickled; only its result comes back): (here's result, job's, or None where the child failed or died)."""
+    global _TASK
+    _TASK = job
+    try:
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+            res = pool.submit(_run_task)
+            mine = here()
+            try:
+                theirs = res.result()
+            except Exception:  # the child failed or died (memory, a signal)
+                theirs = None
+    finally:
+        _TASK = None
+    return mine, theirs
+
+
+def _child(model, part: Sequence) -> tuple:
     bags, id_bags = model.featurize(part)
     return [f.facts for f in part], bags, id_bags
 
@@ -43,31 +70,21 @@ def featurize(model, functions: Sequence, chunk: Callable[[Sequence], tuple[list
     """The model inputs of all functions, the second half computed in a forked child; None where this does
     not apply (the caller then featurizes alone). ``chunk`` featurizes a slice in this process (with its
     progress reports)."""
-    global _JOB
     from ..binary import Function
 
     n = len(functions)
-    if n < MIN_FUNCTIONS or workers() < 2 or "fork" not in mp.get_all_start_methods():
+    if n < MIN_FUNCTIONS or not can_fork():
         return None
     if not all(isinstance(f, Function) for f in functions):  # their facts could not be handed back
         return None
     half = n // 2
     if sum(f._facts is None for f in functions[half:]) < MIN_FUNCTIONS // 2:  # the child's half is lifted already
         return None
-    _JOB = (model, functions)
-    try:
-        with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
-            res = pool.submit(_child, half, n)
-            bags, id_bags = chunk(functions[:half])
-            try:
-                facts, bags2, id_bags2 = res.result()
-            except Exception:  # the child failed or died (memory, a signal): its half is done here
-                facts = None
-        if facts is None:
-            bags2, id_bags2 = chunk(functions[half:])
-    finally:
-        _JOB = None
-    if facts is not None:
+    (bags, id_bags), theirs = beside(lambda: _child(model, functions[half:]), lambda: chunk(functions[:half]))
+    if theirs is None:  # the child's half is done here
+        bags2, id_bags2 = chunk(functions[half:])
+    else:
+        facts, bags2, id_bags2 = theirs
         for f, fx in zip(functions[half:], facts):
             if f._facts is None:
                 f._facts = fx
