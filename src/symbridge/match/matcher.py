@@ -458,10 +458,8 @@ class Matcher:
         dirty = [i for i in range(n_p) if i not in self.match]
         done = sorted(self.match)
         while True:
-            for i in dirty:
+            for i in dirty:  # unmatched, each of them
                 best.pop(i, None)
-                if i in self.match:
-                    continue
                 scored = self.refine_candidates(i, idx, done)
                 if scored:
                     best[i] = max(scored)
