@@ -292,3 +292,67 @@ def test_one_plain_run_makes_the_matches_of_the_run_with_agreement_evidence():
         alone = Matcher(ref, tgt, Params()).run().matches
         full = match_both_ways(ref, tgt, Params(), [np.arange(0, 8), np.arange(8, 16)]).matches
         assert {i: m.s for i, m in alone.items()} == {i: m.s for i, m in full.items()}
+
+
+def test_consensus_moves_a_match_its_agreement_runs_outvote_and_keeps_seeded_ones():
+    """Target 0 sits on reference 1, but three of four other runs pair it with reference 0: it moves. Target 1
+    holds reference 2 and three runs want it on reference 1 (which target 0 leaves): it moves too. Target 2's
+    own-name seed stays whatever the runs say; target 3's two votes are too few."""
+    from symbridge.match.matcher import consensus
+
+    v = np.eye(5, dtype=np.float32)
+    m = Matcher(side(v), side(v))
+    m.accept(0, 1, "embedding")
+    m.accept(1, 2, "callgraph")
+    m.accept(2, 3, "symbol")
+    m.accept(3, 4, "embedding")
+    runs = [{0: 0, 1: 1, 2: 4, 3: 0}, {0: 0, 1: 1, 2: 4, 3: 0}, {0: 0, 1: 1, 2: 4}, {0: 1, 1: 2}]
+    assert consensus(m, runs, 3) == 2
+    assert {i: (x.s, x.via) for i, x in m.match.items()} == {
+        0: (0, ["consensus"]), 1: (1, ["consensus"]), 2: (3, ["symbol"]), 3: (4, ["embedding"])}
+    assert m.taken == {0: 0, 1: 1, 3: 2, 4: 3}
+
+
+def test_consensus_leaves_a_match_whose_reference_function_stays_held():
+    """Three runs want target 0 on reference 1, which target 1 holds and keeps: nothing moves; nor do two
+    targets that want the same reference function."""
+    from symbridge.match.matcher import consensus
+
+    v = np.eye(4, dtype=np.float32)
+    m = Matcher(side(v), side(v))
+    m.accept(0, 0, "embedding")
+    m.accept(1, 1, "embedding")
+    assert consensus(m, [{0: 1}] * 3, 3) == 0
+    assert consensus(m, [{2: 3}, {2: 3}, {2: 3}, {3: 3}, {3: 3}, {3: 3}], 3) == 0
+    assert (m.match[0].s, m.match[1].s, 2 in m.match) == (0, 1, False)
+    assert consensus(m, [{2: 3}] * 3, 3) == 1 and m.match[2].s == 3  # an unmatched function gets a free one
+
+
+def test_matching_with_a_vote_stays_one_to_one_and_records_the_moved_matches_evidence():
+    """With Params.vote, matches that three cleaner views outvote move to their choice (via "consensus"); the
+    result stays one to one, and each moved match's place among its candidates is its new reference's."""
+    from dataclasses import replace
+
+    from symbridge.match.matcher import match_both_ways, vector_view
+
+    ref, tgt = noisy_pair(2, n=150, families=40, noise=1.0)
+    clean_ref, clean_tgt = noisy_pair(2, n=150, families=40, noise=0.3)  # the same functions, less noise
+    rng = np.random.default_rng(7)
+    views = []
+    for _ in range(3):
+        a = clean_ref.vectors + 0.2 * rng.standard_normal(ref.vectors.shape)
+        b = clean_tgt.vectors + 0.2 * rng.standard_normal(tgt.vectors.shape)
+        views.append((vector_view(ref, a / np.linalg.norm(a, axis=1, keepdims=True)),
+                      vector_view(tgt, b / np.linalg.norm(b, axis=1, keepdims=True))))
+    before = match_both_ways(ref, tgt, Params(), (), views).matches
+    after = match_both_ways(ref, tgt, replace(Params(), vote=3), (), views)
+    moved = [i for i, m in after.matches.items() if m.via == ["consensus"]]
+    assert moved and all(i not in before or before[i].s != after.matches[i].s for i in moved)
+    assert len({m.s for m in after.matches.values()}) == len(after.matches)
+    right = sum(m.s == i for i, m in after.matches.items())  # target i's counterpart is reference i
+    assert right > sum(m.s == i for i, m in before.items())
+    for i in moved:
+        m = after.matches[i]
+        hit = np.flatnonzero(after.cand_idx[i] == m.s)
+        assert m.rank == (int(hit[0]) if len(hit) else 10) and m.top1 == (after.cand_idx[i, 0] == m.s)
+        assert m.views_agree >= 2 / 3

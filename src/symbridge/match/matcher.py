@@ -48,6 +48,8 @@ class Params:
     export_ratio: float = 0.5  # both sides export functions and the smaller export count is this share of the larger
     swap_weight: float = 0.3  # last pass: a match moves (or two swap) when similarity plus this much per
     swap_gain: float = 0.25  # consistently matched call-graph neighbour rises by more than swap_gain
+    vote: int = 0  # match_both_ways: a target function moves to the reference function that at least this many
+    # of its agreement runs choose, when they outvote the first matching (0: never)
 
     @classmethod
     def default(cls) -> Params:
@@ -202,7 +204,8 @@ def match_both_ways(ref: Side, tgt: Side, params: Params | None = None,
     matching without address-order propagation or refinement (``plain_agrees``), matching with each
     ensemble member's own vectors (``member_columns``, from Model.member_columns; ``members_agree`` is the
     share that agree, 1.0 without members), and matching each other view of the code (``views``: (ref, tgt)
-    sides, as transfer.code_views makes them; ``views_agree``, 1.0 without views)."""
+    sides, as transfer.code_views makes them; ``views_agree``, 1.0 without views). With ``params.vote`` a
+    match those runs outvote moves to their choice first (``consensus``)."""
     p = params or Params.default()
     fwd = Matcher(ref, tgt, p)
     # one similarity matrix serves both runs: the reverse run's candidates are its columns
@@ -219,14 +222,52 @@ def match_both_ways(ref: Side, tgt: Side, params: Params | None = None,
     jobs += [job(r, t, p) for r, t in views]
     res, (back, plain, *rest) = run_all(lambda: fwd.run(candidates), jobs, len(ref.addrs) + len(tgt.addrs))
     members, others = rest[:len(member_columns)], rest[len(member_columns):]
+    if p.vote and consensus(fwd, [{i: s for s, i in back.items()}, plain, *rest], p.vote):
+        fwd.add_support(idx, val, ridx, rval)
+
+    def share(runs: list[dict[int, int]], i: int, s: int) -> float:  # 1.0 where there are no such runs
+        return sum(1 for r in runs if r.get(i) == s) / len(runs) if runs else 1.0
+
     for i, m in res.matches.items():
         m.reverse_agrees = back.get(m.s) == i
         m.plain_agrees = plain.get(i) == m.s
-        if members:
-            m.members_agree = sum(1 for ms in members if ms.get(i) == m.s) / len(members)
-        if others:
-            m.views_agree = sum(1 for ms in others if ms.get(i) == m.s) / len(others)
+        m.members_agree, m.views_agree = share(members, i, m.s), share(others, i, m.s)
     return res
+
+
+def consensus(fwd: Matcher, runs: Sequence[dict[int, int]], min_votes: int) -> int:
+    """Move each target function whose agreement runs (each a matching: target index -> reference index)
+    choose one other reference function at least min_votes times, and more often than the first matching's
+    choice (it counts as one vote for itself), to that function. Seeded matches (own names, identical code)
+    stay; a move to a reference function another target function holds waits until that one moves away.
+    Returns how many moved."""
+    firm = ("symbol", "identical")
+    wants: dict[int, int] = {}
+    for i in set().union(*runs) if runs else ():
+        count = Counter(r[i] for r in runs if i in r)
+        (s, n), *rest = sorted(count.items(), key=lambda kv: (-kv[1], kv[0]))
+        m = fwd.match.get(i)
+        if m is not None and (m.s == s or any(v in m.via for v in firm)):
+            continue
+        if n >= min_votes and (not rest or rest[0][1] < n) and n > (1 + count.get(m.s, 0) if m else 0):
+            wants[i] = s
+    # two target functions that want the same reference function: neither moves
+    twice = {s for s, k in Counter(wants.values()).items() if k > 1}
+    wants = {i: s for i, s in wants.items() if s not in twice}
+    while True:  # a move waits for the holder of its reference function to move away
+        held = {i: s for i, s in wants.items() if fwd.taken.get(s, i) != i and fwd.taken[s] not in wants}
+        if not held:
+            break
+        for i in held:
+            del wants[i]
+    for i in wants:
+        old = fwd.match.pop(i, None)
+        if old is not None and fwd.taken.get(old.s) == i:
+            del fwd.taken[old.s]
+    for i, s in sorted(wants.items()):
+        fwd.match[i] = Match(s, fwd.sim(i, s), ["consensus"])
+        fwd.taken[s] = i
+    return len(wants)
 
 
 class Matcher:
