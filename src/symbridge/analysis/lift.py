@@ -25,6 +25,7 @@ class Facts:
     constants: list[int] = field(default_factory=list)
     data_refs: list[int] = field(default_factory=list)  # RIP-relative data addresses (not strings)
     code_refs: list[int] = field(default_factory=list)  # addresses of functions taken (pointers)
+    object_refs: list[int] = field(default_factory=list)  # every data address referred to, strings included
     n_blocks: int = 0
     n_edges: int = 0
     truncated: bool = False
@@ -39,6 +40,7 @@ def _mem_token(ins: ix.Instruction, img: ElfImage, facts: Facts) -> str:
         if img.is_code(target):
             facts.code_refs.append(target)
             return "[code]"
+        facts.object_refs.append(target)
         s = img.c_string(target)
         if s is not None:
             facts.strings.append(s)
@@ -58,6 +60,7 @@ def _mem_token(ins: ix.Instruction, img: ElfImage, facts: Facts) -> str:
             if img.is_code(disp):
                 facts.code_refs.append(disp)
             else:
+                facts.object_refs.append(disp)
                 s = img.c_string(disp)
                 if s is not None:
                     facts.strings.append(s)
@@ -132,8 +135,11 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
                         facts.code_refs.append(v)
                     elif is_exec and v > 0x1000 and (s := img.c_string(v)) is not None:
                         facts.strings.append(s)
+                        facts.object_refs.append(v)
                     else:
                         facts.constants.append(v & 0xFFFFFFFFFFFFFFFF)
+                        if is_exec and v > 0x1000 and img.section_at(v) is not None:
+                            facts.object_refs.append(v)
                     pure = False
             elif kind in ok_near:
                 pure = False

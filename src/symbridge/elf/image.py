@@ -101,6 +101,7 @@ class ElfImage:
     got_local: dict[int, int] = field(default_factory=dict)  # PLT GOT slot -> function this file defines
     plt_local: dict[int, int] = field(default_factory=dict)  # stub address -> function this file defines
     code_pointers: set[int] = field(default_factory=set)  # relocated pointers into code
+    pointer_slots: dict[int, int] = field(default_factory=dict)  # relocated slot -> the code it points to
     needed: list[str] = field(default_factory=list)
     build_id: str | None = None
     debuglink: str | None = None
@@ -110,6 +111,7 @@ class ElfImage:
                                                                                compare=False)
     _seg_cache: tuple | None = field(default=None, repr=False, compare=False)
     _c_strings: dict[tuple[int, int], str | None] = field(default_factory=dict, repr=False, compare=False)
+    _pointer_cache: tuple | None = field(default=None, repr=False, compare=False)
 
     # ---------------------------------------------------------------- address space
     def read(self, addr: int, size: int) -> bytes:
@@ -200,6 +202,26 @@ class ElfImage:
     @property
     def is_pie_or_shared(self) -> bool:
         return self.elf_type == "ET_DYN"
+
+    def pointer_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(slot addresses, the code they point to), sorted by slot: the relocated pointers into code, and in a
+        fixed-address executable also the aligned data words that hold a code address (no relocation is left
+        for them there; in a position-independent file such small values are more often plain numbers)."""
+        if self._pointer_cache is None:
+            slots = dict(self.pointer_slots)
+            if self.elf_type == "ET_EXEC":
+                for sec in self.sections:
+                    if not sec.flags & SHF_ALLOC or sec.executable or sec.type != "SHT_PROGBITS" or sec.size < 8:
+                        continue
+                    first = (sec.addr + 7) & ~7
+                    raw = self.read(first, sec.addr + sec.size - first)
+                    words = np.frombuffer(raw, "<u8", count=len(raw) // 8)
+                    for lo, hi in self.code_ranges:
+                        at = np.flatnonzero((words >= lo) & (words < hi))
+                        slots.update(zip((first + 8 * at).tolist(), words[at].tolist()))
+            order = sorted(slots)
+            self._pointer_cache = (np.array(order, np.uint64), np.array([slots[a] for a in order], np.uint64))
+        return self._pointer_cache
 
 
 def _check_path(path: Path) -> None:
@@ -423,9 +445,12 @@ def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget, tables: dict
             raise ResourceLimitError(f"{img.path}: more than {MAX_RELOCATIONS} relocations")
         rel = np.frombuffer(img.data, _RELA, count=n, offset=sec["sh_offset"])
         rtypes, sidxs = rel["info"] & 0xFFFFFFFF, rel["info"] >> 32
-        relative = rel["addend"][(rtypes == R_X86_64_RELATIVE) | (rtypes == R_X86_64_IRELATIVE)]
+        is_relative = (rtypes == R_X86_64_RELATIVE) | (rtypes == R_X86_64_IRELATIVE)
+        relative, slots = rel["addend"][is_relative], rel["offset"][is_relative]
         for lo, hi in img.code_ranges:
-            img.code_pointers.update(relative[(relative >= lo) & (relative < hi)].tolist())
+            inside = (relative >= lo) & (relative < hi)
+            img.code_pointers.update(relative[inside].tolist())
+            img.pointer_slots.update(zip(slots[inside].tolist(), relative[inside].tolist()))
         named = np.isin(rtypes, (R_X86_64_JUMP_SLOT, R_X86_64_GLOB_DAT, R_X86_64_64)) & (sidxs > 0) & (sidxs < nsyms)
         for rtype, sidx, off, addend in zip(rtypes[named].tolist(), sidxs[named].tolist(),
                                             rel["offset"][named].tolist(), rel["addend"][named].tolist()):
@@ -442,6 +467,7 @@ def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget, tables: dict
                         img.got_local[off] = value
             elif shndx != 0 and img.is_code(value + addend):
                 img.code_pointers.add(value + addend)
+                img.pointer_slots[off] = value + addend
     _name_plt_stubs(img, budget)
 
 

@@ -139,10 +139,11 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
     callees: list[list[int]] = []
     callers: list[list[int]] = [[] for _ in functions]
     strings, keys = [], []
+    tables = table_refs(functions)
     for i, f in enumerate(functions):
         fx = f.facts
         seen: list[int] = []
-        for t in f.callees + fx.code_refs:
+        for t in f.callees + fx.code_refs + tables[i]:
             j = index.get(t)
             if j is not None and j != i and j not in seen:
                 seen.append(j)
@@ -159,6 +160,32 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
         exported = np.array([a in dyn for a in addrs], bool)
     return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, keys, names,
                 exported=exported)
+
+
+def table_refs(functions: list, span: int = 256, limit: int = 32) -> list[list[int]]:
+    """The functions each function reaches through a table of code pointers it refers to (an ops struct of
+    callbacks, a command table): the pointers to function starts from the referred address up to `span` bytes
+    on, stopping where another function's data reference begins (the next object), at most `limit` a function.
+    They join the call graph: `skbedit_exit` and `mirred_exit` look alike, but each refers to its own module's
+    callbacks."""
+    out: list[list[int]] = [[] for _ in functions]
+    if not functions:
+        return out
+    slots, targets = functions[0].binary.image.pointer_table()
+    if not len(slots):
+        return out
+    owner = np.array([i for i, f in enumerate(functions) for _ in dict.fromkeys(f.facts.object_refs)], np.int64)
+    refs = np.array([d for f in functions for d in dict.fromkeys(f.facts.object_refs)], np.uint64)
+    objects = np.unique(refs)
+    nxt = np.searchsorted(objects, refs, side="right")
+    ends = np.minimum(refs + np.uint64(span), np.append(objects, np.uint64(2**64 - 1))[nxt])
+    lo, hi = np.searchsorted(slots, refs), np.searchsorted(slots, ends)
+    starts = {f.address for f in functions}
+    for k in np.flatnonzero(hi > lo).tolist():  # in reference order, so `limit` keeps the first tables
+        i = int(owner[k])
+        if len(out[i]) < limit:
+            out[i] += [t for t in targets[lo[k]:hi[k]].tolist() if t in starts][:limit - len(out[i])]
+    return out
 
 
 def exported_addresses(binary) -> set[int]:

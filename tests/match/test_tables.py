@@ -1,0 +1,55 @@
+"""Tables of code pointers (ops structs of callbacks) as call-graph edges: look-alike functions that differ
+only in the table they refer to are told apart by the table's callbacks."""
+
+import pytest
+
+from symbridge import Binary, transfer
+from symbridge.match.matcher import build_side, table_refs
+from tests.conftest import truth_of
+from tests.fixtures.build import build, have_clang, strip_copy
+
+MODULES = ("mirror", "edit")
+
+
+def reached(binary: Binary) -> dict[str, set[str]]:
+    fs = binary.code_functions
+    name = {f.address: f.name for f in fs}
+    return {f.name: {name[a] for a in refs} for f, refs in zip(fs, table_refs(fs)) if f.name}
+
+
+@pytest.mark.parametrize("compiler,kind", [("gcc", "pie"), ("gcc", "shared"), ("gcc", "static"),
+                                           ("clang", "static")])
+def test_a_function_reaches_the_callbacks_of_the_table_it_refers_to_and_no_other(compiler, kind):
+    """clang's fixed-address code loads the table's address as an immediate, not RIP-relative."""
+    if compiler == "clang" and not have_clang():
+        pytest.skip("clang is not installed")
+    refs = reached(Binary(build("ops_tables.c", compiler=compiler, kind=kind)))
+    for module in MODULES:
+        other = "edit" if module == "mirror" else "mirror"
+        for fn in ("init", "exit"):
+            assert refs[f"{module}_{fn}"] == {f"{module}_parse", f"{module}_dump"}, (kind, module, fn)
+            assert not refs[f"{module}_{fn}"] & {f"{other}_parse", f"{other}_dump"}
+
+
+def test_table_callbacks_are_neighbours_in_the_matchers_call_graph():
+    b = Binary(build("ops_tables.c"))
+    fs = b.code_functions
+    side = build_side(fs, None)
+    at = {f.name: i for i, f in enumerate(fs)}
+    assert at["mirror_parse"] in side.callees[at["mirror_exit"]]
+    assert at["mirror_exit"] in side.callers[at["mirror_parse"]]
+    assert at["edit_parse"] not in side.neighbours[at["mirror_exit"]]
+
+
+@pytest.mark.skipif(not have_clang(), reason="clang is not installed")
+def test_look_alike_functions_get_the_name_of_the_module_whose_table_they_pass():
+    """mirror_exit and edit_exit are the same two instructions but for the table's address."""
+    ref = build("ops_tables.c", opt="-O2")
+    tgt = build("ops_tables.c", compiler="clang", opt="-O2")
+    truth = truth_of(tgt)
+    r = transfer(Binary(ref), Binary(strip_copy(tgt), ignore_symbols=True))
+    given = {f["address"]: f["name"] for f in r["functions"] if f["name"]}
+    for module in MODULES:
+        for fn in ("init", "exit", "parse", "dump"):
+            addr = next(a for a, ns in truth.items() if f"{module}_{fn}" in ns)
+            assert given.get(addr) == f"{module}_{fn}"
