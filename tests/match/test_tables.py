@@ -4,7 +4,7 @@ only in the table they refer to are told apart by the table's callbacks."""
 import pytest
 
 from symbridge import Binary, transfer
-from symbridge.match.matcher import build_side, table_refs
+from symbridge.match.matcher import build_side, pointer_tables, table_refs
 from tests.conftest import truth_of
 from tests.fixtures.build import build, have_clang, strip_copy
 
@@ -53,3 +53,24 @@ def test_look_alike_functions_get_the_name_of_the_module_whose_table_they_pass()
         for fn in ("init", "exit", "parse", "dump"):
             addr = next(a for a, ns in truth.items() if f"{module}_{fn}" in ns)
             assert given.get(addr) == f"{module}_{fn}"
+
+
+def test_a_table_of_id_and_handler_entries_is_one_table_in_its_order():
+    b = Binary(build("ctrl_table.c"))
+    fs = b.code_functions
+    names = [[fs[i].name for i in t] for t in pointer_tables(fs)]
+    assert ["set_alpha", "set_beta", "set_gamma", "set_delta", "set_eps", "set_zeta"] in names
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_look_alike_handlers_are_named_by_their_place_in_the_table_not_in_the_code(compiler):
+    """The target defines the handlers in another order; only the table's order tells them apart."""
+    if compiler == "clang" and not have_clang():
+        pytest.skip("clang is not installed")
+    ref = build("ctrl_table.c", opt="-O2")
+    tgt = build("ctrl_table.c", compiler=compiler, opt="-O2", extra=("-DREORDERED",))
+    truth = truth_of(tgt)
+    r = transfer(Binary(ref), Binary(strip_copy(tgt), ignore_symbols=True))
+    setters = [f for f in r["functions"] if any(n.startswith("set_") for n in truth.get(f["address"], ()))]
+    assert len(setters) == 6
+    assert all(f["name"] in truth[f["address"]] for f in setters)

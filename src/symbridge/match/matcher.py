@@ -80,6 +80,7 @@ class Side:
     neighbours: list[set[int]] = field(init=False)  # callers and callees of each function
     inlined: np.ndarray | None = None  # the inlined view of the vectors (match.inline), when it is compared
     exported: np.ndarray | None = None  # bool per function: in .dynsym (an address, even with its name blanked)
+    tables: list[list[int]] = field(default_factory=list)  # runs of code pointers in data (pointer_tables)
 
     def __post_init__(self) -> None:
         self.neighbours = [set(a) | set(b) for a, b in zip(self.callees, self.callers)]
@@ -159,7 +160,7 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
         dyn = exported_addresses(functions[0].binary)
         exported = np.array([a in dyn for a in addrs], bool)
     return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, keys, names,
-                exported=exported)
+                exported=exported, tables=pointer_tables(functions))
 
 
 def table_refs(functions: list, span: int = 256, limit: int = 32) -> list[list[int]]:
@@ -186,6 +187,35 @@ def table_refs(functions: list, span: int = 256, limit: int = 32) -> list[list[i
         if len(out[i]) < limit:
             out[i] += [t for t in targets[lo[k]:hi[k]].tolist() if t in starts][:limit - len(out[i])]
     return out
+
+
+def pointer_tables(functions: list, gap: int = 32, min_len: int = 3) -> list[list[int]]:
+    """Pointers to function starts laid out one after another in data (a command table, a table of {id,
+    handler} entries, the callbacks of an ops struct), as function indices in table order: a new table begins
+    where the next pointer is more than `gap` bytes on or in another section."""
+    if not functions:
+        return []
+    img = functions[0].binary.image
+    slots, targets = img.pointer_table()
+    index = {f.address: i for i, f in enumerate(functions)}
+    bounds = sorted(sec.addr for sec in img.sections if sec.size)  # a table does not run on into the next section
+    tables: list[list[int]] = []
+    run: list[int] = []
+    last = None
+    for slot, t in zip(slots.tolist(), targets.tolist()):
+        j = index.get(t)
+        if j is None:
+            continue
+        if last is not None and (slot - last > gap or
+                                 bisect.bisect_right(bounds, last) != bisect.bisect_right(bounds, slot)):
+            if len(run) >= min_len:
+                tables.append(run)
+            run = []
+        run.append(j)
+        last = slot
+    if len(run) >= min_len:
+        tables.append(run)
+    return tables
 
 
 def exported_addresses(binary) -> set[int]:
@@ -449,6 +479,54 @@ class Matcher:
                         added += 1
         return added
 
+    def propagate_tables(self) -> int:
+        """Unmatched entries of a table of code pointers pair up by place with those of the reference's table
+        whose entries the table's matched ones are matched to: between two matched entries the same distance
+        apart on both sides, before the first or after the last two when those agree on the shift, and all of
+        them by one matched entry in its own place when the two tables are as long. It runs
+        before address-order propagation: a table says more than where a function happens to lie."""
+        if not self.P.tables or not self.S.tables:
+            return 0
+        where: dict[int, list[tuple[int, int]]] = defaultdict(list)  # reference function -> (table, place)
+        for t, tab in enumerate(self.S.tables):
+            for k, j in enumerate(tab):
+                where[j].append((t, k))
+        added = 0
+        for tab in self.P.tables:
+            votes: dict[int, list[tuple[int, int]]] = defaultdict(list)
+            for a, i in enumerate(tab):
+                m = self.match.get(i)
+                if m is not None:
+                    for t, b in where.get(m.s, ()):
+                        votes[t].append((a, b))
+            if not votes:
+                continue
+            t, anchors = max(votes.items(), key=lambda kv: (len(kv[1]), -kv[0]))
+            ref = self.S.tables[t]
+            if len(anchors) < 2 and not (len(ref) == len(tab) and anchors[0][0] == anchors[0][1]):
+                continue  # one matched entry places the others only in a table of the same length
+            anchors = sorted(dict(reversed(anchors)).items())  # the first place in the reference's table a place
+            places = [a for a, _ in anchors]
+            shifts = [b - a for a, b in anchors]
+            for a, i in enumerate(tab):
+                if i in self.match:
+                    continue
+                k = bisect.bisect_left(places, a)  # the matched places before a end at k - 1
+                if 0 < k < len(places):
+                    c = shifts[k - 1] if shifts[k - 1] == shifts[k] else None
+                elif k >= 2:
+                    c = shifts[k - 1] if shifts[k - 2] == shifts[k - 1] else None
+                elif k == 0 and len(places) >= 2:
+                    c = shifts[0] if shifts[0] == shifts[1] else None
+                else:
+                    c = 0 if len(places) == 1 else None
+                if c is None or not 0 <= a + c < len(ref):
+                    continue
+                j = ref[a + c]
+                if j not in self.taken and self.sim(i, j) >= self.p.order_sim and self.accept(i, j, "order"):
+                    added += 1
+        return added
+
     def align(self, ps: list[int], ss: list[int], tau: float) -> list[tuple[int, int]]:
         """The order-preserving alignment of two gaps that maximises the sum of (similarity - tau) over its
         pairs (functions inlined away or added on one side are skipped)."""
@@ -657,12 +735,12 @@ class Matcher:
         self.seed_mutual(idx, val, ridx, rval)
         seed_share = len(self.match) / max(len(self.P.addrs), 1)
         for _ in range(8):
-            n = self.propagate_calls() + self.propagate_order()
+            n = self.propagate_calls() + self.propagate_tables() + self.propagate_order()
             if n == 0:
                 break
         self.final(idx, val, self.p.final_sim)
         for _ in range(8):
-            if self.propagate_calls() + self.propagate_order() == 0:
+            if self.propagate_calls() + self.propagate_tables() + self.propagate_order() == 0:
                 break
         if self.p.refine:
             self.refine_matches(idx)
