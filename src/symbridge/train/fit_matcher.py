@@ -305,10 +305,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def centred_isotonic(p: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
+    """Knots of a centred isotonic map (after Oron and Flournoy 2017): each step of the isotonic fit becomes one
+    knot at the mean score of its examples (the lowest step at its lowest score, the highest at its highest),
+    and the map interpolates between them. It is as calibrated as the steps but strictly increasing over the
+    scores it was fitted on, so it keeps the order the trees put matches in, where the steps tie every match
+    of a wide step (most confident matches shared one value)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    fitted = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p, y).predict(p)
+    steps = np.unique(fitted)
+    xs = [float(p[fitted == v].mean()) for v in steps]
+    xs[0], xs[-1] = float(p[fitted == steps[0]].min()), float(p[fitted == steps[-1]].max())
+    ys = [float(v) for v in steps]
+    if xs[0] > 0.0:
+        xs, ys = [0.0] + xs, [0.0] + ys
+    if xs[-1] < 1.0:
+        xs, ys = xs + [1.0], ys + [1.0]
+    return xs, ys
+
+
 def fit_calibration(X: np.ndarray, y: np.ndarray, groups: np.ndarray, kinds: np.ndarray, a, fitted_on: str) -> None:
     """The model on every example; the isotonic map and the threshold from its out-of-fold scores, which is
     how it will score packages it was not fitted on (its scores on its own examples are too sure)."""
-    from sklearn.isotonic import IsotonicRegression
     from sklearn.metrics import roc_auc_score
 
     oof = {}
@@ -319,10 +338,8 @@ def fit_calibration(X: np.ndarray, y: np.ndarray, groups: np.ndarray, kinds: np.
         print(f"package-grouped 5-fold AUROC, {kind}: {roc_auc_score(y, oof[kind]):.4f} ({per_kind})", file=sys.stderr)
     cal = to_calibrator(classifier(a.calibrator).fit(X, y), X)
     p_raw = 1 / (1 + np.exp(-np.clip(oof[a.calibrator], -40, 40)))
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p_raw, y)
-    grid = np.unique(np.concatenate([np.linspace(0, 1, 101), np.quantile(p_raw, np.linspace(0, 1, 201))]))
-    cal.iso_x, cal.iso_y = [float(v) for v in grid], [float(v) for v in iso.predict(grid)]
-    p = iso.predict(p_raw)
+    cal.iso_x, cal.iso_y = centred_isotonic(p_raw, y)
+    p = np.interp(p_raw, cal.iso_x, cal.iso_y)
     cal.threshold = round(threshold_for(p, y, kinds, a.precision), 3)
     cal.fitted_on = fitted_on
     cal.save(a.out)
