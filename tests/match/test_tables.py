@@ -1,10 +1,10 @@
-"""Tables of code pointers (ops structs of callbacks) as call-graph edges: look-alike functions that differ
-only in the table they refer to are told apart by the table's callbacks."""
+"""Tables of code pointers: an ops struct's callbacks as call-graph edges, a table's entries paired by their
+place in it, and handlers known by the name they are registered under; look-alike functions told apart."""
 
 import pytest
 
 from symbridge import Binary, transfer
-from symbridge.match.matcher import build_side, pointer_tables, table_refs
+from symbridge.match.matcher import build_side, pointer_tables, table_keys, table_refs
 from tests.conftest import truth_of
 from tests.fixtures.build import build, have_clang, strip_copy
 
@@ -74,3 +74,23 @@ def test_look_alike_handlers_are_named_by_their_place_in_the_table_not_in_the_co
     setters = [f for f in r["functions"] if any(n.startswith("set_") for n in truth.get(f["address"], ()))]
     assert len(setters) == 6
     assert all(f["name"] in truth[f["address"]] for f in setters)
+
+
+@pytest.mark.parametrize("kind", ["pie", "shared", "static"])
+def test_a_handler_is_registered_under_the_name_beside_it_in_the_table_not_the_next_entrys(kind):
+    b = Binary(build("reg_table.c", kind=kind))
+    fs = b.code_functions
+    keys = {f.name: k for f, k in zip(fs, table_keys(fs)) if f.name and f.name.startswith("op_")}
+    assert keys == {f"op_{n}": {f"table:{n}"} for n in ("scale", "shift", "mix", "fold", "spin")}
+
+
+@pytest.mark.skipif(not have_clang(), reason="clang is not installed")
+def test_look_alike_handlers_are_named_by_the_name_they_are_registered_under():
+    """The target defines the handlers and lists the table's entries in another order."""
+    ref = build("reg_table.c", opt="-O2")
+    tgt = build("reg_table.c", compiler="clang", opt="-O2", extra=("-DREORDERED",))
+    truth = truth_of(tgt)
+    r = transfer(Binary(ref), Binary(strip_copy(tgt), ignore_symbols=True))
+    handlers = [f for f in r["functions"] if any(n.startswith("op_") for n in truth.get(f["address"], ()))]
+    assert len(handlers) == 5
+    assert all(f["name"] in truth[f["address"]] and "string" in f["via"] for f in handlers)

@@ -102,6 +102,7 @@ class ElfImage:
     plt_local: dict[int, int] = field(default_factory=dict)  # stub address -> function this file defines
     code_pointers: set[int] = field(default_factory=set)  # relocated pointers into code
     pointer_slots: dict[int, int] = field(default_factory=dict)  # relocated slot -> the code it points to
+    data_slots: dict[int, int] = field(default_factory=dict)  # relocated slot -> the data it points to
     needed: list[str] = field(default_factory=list)
     build_id: str | None = None
     debuglink: str | None = None
@@ -202,6 +203,18 @@ class ElfImage:
     @property
     def is_pie_or_shared(self) -> bool:
         return self.elf_type == "ET_DYN"
+
+    def pointer_value(self, slot: int) -> int | None:
+        """The address a pointer-sized data word holds: its relocation's in a position-independent file, the word
+        itself in a fixed-address executable; None where neither says."""
+        if slot in self.pointer_slots:
+            return self.pointer_slots[slot]
+        if slot in self.data_slots:
+            return self.data_slots[slot]
+        if self.elf_type != "ET_EXEC":
+            return None
+        raw = self.read(slot, 8)
+        return int.from_bytes(raw, "little") if len(raw) == 8 else None
 
     def pointer_table(self) -> tuple[np.ndarray, np.ndarray]:
         """(slot addresses, the code they point to), sorted by slot: the relocated pointers into code, and in a
@@ -447,10 +460,13 @@ def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget, tables: dict
         rtypes, sidxs = rel["info"] & 0xFFFFFFFF, rel["info"] >> 32
         is_relative = (rtypes == R_X86_64_RELATIVE) | (rtypes == R_X86_64_IRELATIVE)
         relative, slots = rel["addend"][is_relative], rel["offset"][is_relative]
+        in_code = np.zeros(len(relative), bool)
         for lo, hi in img.code_ranges:
             inside = (relative >= lo) & (relative < hi)
+            in_code |= inside
             img.code_pointers.update(relative[inside].tolist())
             img.pointer_slots.update(zip(slots[inside].tolist(), relative[inside].tolist()))
+        img.data_slots.update(zip(slots[~in_code].tolist(), relative[~in_code].tolist()))
         named = np.isin(rtypes, (R_X86_64_JUMP_SLOT, R_X86_64_GLOB_DAT, R_X86_64_64)) & (sidxs > 0) & (sidxs < nsyms)
         for rtype, sidx, off, addend in zip(rtypes[named].tolist(), sidxs[named].tolist(),
                                             rel["offset"][named].tolist(), rel["addend"][named].tolist()):

@@ -141,6 +141,7 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
     callers: list[list[int]] = [[] for _ in functions]
     strings, keys = [], []
     tables = table_refs(functions)
+    registered = table_keys(functions)
     for i, f in enumerate(functions):
         fx = f.facts
         seen: list[int] = []
@@ -151,7 +152,7 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
         callees.append(seen)
         for j in seen:
             callers[j].append(i)
-        strings.append(set(fx.strings))
+        strings.append(set(fx.strings) | registered[i])
         keys.append(hash((tuple(fx.tokens), tuple(fx.imports), tuple(fx.strings)))
                     if len(fx.tokens) >= 1 else None)
     names = [f.name for f in functions] if use_names else [None] * len(functions)
@@ -189,33 +190,61 @@ def table_refs(functions: list, span: int = 256, limit: int = 32) -> list[list[i
     return out
 
 
-def pointer_tables(functions: list, gap: int = 32, min_len: int = 3) -> list[list[int]]:
+def table_runs(functions: list, gap: int = 32, min_len: int = 3) -> list[list[tuple[int, int]]]:
     """Pointers to function starts laid out one after another in data (a command table, a table of {id,
-    handler} entries, the callbacks of an ops struct), as function indices in table order: a new table begins
-    where the next pointer is more than `gap` bytes on or in another section."""
+    handler} entries, the callbacks of an ops struct), as (slot address, function index) in table order: a new
+    table begins where the next pointer is more than `gap` bytes on or in another section."""
     if not functions:
         return []
     img = functions[0].binary.image
     slots, targets = img.pointer_table()
     index = {f.address: i for i, f in enumerate(functions)}
     bounds = sorted(sec.addr for sec in img.sections if sec.size)  # a table does not run on into the next section
-    tables: list[list[int]] = []
-    run: list[int] = []
-    last = None
+    runs: list[list[tuple[int, int]]] = []
+    run: list[tuple[int, int]] = []
     for slot, t in zip(slots.tolist(), targets.tolist()):
         j = index.get(t)
         if j is None:
             continue
-        if last is not None and (slot - last > gap or
-                                 bisect.bisect_right(bounds, last) != bisect.bisect_right(bounds, slot)):
+        if run and (slot - run[-1][0] > gap or
+                    bisect.bisect_right(bounds, run[-1][0]) != bisect.bisect_right(bounds, slot)):
             if len(run) >= min_len:
-                tables.append(run)
+                runs.append(run)
             run = []
-        run.append(j)
-        last = slot
+        run.append((slot, j))
     if len(run) >= min_len:
-        tables.append(run)
-    return tables
+        runs.append(run)
+    return runs
+
+
+def pointer_tables(functions: list) -> list[list[int]]:
+    """The function indices of each table_runs table, in table order."""
+    return [[j for _, j in run] for run in table_runs(functions)]
+
+
+def table_keys(functions: list) -> list[set[str]]:
+    """The name each function is registered under in a table of {name, handler} or {handler, name} entries
+    (Lua's luaL_Reg, a command table): the string that the word before (or after) each handler points to,
+    whichever side holds a string in more of the table's entries (the other side is the next entry's name).
+    As "table:NAME" among the function's strings, a name unique on both sides seeds a match."""
+    keys: list[set[str]] = [set() for _ in functions]
+    if not functions:
+        return keys
+    img = functions[0].binary.image
+    for run in table_runs(functions, min_len=2):
+        names = {}
+        for side in (-8, 8):
+            found = [img.c_string(v) if (v := img.pointer_value(slot + side)) is not None else None
+                     for slot, _ in run]
+            names[side] = [n if n and len(n) >= 2 else None for n in found]
+        hits = {side: sum(n is not None for n in ns) for side, ns in names.items()}
+        if hits[-8] == hits[8]:
+            continue
+        side = -8 if hits[-8] > hits[8] else 8
+        for (_, j), name in zip(run, names[side]):
+            if name is not None:
+                keys[j].add("table:" + name)
+    return keys
 
 
 def exported_addresses(binary) -> set[int]:
