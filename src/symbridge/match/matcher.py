@@ -532,9 +532,9 @@ class Matcher:
                 continue
             t, anchors = max(votes.items(), key=lambda kv: (len(kv[1]), -kv[0]))
             ref = self.S.tables[t]
+            anchors = sorted(dict(reversed(anchors)).items())  # the first place in the reference's table a place
             if len(anchors) < 2 and not (len(ref) == len(tab) and anchors[0][0] == anchors[0][1]):
                 continue  # one matched entry places the others only in a table of the same length
-            anchors = sorted(dict(reversed(anchors)).items())  # the first place in the reference's table a place
             places = [a for a, _ in anchors]
             shifts = [b - a for a, b in anchors]
             for a, i in enumerate(tab):
