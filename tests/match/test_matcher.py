@@ -185,6 +185,22 @@ def noisy_pair(seed: int, n: int = 300, families: int = 6, noise: float = 0.3):
     return copy(noise), copy(noise)
 
 
+def noisy_views(ref: Side, tgt: Side, count: int, noise: float, seed: int, base: tuple | None = None) -> list:
+    """`count` other views of the two sides' functions: their vectors (or those of `base`, two sides of the
+    same functions) plus noise, renormalised."""
+    from symbridge.match.matcher import vector_view
+
+    rng = np.random.default_rng(seed)
+    base_ref, base_tgt = base or (ref, tgt)
+    views = []
+    for _ in range(count):
+        a = base_ref.vectors + noise * rng.standard_normal(ref.vectors.shape)
+        b = base_tgt.vectors + noise * rng.standard_normal(tgt.vectors.shape)
+        views.append((vector_view(ref, a / np.linalg.norm(a, axis=1, keepdims=True)),
+                      vector_view(tgt, b / np.linalg.norm(b, axis=1, keepdims=True))))
+    return views
+
+
 def full_refine(m: Matcher, idx: np.ndarray) -> None:
     """refine_matches as first written: every unmatched function scored again every round."""
     while True:
@@ -333,17 +349,11 @@ def test_matching_with_a_vote_stays_one_to_one_and_records_the_moved_matches_evi
     result stays one to one, and each moved match's place among its candidates is its new reference's."""
     from dataclasses import replace
 
-    from symbridge.match.matcher import match_both_ways, vector_view
+    from symbridge.match.matcher import match_both_ways
 
     ref, tgt = noisy_pair(2, n=150, families=40, noise=1.0)
-    clean_ref, clean_tgt = noisy_pair(2, n=150, families=40, noise=0.3)  # the same functions, less noise
-    rng = np.random.default_rng(7)
-    views = []
-    for _ in range(3):
-        a = clean_ref.vectors + 0.2 * rng.standard_normal(ref.vectors.shape)
-        b = clean_tgt.vectors + 0.2 * rng.standard_normal(tgt.vectors.shape)
-        views.append((vector_view(ref, a / np.linalg.norm(a, axis=1, keepdims=True)),
-                      vector_view(tgt, b / np.linalg.norm(b, axis=1, keepdims=True))))
+    clean = noisy_pair(2, n=150, families=40, noise=0.3)  # the same functions, less noise
+    views = noisy_views(ref, tgt, 3, 0.2, seed=7, base=clean)
     before = match_both_ways(ref, tgt, Params(), (), views).matches
     after = match_both_ways(ref, tgt, replace(Params(), vote=3), (), views)
     moved = [i for i, m in after.matches.items() if m.via == ["consensus"]]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from symbridge.match import runs
-from symbridge.match.matcher import Matcher, Params, match_both_ways, vector_view
+from symbridge.match.matcher import Matcher, Params, match_both_ways
 
-from tests.match.test_matcher import noisy_pair
+from tests.match.test_matcher import noisy_pair, noisy_views
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
@@ -19,14 +19,7 @@ def evidence(res):
 
 def pair_with_views():
     ref, tgt = noisy_pair(3, n=200, families=30, noise=0.6)
-    rng = np.random.default_rng(1)
-    views = []
-    for _ in range(2):
-        a = ref.vectors + 0.3 * rng.standard_normal(ref.vectors.shape)
-        b = tgt.vectors + 0.3 * rng.standard_normal(tgt.vectors.shape)
-        views.append((vector_view(ref, a / np.linalg.norm(a, axis=1, keepdims=True)),
-                      vector_view(tgt, b / np.linalg.norm(b, axis=1, keepdims=True))))
-    return ref, tgt, [np.arange(0, 8), np.arange(8, 16)], views
+    return ref, tgt, [np.arange(0, 8), np.arange(8, 16)], noisy_views(ref, tgt, 2, 0.3, seed=1)
 
 
 def test_a_forked_child_gives_the_same_evidence_as_one_process(monkeypatch, tmp_path):
