@@ -239,3 +239,20 @@ def test_a_library_of_schema_version_1_opens_with_export_status_unknown(fixtures
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
     side, _ = reference_side(con, 1, str(fixtures["ref"]))
     assert side.exported is None
+
+
+def test_identify_knows_a_handler_by_the_name_it_is_registered_under(tmp_path):
+    """Look-alike handlers of a {name, handler} table, defined and listed in another order in the target."""
+    from tests.fixtures.build import build, have_clang, strip_copy
+
+    if not have_clang():
+        pytest.skip("clang is not installed")
+    ref = build("reg_table.c", opt="-O2")
+    tgt = build("reg_table.c", compiler="clang", opt="-O2", extra=("-DREORDERED",))
+    truth = {f.address: f.name for f in Binary(tgt).code_functions}
+    with open_store(str(tmp_path / "lib.db"), create=True) as s:
+        s.add(ref)
+        res = s.identify(Binary(strip_copy(tgt), ignore_symbols=True))
+    handlers = [f for f in res["functions"] if (truth.get(f["address"]) or "").startswith("op_")]
+    assert len(handlers) == 5
+    assert all(f["name"] == truth[f["address"]] and "string" in f["via"] for f in handlers)
