@@ -140,12 +140,12 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
     callees: list[list[int]] = []
     callers: list[list[int]] = [[] for _ in functions]
     strings, keys = [], []
-    tables = table_refs(functions)
+    targets = callee_addresses(functions)
     registered = table_keys(functions)
     for i, f in enumerate(functions):
         fx = f.facts
         seen: list[int] = []
-        for t in f.callees + fx.code_refs + tables[i]:
+        for t in targets[i]:
             j = index.get(t)
             if j is not None and j != i and j not in seen:
                 seen.append(j)
@@ -162,6 +162,12 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
         exported = np.array([a in dyn for a in addrs], bool)
     return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, keys, names,
                 exported=exported, tables=pointer_tables(functions))
+
+
+def callee_addresses(functions: list) -> list[list[int]]:
+    """What counts as a function's callees, by address: the functions it calls, those whose address it takes,
+    and the callbacks of the tables it refers to (table_refs). build_side and the library both use it."""
+    return [f.callees + f.facts.code_refs + through for f, through in zip(functions, table_refs(functions))]
 
 
 def table_refs(functions: list, span: int = 256, limit: int = 32) -> list[list[int]]:
@@ -363,6 +369,10 @@ class Matcher:
         self.match: dict[int, Match] = {}
         self.taken: dict[int, int] = {}  # reference index -> target index
         self.export_penalty = self.p.export_penalty if exports_agree(ref, tgt, self.p.export_ratio) else 0.0
+        self.table_places: dict[int, list[tuple[int, int]]] = defaultdict(list)  # reference function -> (table, place)
+        for t, tab in enumerate(ref.tables):
+            for k, j in enumerate(tab):
+                self.table_places[j].append((t, k))
 
     def sim(self, i: int, j: int) -> float:
         P, S = self.P, self.S
@@ -516,10 +526,7 @@ class Matcher:
         before address-order propagation: a table says more than where a function happens to lie."""
         if not self.P.tables or not self.S.tables:
             return 0
-        where: dict[int, list[tuple[int, int]]] = defaultdict(list)  # reference function -> (table, place)
-        for t, tab in enumerate(self.S.tables):
-            for k, j in enumerate(tab):
-                where[j].append((t, k))
+        where = self.table_places
         added = 0
         for tab in self.P.tables:
             votes: dict[int, list[tuple[int, int]]] = defaultdict(list)

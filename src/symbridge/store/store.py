@@ -15,7 +15,7 @@ from typing import Self
 import numpy as np
 
 from ..errors import ResourceLimitError, UsageError
-from ..match.matcher import exported_addresses, table_keys, table_refs
+from ..match.matcher import callee_addresses, exported_addresses, table_keys
 from .ann import AnnIndex
 from .db import check_db_arg, connect, get_meta, set_meta
 
@@ -118,14 +118,13 @@ class Store:
         vectors = np.ascontiguousarray(m.embed(funcs), np.float32)
         rows = []
         exported = exported_addresses(b)
-        # as the matcher's build_side sees a binary: functions whose address is taken and the callbacks of the
-        # tables a function refers to count as callees, the name a handler is registered under as a string
+        # as the matcher's build_side sees a binary: its callees, and the name a handler is registered under
         code = b.code_functions
-        through_tables = dict(zip((f.address for f in code), table_refs(code)))
+        called = dict(zip((f.address for f in code), callee_addresses(code)))
         registered = dict(zip((f.address for f in code), table_keys(code)))
         for f, v in zip(funcs, vectors):
             facts = f.facts
-            callees = list(dict.fromkeys(f.callees + facts.code_refs + through_tables.get(f.address, [])))
+            callees = list(dict.fromkeys(called[f.address]))
             strings = facts.strings[:MAX_STRINGS] + sorted(registered.get(f.address, ()))
             rows.append((f.address, f.size, f.name, v.tobytes(), json.dumps(callees), json.dumps(facts.imports),
                          json.dumps(strings), facts.n_blocks, int(f.address in exported)))
