@@ -1,4 +1,5 @@
-"""Lifting: the facts of a function do not depend on the memo of encodings its file shares."""
+"""Lifting: the facts of a function do not depend on the memo of encodings its file shares; struct field
+offsets and small immediates are kept exactly, at any optimisation level."""
 
 import pytest
 
@@ -6,8 +7,8 @@ from symbridge.analysis.lift import lift
 from symbridge.binary import Binary
 from tests.fixtures.build import build
 
-FIELDS = ("tokens", "mnemonics", "calls", "imports", "strings", "constants", "data_refs", "code_refs", "n_blocks",
-          "n_edges", "truncated")
+FIELDS = ("tokens", "mnemonics", "calls", "imports", "strings", "constants", "data_refs", "code_refs", "offsets",
+          "small", "n_blocks", "n_edges", "truncated")
 
 
 @pytest.mark.parametrize("kind,opt", [("static", "-O2"), ("nopie", "-O0"), ("shared", "-O3")])
@@ -22,3 +23,16 @@ def test_lift_with_a_shared_memo_gives_the_same_facts(kind, opt):
     for a, c in zip(fresh, shared):
         assert [getattr(a, k) for k in FIELDS] == [getattr(c, k) for k in FIELDS]
     assert any(a.constants for a in fresh) and any(a.strings for a in fresh)
+    assert any(a.offsets for a in fresh) and any(a.small for a in fresh)
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+@pytest.mark.parametrize("opt", ["-O0", "-O3"])
+def test_field_offsets_and_small_immediates_survive_optimisation(compiler, opt, clang_available):
+    if compiler == "clang" and not clang_available:
+        pytest.skip("clang is not installed")
+    b = Binary(build("fields.c", compiler=compiler, opt=opt, kind="pie"))
+    bump = b["conn_bump"].facts
+    assert {0x30, 0x34} <= set(bump.offsets)
+    assert all(v > 0 for v in bump.offsets)  # -O0's stack slots (rbp - n) are not fields
+    assert ord("/") in b["count_slashes"].facts.small

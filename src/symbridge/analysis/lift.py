@@ -26,6 +26,8 @@ class Facts:
     data_refs: list[int] = field(default_factory=list)  # RIP-relative data addresses (not strings)
     code_refs: list[int] = field(default_factory=list)  # addresses of functions taken (pointers)
     object_refs: list[int] = field(default_factory=list)  # every data address referred to, strings included
+    offsets: list[int] = field(default_factory=list)  # displacements off a pointer register (struct fields)
+    small: list[int] = field(default_factory=list)  # exact small immediates (9 <= |v| < 256), e.g. characters
     n_blocks: int = 0
     n_edges: int = 0
     truncated: bool = False
@@ -56,6 +58,8 @@ def _mem_token(ins: ix.Instruction, img: ElfImage, facts: Facts) -> str:
         if disp >= 1 << 63:
             disp -= 1 << 64
         tok += "+d" if -128 <= disp < 128 else "+D"
+        if base and base != "sp" and (base != "bp" or disp > 0) and -4096 < disp < 4096:
+            facts.offsets.append(disp)  # a field of a struct (not a stack slot) keeps its offset at any -O
         if not base and disp > 0x1000 and ins.memory_index == ix.Register.NONE:
             if img.is_code(disp):
                 facts.code_refs.append(disp)
@@ -108,12 +112,16 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
         if hit is not None:
             toks.append(hit[0])
             mns.append(hit[1])
+            if hit[2]:
+                facts.offsets.extend(hit[2][0])
+                facts.small.extend(hit[2][1])
             continue
         if ins.mnemonic == m_invalid:
             toks.append("invalid")
             mns.append("invalid")
             continue
         mn = mnemonic.get(ins.mnemonic, "?")
+        n_off, n_small = len(facts.offsets), len(facts.small)
         ops = []
         fc = ins.flow_control
         pure = fc == fc_next  # the token depends on the bytes alone and nothing is recorded
@@ -130,6 +138,8 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
                 ops.append(d.imm_bucket(v))
                 if v >= 1 << 63:
                     v -= 1 << 64
+                if 9 <= abs(v) < 0x100:
+                    facts.small.append(v)
                 if abs(v) >= 0x100 and fc == fc_next:
                     if is_exec and v > 0x1000 and img.is_code(v):
                         facts.code_refs.append(v)
@@ -164,7 +174,8 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
         toks.append(tok)
         mns.append(mn)
         if pure and len(memo) < MEMO_MAX:
-            memo[raw] = (tok, mn)
+            extra = (tuple(facts.offsets[n_off:]), tuple(facts.small[n_small:]))
+            memo[raw] = (tok, mn, extra if extra[0] or extra[1] else None)
     facts.n_blocks = len([a for a in leaders if start <= a < end])
     facts.n_edges = n_edges
     return facts

@@ -9,6 +9,9 @@ Feature set 2 adds groups that change less between optimisation levels and compi
   K pairs of imported callees in call order   L control-flow shape (cyclomatic number, returns)
 Feature set 3 has set 2's features, each hashed into two buckets (a "hash embedding": two features share
 both rows far more rarely than one, and the table keeps its size).
+Feature set 4 adds to set 3 two groups of exact values that survive optimisation and compilers:
+  F displacements off a pointer register (struct field offsets; stack slots excluded)
+  Q exact small immediates (9 <= |v| < 256: characters, flags, sizes), which set 1 buckets as "i8"
 ``code_only`` drops I, S, W and K (the ablation that shows what the model learns from code itself).
 """
 
@@ -26,9 +29,9 @@ _BITS = N_BUCKETS.bit_length() - 1  # hash_pair packs a feature's two buckets: f
 GROUPS = "TBGNISWC"
 IDENTIFIER_GROUPS = "ISWC"  # exact-match evidence: imports, strings, string words, constants
 GROUP_WEIGHT = {"T": 1.0, "B": 1.0, "G": 1.0, "N": 1.0, "I": 2.0, "S": 2.0, "W": 1.0, "C": 1.5,
-                "D": 1.0, "K": 1.5, "L": 1.0}
-FEATURE_SETS = (1, 2, 3)
-HASHES = {1: 1, 2: 1, 3: 2}  # buckets per feature
+                "D": 1.0, "K": 1.5, "L": 1.0, "F": 1.0, "Q": 1.0}
+FEATURE_SETS = (1, 2, 3, 4)
+HASHES = {1: 1, 2: 1, 3: 2, 4: 2}  # buckets per feature
 _MOVES = {"mov", "movzx", "movsx", "movsxd", "movss", "movsd", "movaps", "movups", "movdqa", "movdqu", "movq",
           "movd", "movapd", "movupd", "push", "pop", "nop", "endbr64", "cdqe", "cdq", "cqo", "cwde", "xchg"}
 
@@ -69,6 +72,9 @@ def feature_counts(facts: Facts, code_only: bool = False, feature_set: int = 1) 
         f += (f"Lcyc{_bucket(max(facts.n_edges - facts.n_blocks + 2, 0))}", f"Lret{min(m.count('ret'), 4)}")
         if not code_only:
             f += [f"K{a}>{b}" for a, b in zip(facts.imports, facts.imports[1:])]
+    if feature_set >= 4:
+        f += [f"F{v:x}" for v in facts.offsets]
+        f += [f"Q{v:x}" for v in facts.small]
     if not code_only:
         f += ["I" + n for n in facts.imports]
         for s in facts.strings:

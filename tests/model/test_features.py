@@ -1,0 +1,25 @@
+"""Feature sets: set 4 adds exact field offsets and small immediates; the shipped set's input is unchanged."""
+
+from symbridge.analysis.lift import Facts
+from symbridge.model.features import feature_counts, featurize
+
+
+def facts() -> Facts:
+    return Facts(tokens=["mov r32,[r64+d]", "cmp r32,i8", "ret"], mnemonics=["mov", "cmp", "ret"],
+                 offsets=[0x34, 0x34], small=[0x2F])
+
+
+def test_feature_set_4_counts_field_offsets_and_small_immediates():
+    c = feature_counts(facts(), feature_set=4)
+    assert c["F34"] == 2 and c["Q2f"] == 1
+
+
+def test_earlier_feature_sets_ignore_them():
+    for fs in (1, 2, 3):
+        assert not any(f[0] in "FQ" for f in feature_counts(facts(), feature_set=fs))
+
+
+def test_feature_set_4_bag_fills_two_buckets_a_feature():
+    ids, w = featurize(facts(), feature_set=4)
+    n = len(feature_counts(facts(), feature_set=4))
+    assert len(ids) == 2 * n and abs(float((w ** 2).sum()) - 1.0) < 1e-5
