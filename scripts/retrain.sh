@@ -8,12 +8,14 @@
 #   scripts/retrain.sh measure    # dev-eval benchmarks (writes benchmarks/results/)
 #
 # Needs `pip install -e '.[train]'`, gcc, clang and the build tools listed in docs/model-card.md.
-# DATA (default /work/data) holds the corpus, caches and runs; RUNS names the two new runs; BATCH the batch size.
+# DATA (default /work/data) holds the corpus, caches and runs; RUNS names the two new runs; BATCH the batch size;
+# FS the feature set (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/work/data}
 RUNS=${RUNS:-"r0 r1"}
-CACHE=$DATA/features-fs3
+FS=${FS:-4}  # feature set (symbridge.model.features)
+CACHE=$DATA/features-fs$FS
 stage=${1:-}
 
 packages() { grep -v '^#' corpus/model-train-packages.txt | tr '\n' ' '; }
@@ -30,7 +32,7 @@ corpus)
     done
     ;;
 train)
-    python -m symbridge.train.dataset --feature-set 3 --cache "$CACHE" --corpus "$DATA/corpus"
+    python -m symbridge.train.dataset --feature-set "$FS" --cache "$CACHE" --corpus "$DATA/corpus"
     seed=0
     for r in $RUNS; do
         [ -f "$DATA/runs/$r/last.safetensors" ] || python -m symbridge.train.train --out "$DATA/runs/$r" \
