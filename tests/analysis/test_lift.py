@@ -1,5 +1,5 @@
 """Lifting: the facts of a function do not depend on the memo of encodings its file shares; struct field
-offsets and small immediates are kept exactly, at any optimisation level."""
+offsets, small immediates and the parameters a function reads are kept exactly, at any optimisation level."""
 
 import pytest
 
@@ -8,7 +8,7 @@ from symbridge.binary import Binary
 from tests.fixtures.build import build
 
 FIELDS = ("tokens", "mnemonics", "calls", "imports", "strings", "constants", "data_refs", "code_refs", "offsets",
-          "small", "n_blocks", "n_edges", "truncated")
+          "small", "params", "n_blocks", "n_edges", "truncated")
 
 
 @pytest.mark.parametrize("kind,opt", [("static", "-O2"), ("nopie", "-O0"), ("shared", "-O3")])
@@ -36,3 +36,14 @@ def test_field_offsets_and_small_immediates_survive_optimisation(compiler, opt, 
     assert {0x30, 0x34} <= set(bump.offsets)
     assert all(v > 0 for v in bump.offsets)  # -O0's stack slots (rbp - n) are not fields
     assert ord("/") in b["count_slashes"].facts.small
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+@pytest.mark.parametrize("opt", ["-O0", "-O3"])
+def test_parameters_read_first_are_the_same_at_any_optimisation(compiler, opt, clang_available):
+    if compiler == "clang" and not clang_available:
+        pytest.skip("clang is not installed")
+    b = Binary(build("fields.c", compiler=compiler, opt=opt, kind="pie"))
+    # a pointer and an int (rdi 8 bytes, esi 4) and two doubles (xmm0, xmm1), in whatever order they are read
+    assert sorted(b["scale_sum"].facts.params) == [(0, 8), (1, 4), (6, 16), (7, 16)]
+    assert b["count_slashes"].facts.params == [(0, 8)]

@@ -11,6 +11,15 @@ from . import disasm as d
 
 MAX_INSTRUCTIONS = 200_000  # per function; longer ones are truncated (noted in `truncated`)
 MEMO_MAX = 1 << 20  # instruction encodings a memo keeps (about 150 MB at most)
+PARAM_SCAN = 64  # instructions from the entry searched for parameters read before written
+_R = ix.Register
+_PARAM_REGS = {int(r): k for k, r in enumerate((_R.RDI, _R.RSI, _R.RDX, _R.RCX, _R.R8, _R.R9, _R.ZMM0, _R.ZMM1,
+                                                 _R.ZMM2, _R.ZMM3, _R.ZMM4, _R.ZMM5, _R.ZMM6, _R.ZMM7))}
+_READS = {int(ix.OpAccess.READ), int(ix.OpAccess.COND_READ), int(ix.OpAccess.READ_WRITE),
+          int(ix.OpAccess.READ_COND_WRITE)}
+_WRITE = int(ix.OpAccess.WRITE)
+_INFO = ix.InstructionInfoFactory()
+_PARAM_USE: dict[bytes, tuple] = {}  # instruction bytes -> ((parameter index, read?, width in bytes), ...)
 
 
 @dataclass(slots=True)
@@ -28,6 +37,7 @@ class Facts:
     object_refs: list[int] = field(default_factory=list)  # every data address referred to, strings included
     offsets: list[int] = field(default_factory=list)  # displacements off a pointer register (struct fields)
     small: list[int] = field(default_factory=list)  # exact small immediates (9 <= |v| < 256), e.g. characters
+    params: list[tuple[int, int]] = field(default_factory=list)  # (register 0-5 int, 6-13 xmm; width) read first
     n_blocks: int = 0
     n_edges: int = 0
     truncated: bool = False
@@ -73,6 +83,26 @@ def _mem_token(ins: ix.Instruction, img: ElfImage, facts: Facts) -> str:
     return tok + "]"
 
 
+def _param_use(ins: ix.Instruction, raw: bytes) -> tuple:
+    """How one instruction uses the registers that pass parameters (memoised by its bytes)."""
+    use = _PARAM_USE.get(raw)
+    if use is None:  # the caller looked first; the check stays for other callers
+        out = []
+        # cvtsi2sd and the like keep the upper lanes of their destination: a write of the value all the same
+        merge = d.MNEMONIC.get(ins.mnemonic, "").startswith("cvt") and ins.op_count and ins.op_kind(0) == d.OK_REGISTER
+        dest = ix.RegisterExt.full_register(ins.op0_register) if merge else None
+        for u in _INFO.info(ins).used_registers():
+            full = ix.RegisterExt.full_register(u.register)
+            k = _PARAM_REGS.get(int(full))
+            if k is not None and (u.access in _READS or u.access == _WRITE):
+                read = u.access in _READS and full != dest
+                out.append((k, read, ix.RegisterExt.size(u.register)))
+        use = tuple(sorted(out, key=lambda u: not u[1]))  # reads first: `mov rdi, [rdi]` reads rdi
+        if len(_PARAM_USE) < MEMO_MAX:
+            _PARAM_USE[raw] = use
+    return use
+
+
 def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[int, str] | None = None,
          max_instructions: int = MAX_INSTRUCTIONS, memo: dict[bytes, tuple[str, str]] | None = None) -> Facts:
     """Facts of the function at [start, start+size). `plt` maps stub addresses to import names.
@@ -100,6 +130,9 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
     dec = ix.Decoder(64, data, ip=start)
     ins = ix.Instruction()  # decoded into in place: no new object per instruction
     count = 0
+    param_memo = _PARAM_USE
+    seen_params: set[int] = set()  # parameter registers read or written so far (the scan stops at a call)
+    scan = True
     while dec.can_decode:
         if count >= max_instructions:
             facts.truncated = True
@@ -108,6 +141,14 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
         dec.decode_out(ins)
         off = ins.ip - start
         raw = data[off:off + ins.len]
+        if scan:
+            use = param_memo.get(raw)
+            for k, read, width in _param_use(ins, raw) if use is None else use:
+                if k not in seen_params:
+                    seen_params.add(k)
+                    if read:
+                        facts.params.append((k, width))
+            scan = count < PARAM_SCAN and ins.flow_control not in (fc_call, fc_icall)
         hit = memo.get(raw)
         if hit is not None:
             toks.append(hit[0])
