@@ -14,12 +14,14 @@ MEMO_MAX = 1 << 20  # instruction encodings a memo keeps (about 150 MB at most)
 PARAM_SCAN = 64  # instructions from the entry searched for parameters read before written
 _R = ix.Register
 _PARAM_REGS = {int(r): k for k, r in enumerate((_R.RDI, _R.RSI, _R.RDX, _R.RCX, _R.R8, _R.R9, _R.ZMM0, _R.ZMM1,
-                                                 _R.ZMM2, _R.ZMM3, _R.ZMM4, _R.ZMM5, _R.ZMM6, _R.ZMM7))}
+                                                 _R.ZMM2, _R.ZMM3, _R.ZMM4, _R.ZMM5, _R.ZMM6, _R.ZMM7, _R.RAX))}
+_RAX, _XMM0 = 14, 6  # the registers that return a value: written last before a ret
 _READS = {int(ix.OpAccess.READ), int(ix.OpAccess.COND_READ), int(ix.OpAccess.READ_WRITE),
           int(ix.OpAccess.READ_COND_WRITE)}
-_WRITE = int(ix.OpAccess.WRITE)
+_WRITES = {int(ix.OpAccess.WRITE), int(ix.OpAccess.READ_WRITE)}
 _INFO = ix.InstructionInfoFactory()
-_PARAM_USE: dict[bytes, tuple] = {}  # instruction bytes -> ((parameter index, read?, width in bytes), ...)
+_PARAM_USE: dict[bytes, tuple] = {}  # instruction bytes -> ((register index, read?, written?, bytes), ...)
+RETURN_SCAN = 4  # instructions before a ret searched for the write of its value
 
 
 @dataclass(slots=True)
@@ -38,6 +40,8 @@ class Facts:
     offsets: list[int] = field(default_factory=list)  # displacements off a pointer register (struct fields)
     small: list[int] = field(default_factory=list)  # exact small immediates (9 <= |v| < 256), e.g. characters
     params: list[tuple[int, int]] = field(default_factory=list)  # (register 0-5 int, 6-13 xmm; width) read first
+    widths: list[int] = field(default_factory=list)  # bytes accessed at each of `offsets` (0 for lea)
+    returns: list[int] = field(default_factory=list)  # each ret: width of rax written before it, 16 xmm0, -1 call
     n_blocks: int = 0
     n_edges: int = 0
     truncated: bool = False
@@ -70,6 +74,7 @@ def _mem_token(ins: ix.Instruction, img: ElfImage, facts: Facts) -> str:
         tok += "+d" if -128 <= disp < 128 else "+D"
         if base and base != "sp" and (base != "bp" or disp > 0) and -4096 < disp < 4096:
             facts.offsets.append(disp)  # a field of a struct (not a stack slot) keeps its offset at any -O
+            facts.widths.append(ix.MemorySizeExt.size(ins.memory_size))
         if not base and disp > 0x1000 and ins.memory_index == ix.Register.NONE:
             if img.is_code(disp):
                 facts.code_refs.append(disp)
@@ -84,23 +89,42 @@ def _mem_token(ins: ix.Instruction, img: ElfImage, facts: Facts) -> str:
 
 
 def _param_use(ins: ix.Instruction, raw: bytes) -> tuple:
-    """How one instruction uses the registers that pass parameters (memoised by its bytes)."""
+    """How one instruction uses the registers that pass parameters and rax (memoised by its bytes)."""
     use = _PARAM_USE.get(raw)
     if use is None:  # the caller looked first; the check stays for other callers
         out = []
         # cvtsi2sd and the like keep the upper lanes of their destination: a write of the value all the same
         merge = d.MNEMONIC.get(ins.mnemonic, "").startswith("cvt") and ins.op_count and ins.op_kind(0) == d.OK_REGISTER
         dest = ix.RegisterExt.full_register(ins.op0_register) if merge else None
+        # a 32-bit write shows as one of the whole register (it clears the upper half): op0 tells the width
+        op0 = ins.op0_register if ins.op_count and ins.op_kind(0) == d.OK_REGISTER else _R.NONE
         for u in _INFO.info(ins).used_registers():
             full = ix.RegisterExt.full_register(u.register)
             k = _PARAM_REGS.get(int(full))
-            if k is not None and (u.access in _READS or u.access == _WRITE):
-                read = u.access in _READS and full != dest
-                out.append((k, read, ix.RegisterExt.size(u.register)))
+            if k is None or not (u.access in _READS or u.access in _WRITES):
+                continue
+            read, write = u.access in _READS and full != dest, u.access in _WRITES
+            width = ix.RegisterExt.size(op0 if write and ix.RegisterExt.full_register(op0) == full else u.register)
+            out.append((k, read, write, width))
         use = tuple(sorted(out, key=lambda u: not u[1]))  # reads first: `mov rdi, [rdi]` reads rdi
         if len(_PARAM_USE) < MEMO_MAX:
             _PARAM_USE[raw] = use
     return use
+
+
+def _return_width(recent: list[tuple[bytes, object]]) -> int:
+    """What the instructions before a ret (latest last) put in the return registers: the width of rax's last
+    write, 16 for xmm0, -1 for a call (its value passes through), 0 for nothing (a void function)."""
+    for raw, fc in reversed(recent):
+        if fc == d.FC_CALL or fc == d.FC_ICALL:
+            return -1
+        use = _PARAM_USE.get(raw)
+        if use is None:
+            use = _param_use(ix.Decoder(64, raw).decode(), raw)
+        for k, _, write, width in use:
+            if write and k in (_RAX, _XMM0):
+                return 16 if k == _XMM0 else width
+    return 0
 
 
 def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[int, str] | None = None,
@@ -133,6 +157,8 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
     param_memo = _PARAM_USE
     seen_params: set[int] = set()  # parameter registers read or written so far (the scan stops at a call)
     scan = True
+    recent: list[tuple[bytes, object]] = []  # the last RETURN_SCAN instructions (bytes, flow control)
+    fc_ret = d.FC_RET
     while dec.can_decode:
         if count >= max_instructions:
             facts.truncated = True
@@ -143,12 +169,18 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
         raw = data[off:off + ins.len]
         if scan:
             use = param_memo.get(raw)
-            for k, read, width in _param_use(ins, raw) if use is None else use:
-                if k not in seen_params:
+            for k, read, _, width in _param_use(ins, raw) if use is None else use:
+                if k not in seen_params and k != _RAX:
                     seen_params.add(k)
                     if read:
                         facts.params.append((k, width))
             scan = count < PARAM_SCAN and ins.flow_control not in (fc_call, fc_icall)
+        flow = ins.flow_control
+        if flow == fc_ret:
+            facts.returns.append(_return_width(recent))
+        recent.append((raw, flow))
+        if len(recent) > RETURN_SCAN:
+            del recent[0]
         hit = memo.get(raw)
         if hit is not None:
             toks.append(hit[0])
@@ -156,6 +188,7 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
             if hit[2]:
                 facts.offsets.extend(hit[2][0])
                 facts.small.extend(hit[2][1])
+                facts.widths.extend(hit[2][2])
             continue
         if ins.mnemonic == m_invalid:
             toks.append("invalid")
@@ -215,7 +248,7 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
         toks.append(tok)
         mns.append(mn)
         if pure and len(memo) < MEMO_MAX:
-            extra = (tuple(facts.offsets[n_off:]), tuple(facts.small[n_small:]))
+            extra = (tuple(facts.offsets[n_off:]), tuple(facts.small[n_small:]), tuple(facts.widths[n_off:]))
             memo[raw] = (tok, mn, extra if extra[0] or extra[1] else None)
     facts.n_blocks = len([a for a in leaders if start <= a < end])
     facts.n_edges = n_edges

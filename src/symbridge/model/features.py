@@ -15,6 +15,8 @@ Feature set 4 adds to set 3 two groups of exact values that survive optimisation
 Feature set 5 adds to set 4 the signature of the function:
   A the parameters read before written (how many integer and float registers; each one's width), as the
     -O0 spill of every parameter and the -O3 first use both show them
+Feature set 6 adds to set 5 the width of each field access (F offset:bytes) and what each ret returns (R: the
+  width of rax's last write, 16 for xmm0, -1 a callee's value, 0 none)
 ``code_only`` drops I, S, W and K (the ablation that shows what the model learns from code itself).
 """
 
@@ -32,9 +34,9 @@ _BITS = N_BUCKETS.bit_length() - 1  # hash_pair packs a feature's two buckets: f
 GROUPS = "TBGNISWC"
 IDENTIFIER_GROUPS = "ISWC"  # exact-match evidence: imports, strings, string words, constants
 GROUP_WEIGHT = {"T": 1.0, "B": 1.0, "G": 1.0, "N": 1.0, "I": 2.0, "S": 2.0, "W": 1.0, "C": 1.5,
-                "D": 1.0, "K": 1.5, "L": 1.0, "F": 1.0, "Q": 1.0, "A": 1.0}
-FEATURE_SETS = (1, 2, 3, 4, 5)
-HASHES = {1: 1, 2: 1, 3: 2, 4: 2, 5: 2}  # buckets per feature
+                "D": 1.0, "K": 1.5, "L": 1.0, "F": 1.0, "Q": 1.0, "A": 1.0, "R": 1.0}
+FEATURE_SETS = (1, 2, 3, 4, 5, 6)
+HASHES = {1: 1, 2: 1, 3: 2, 4: 2, 5: 2, 6: 2}  # buckets per feature
 _MOVES = {"mov", "movzx", "movsx", "movsxd", "movss", "movsd", "movaps", "movups", "movdqa", "movdqu", "movq",
           "movd", "movapd", "movupd", "push", "pop", "nop", "endbr64", "cdqe", "cdq", "cqo", "cwde", "xchg"}
 
@@ -82,6 +84,9 @@ def feature_counts(facts: Facts, code_only: bool = False, feature_set: int = 1) 
         ints = [k for k, _ in facts.params if k < 6]
         f += (f"Aint{max(ints) + 1 if ints else 0}", f"Aflt{len(facts.params) - len(ints)}")
         f += [f"A{k}:{w}" for k, w in facts.params]
+    if feature_set >= 6:
+        f += [f"F{v:x}:{w}" for v, w in zip(facts.offsets, facts.widths)]
+        f += [f"R{v}" for v in facts.returns]
     if not code_only:
         f += ["I" + n for n in facts.imports]
         for s in facts.strings:
