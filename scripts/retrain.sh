@@ -9,12 +9,12 @@
 #
 # Needs `pip install -e '.[train]'`, gcc, clang and the build tools listed in docs/model-card.md.
 # DATA (default /work/data) holds the corpus, caches and runs; RUNS names the two new runs; BATCH the batch size;
-# FS the feature set (default 4).
+# FS the feature set (default 6).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/work/data}
 RUNS=${RUNS:-"r0 r1"}
-FS=${FS:-4}  # feature set (symbridge.model.features)
+FS=${FS:-6}  # feature set (symbridge.model.features)
 CACHE=$DATA/features-fs$FS
 stage=${1:-}
 

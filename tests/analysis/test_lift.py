@@ -1,5 +1,6 @@
 """Lifting: the facts of a function do not depend on the memo of encodings its file shares; struct field
-offsets, small immediates and the parameters a function reads are kept exactly, at any optimisation level."""
+offsets and their access widths, small immediates, the parameters a function reads and what it returns are kept
+exactly, at any optimisation level."""
 
 import pytest
 
@@ -8,7 +9,7 @@ from symbridge.binary import Binary
 from tests.fixtures.build import build
 
 FIELDS = ("tokens", "mnemonics", "calls", "imports", "strings", "constants", "data_refs", "code_refs", "offsets",
-          "small", "params", "n_blocks", "n_edges", "truncated")
+          "small", "params", "widths", "returns", "n_blocks", "n_edges", "truncated")
 
 
 @pytest.mark.parametrize("kind,opt", [("static", "-O2"), ("nopie", "-O0"), ("shared", "-O3")])
@@ -26,24 +27,33 @@ def test_lift_with_a_shared_memo_gives_the_same_facts(kind, opt):
     assert any(a.offsets for a in fresh) and any(a.small for a in fresh)
 
 
-@pytest.mark.parametrize("compiler", ["gcc", "clang"])
-@pytest.mark.parametrize("opt", ["-O0", "-O3"])
-def test_field_offsets_and_small_immediates_survive_optimisation(compiler, opt, clang_available):
+@pytest.fixture(params=[(c, o) for c in ("gcc", "clang") for o in ("-O0", "-O3")], ids=lambda p: " ".join(p))
+def fields(request, clang_available):
+    """fields.c built by gcc and clang at -O0 and -O3."""
+    compiler, opt = request.param
     if compiler == "clang" and not clang_available:
         pytest.skip("clang is not installed")
-    b = Binary(build("fields.c", compiler=compiler, opt=opt, kind="pie"))
+    return Binary(build("fields.c", compiler=compiler, opt=opt, kind="pie"))
+
+
+def test_field_offsets_and_small_immediates_survive_optimisation(fields):
+    b = fields
     bump = b["conn_bump"].facts
     assert {0x30, 0x34} <= set(bump.offsets)
     assert all(v > 0 for v in bump.offsets)  # -O0's stack slots (rbp - n) are not fields
     assert ord("/") in b["count_slashes"].facts.small
 
 
-@pytest.mark.parametrize("compiler", ["gcc", "clang"])
-@pytest.mark.parametrize("opt", ["-O0", "-O3"])
-def test_parameters_read_first_are_the_same_at_any_optimisation(compiler, opt, clang_available):
-    if compiler == "clang" and not clang_available:
-        pytest.skip("clang is not installed")
-    b = Binary(build("fields.c", compiler=compiler, opt=opt, kind="pie"))
+def test_parameters_read_first_are_the_same_at_any_optimisation(fields):
+    b = fields
     # a pointer and an int (rdi 8 bytes, esi 4) and two doubles (xmm0, xmm1), in whatever order they are read
     assert sorted(b["scale_sum"].facts.params) == [(0, 8), (1, 4), (6, 16), (7, 16)]
     assert b["count_slashes"].facts.params == [(0, 8)]
+
+
+def test_access_widths_and_returned_values_are_the_same_at_any_optimisation(fields):
+    bump = fields["conn_bump"].facts
+    assert len(bump.widths) == len(bump.offsets)
+    assert {w for v, w in zip(bump.offsets, bump.widths) if v in (0x30, 0x34)} == {4}  # two int fields
+    assert set(bump.returns) == {4}  # an int in eax
+    assert set(fields["scale_sum"].facts.returns) == {16}  # a double in xmm0
