@@ -167,6 +167,7 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
         dec.decode_out(ins)
         off = ins.ip - start
         raw = data[off:off + ins.len]
+        flow = ins.flow_control
         if scan:
             use = param_memo.get(raw)
             for k, read, _, width in _param_use(ins, raw) if use is None else use:
@@ -174,8 +175,7 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
                     seen_params.add(k)
                     if read:
                         facts.params.append((k, width))
-            scan = count < PARAM_SCAN and ins.flow_control not in (fc_call, fc_icall)
-        flow = ins.flow_control
+            scan = count < PARAM_SCAN and flow != fc_call and flow != fc_icall
         if flow == fc_ret:
             facts.returns.append(_return_width(recent))
         recent.append((raw, flow))
