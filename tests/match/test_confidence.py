@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from symbridge.match.confidence import FEATURES, Calibrator, match_features, tree_scores
+from symbridge.match.confidence import FEATURES, Calibrator, match_features, signature_agreement, tree_scores
 
 sklearn = pytest.importorskip("sklearn")
 
@@ -82,3 +82,13 @@ def test_a_logistic_calibration_reproduces_its_decision_function():
     y = (X[:, 0] > 0).astype(float)
     clf = LogisticRegression(max_iter=2000).fit(X, y)
     assert np.allclose(to_calibrator(clf, X).raw(X), clf.decision_function(X))
+
+
+def test_signature_agreement_weighs_parameters_and_returns():
+    from symbridge.analysis.lift import Facts
+
+    f = Facts(params=[(0, 8), (1, 4)], returns=[4, -1])
+    assert signature_agreement(f, Facts(params=[(1, 4), (0, 8)], returns=[4])) == 1.0  # order does not matter
+    assert signature_agreement(f, Facts(params=[(0, 8)], returns=[4])) == 0.5  # one parameter fewer
+    assert signature_agreement(f, Facts(params=[(0, 4)], returns=[0])) == 0.0
+    assert signature_agreement(Facts(), Facts()) == 1.0  # no parameters, no ret (a tail call) on both sides

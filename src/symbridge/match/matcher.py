@@ -118,8 +118,9 @@ class MatchResult:
     size_shift: float = 0.0  # median log2 size ratio (target / reference) of mutual nearest-neighbour matches
     sim_median: float = 0.0  # and their median similarity
 
-    def features(self, i: int, size_p: int, size_s: int) -> list[float]:
-        """The calibration features of target function i's match (its margin over the next candidate)."""
+    def features(self, i: int, size_p: int, size_s: int, signature_agrees: float = 1.0) -> list[float]:
+        """The calibration features of target function i's match (its margin over the next candidate;
+        `signature_agrees` from confidence.signature_agreement of the two functions)."""
         from .confidence import match_features
 
         m = self.matches[i]
@@ -131,7 +132,8 @@ class MatchResult:
                               sim_median=self.sim_median, caller_diff=m.caller_diff, n_close=m.n_close,
                               conflict=m.conflict, callee_diff=m.callee_diff, reverse_margin=m.reverse_margin,
                               rank=m.rank, reverse_agrees=m.reverse_agrees, plain_agrees=m.plain_agrees,
-                              members_agree=m.members_agree, views_agree=m.views_agree)
+                              members_agree=m.members_agree, views_agree=m.views_agree,
+                              signature_agrees=signature_agrees)
 
 
 def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..binary import Binary, Function
-from .confidence import Calibrator
+from .confidence import Calibrator, signature_agreement
 from .inline import inline_side, inlined_vectors
 from .matcher import MatchResult, Params, Side, build_side, column_view, match_both_ways, vector_view
 from .ngrams import tfidf_vectors
@@ -87,7 +87,7 @@ def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: f
         m = res.matches.get(i)
         if m is not None:
             s = s_code[m.s]
-            feats.append(res.features(i, f.size, s.size))
+            feats.append(res.features(i, f.size, s.size, signature_agreement(f.facts, s.facts)))
             owners.append((row, s))
             row["reference_address"] = s.address
             row["via"] = list(m.via)

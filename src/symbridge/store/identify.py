@@ -101,6 +101,7 @@ def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray,
                                                     column_view(target, sketch_columns))]
         res = match_both_ways(ref_side, target, member_columns=member_columns, views=views)
         items = list(res.matches.items())
+        # the library keeps no instructions: the signatures go unjudged (signature_agrees stays 1.0)
         feats = [res.features(i, code[i].size, refs[m.s].size) for i, m in items]
         for (i, m), x, p in zip(items, feats, cal.probability(np.array(feats)) if feats else []):
             if i not in best or p > best[i][0]:

@@ -29,7 +29,7 @@ from ..binary import Binary
 from .dataset import read_list, read_manifest, unit_of
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, name_right, truth_names
-from ..match.confidence import CALIBRATION_FILE, FEATURES, MONOTONE, Calibrator
+from ..match.confidence import CALIBRATION_FILE, FEATURES, MONOTONE, Calibrator, signature_agreement
 from ..match.matcher import Matcher, MatchResult, Params, match_both_ways
 from ..match.transfer import code_views, match_sides
 from ..model.model import Model
@@ -127,7 +127,7 @@ def examples(prepared: tuple, params: Params, partial: bool = False, names: list
         s = sc[m.s]
         if not s.name or (partial and not t.get(pc[i].address)):
             continue
-        X.append(res.features(i, pc[i].size, s.size))
+        X.append(res.features(i, pc[i].size, s.size, signature_agreement(pc[i].facts, s.facts)))
         y.append(name_right(s.name, t.get(pc[i].address, ())))
         if names is not None:
             names.append(f"{pc[i].address:#x} {s.name} -> {'|'.join(sorted(t.get(pc[i].address, ()))) or '-'}")
