@@ -36,13 +36,14 @@ def test_pairs_of_other_programs_count_overall_but_not_as_a_kind():
 def test_with_partial_truth_matches_of_unnamed_target_functions_are_not_judged():
     from types import SimpleNamespace
 
+    from symbridge.analysis.lift import Facts
     from symbridge.match.matcher import Params
     from symbridge.train.fit_matcher import examples
     from tests.match.test_matcher import side
 
     v = np.eye(2, dtype=np.float32)
-    sc = [SimpleNamespace(name=n, size=64, address=a) for n, a in (("api_call", 0x10), ("helper", 0x20))]
-    pc = [SimpleNamespace(name=None, size=64, address=a) for a in (0x110, 0x120)]
+    sc = [SimpleNamespace(name=n, size=64, address=a, facts=Facts()) for n, a in (("api_call", 0x10), ("helper", 0x20))]
+    pc = [SimpleNamespace(name=None, size=64, address=a, facts=Facts()) for a in (0x110, 0x120)]
     truth = {0x110: {"api_call"}}  # a stripped library: only its exported function has a known name
     prepared = (side(v), side(v), sc, pc, truth, [], [])
     X, y = examples(prepared, Params(), partial=True)
