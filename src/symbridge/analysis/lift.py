@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import iced_x86 as ix
@@ -89,30 +90,29 @@ def _mem_token(ins: ix.Instruction, img: ElfImage, facts: Facts) -> str:
 
 
 def _param_use(ins: ix.Instruction, raw: bytes) -> tuple:
-    """How one instruction uses the registers that pass parameters and rax (memoised by its bytes)."""
-    use = _PARAM_USE.get(raw)
-    if use is None:  # the caller looked first; the check stays for other callers
-        out = []
-        # cvtsi2sd and the like keep the upper lanes of their destination: a write of the value all the same
-        merge = d.MNEMONIC.get(ins.mnemonic, "").startswith("cvt") and ins.op_count and ins.op_kind(0) == d.OK_REGISTER
-        dest = ix.RegisterExt.full_register(ins.op0_register) if merge else None
-        # a 32-bit write shows as one of the whole register (it clears the upper half): op0 tells the width
-        op0 = ins.op0_register if ins.op_count and ins.op_kind(0) == d.OK_REGISTER else _R.NONE
-        for u in _INFO.info(ins).used_registers():
-            full = ix.RegisterExt.full_register(u.register)
-            k = _PARAM_REGS.get(int(full))
-            if k is None or not (u.access in _READS or u.access in _WRITES):
-                continue
-            read, write = u.access in _READS and full != dest, u.access in _WRITES
-            width = ix.RegisterExt.size(op0 if write and ix.RegisterExt.full_register(op0) == full else u.register)
-            out.append((k, read, write, width))
-        use = tuple(sorted(out, key=lambda u: not u[1]))  # reads first: `mov rdi, [rdi]` reads rdi
-        if len(_PARAM_USE) < MEMO_MAX:
-            _PARAM_USE[raw] = use
+    """How one instruction uses the registers that pass parameters and rax, stored in _PARAM_USE under its
+    bytes (callers look there first)."""
+    out = []
+    # a 32-bit write shows as one of the whole register (it clears the upper half): op0 tells the width
+    op0 = ins.op0_register if ins.op_count and ins.op_kind(0) == d.OK_REGISTER else _R.NONE
+    # cvtsi2sd and the like keep the upper lanes of their destination: a write of the value all the same
+    merge = op0 != _R.NONE and d.MNEMONIC.get(ins.mnemonic, "").startswith("cvt")
+    dest = ix.RegisterExt.full_register(op0) if merge else None
+    for u in _INFO.info(ins).used_registers():
+        full = ix.RegisterExt.full_register(u.register)
+        k = _PARAM_REGS.get(int(full))
+        if k is None or not (u.access in _READS or u.access in _WRITES):
+            continue
+        read, write = u.access in _READS and full != dest, u.access in _WRITES
+        width = ix.RegisterExt.size(op0 if write and ix.RegisterExt.full_register(op0) == full else u.register)
+        out.append((k, read, write, width))
+    use = tuple(sorted(out, key=lambda u: not u[1]))  # reads first: `mov rdi, [rdi]` reads rdi
+    if len(_PARAM_USE) < MEMO_MAX:
+        _PARAM_USE[raw] = use
     return use
 
 
-def _return_width(recent: list[tuple[bytes, object]]) -> int:
+def _return_width(recent: deque[tuple[bytes, object]]) -> int:
     """What the instructions before a ret (latest last) put in the return registers: the width of rax's last
     write, 16 for xmm0, -1 for a call (its value passes through), 0 for nothing (a void function)."""
     for raw, fc in reversed(recent):
@@ -157,7 +157,7 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
     param_memo = _PARAM_USE
     seen_params: set[int] = set()  # parameter registers read or written so far (the scan stops at a call)
     scan = True
-    recent: list[tuple[bytes, object]] = []  # the last RETURN_SCAN instructions (bytes, flow control)
+    recent: deque[tuple[bytes, object]] = deque(maxlen=RETURN_SCAN)  # the last instructions (bytes, flow control)
     fc_ret = d.FC_RET
     while dec.can_decode:
         if count >= max_instructions:
@@ -179,8 +179,6 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
         if flow == fc_ret:
             facts.returns.append(_return_width(recent))
         recent.append((raw, flow))
-        if len(recent) > RETURN_SCAN:
-            del recent[0]
         hit = memo.get(raw)
         if hit is not None:
             toks.append(hit[0])
