@@ -31,3 +31,23 @@ def test_auroc_ranks_right_names_above_wrong_ones_and_is_nan_without_both():
     assert accuracy.auroc_of([(0.9, True), (0.8, True), (0.2, False)]) == 1.0
     assert accuracy.auroc_of([(0.9, False), (0.2, True)]) == 0.0
     assert accuracy.auroc_of([(0.9, True)]) != accuracy.auroc_of([(0.9, True)])
+
+
+def _row(address, ref_address, ref_name, confidence):
+    return {"address": address, "via": ["embedding"], "reference_address": ref_address, "name": ref_name,
+            "confidence": confidence, "candidates": [{"address": ref_address, "name": ref_name, "score": 0.9}]}
+
+
+def test_a_wrong_name_looks_like_a_rename_only_when_neither_name_is_on_the_other_side():
+    truth = {0x10: {"ul_strv_join"}, 0x20: {"bar"}, 0x30: {"baz"}}
+    r = {"functions": [_row(0x10, 0x110, "strv_join", 0.9),  # own name new, name given gone: a rename
+                       _row(0x20, 0x120, "baz", 0.8),  # the name given is another target function's: a mistake
+                       _row(0x30, 0x130, "baz", 0.7)]}
+    out = accuracy.score_transfer(r, truth, has_counterpart={0x30}, partial=False)
+    assert [(ok, renamed) for _, ok, _, renamed in out["curve"]] == [(False, True), (False, False), (True, False)]
+
+
+def test_operating_points_can_set_renames_aside():
+    curve = [(0.9, True, True, False), (0.8, False, False, True), (0.7, True, True, False)]
+    assert accuracy.operating_points(curve, counterparts=2)[0] == 2 / 3
+    assert accuracy.operating_points(curve, counterparts=2, without_renames=True)[0] == 1.0
