@@ -131,7 +131,7 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
         for c in f["candidates"]:
             ref_names[c["address"]] = c["name"]
     right_cp = 0
-    confidences = []
+    confidences, renamed_flags = [], []  # renamed_flags: as `renamed` below, one per confidence
     curve = []  # (confidence, name right, has a counterpart, renamed) of every judged function that could be named
     target_names = {source_name(n) for names in truth.values() for n in names}
     for f in r["functions"]:
@@ -141,11 +141,12 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
         if partial and not names:
             continue
         ref = ref_names.get(f["reference_address"]) if f["reference_address"] is not None else None
+        ok, has = name_right(ref, names), f["address"] in has_counterpart
+        # a diagnostic only: a wrong name on a function that has a name of its own found nowhere in the
+        # reference, where the name given is found nowhere in the target, looks like a rename
+        renamed = ref is not None and not ref.startswith("sub_") and not ok and not has and bool(names) and \
+            source_name(ref) not in target_names
         if ref is not None and not ref.startswith("sub_"):
-            ok, has = name_right(ref, names), f["address"] in has_counterpart
-            # a diagnostic only: a wrong name on a function that has a name of its own found nowhere in the
-            # reference, where the name given is found nowhere in the target, looks like a rename
-            renamed = not ok and not has and bool(names) and source_name(ref) not in target_names
             curve.append((f["confidence"], ok, has, renamed))
         if f["name"]:
             ok = name_right(f["name"], names)
@@ -155,9 +156,10 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
         if f["address"] in has_counterpart and name_right(ref, names):
             matched_right += 1
         if ref is not None and not (ref.startswith("sub_") and not names):  # judgeable matches only
-            confidences.append((f["confidence"], name_right(ref, names)))
+            confidences.append((f["confidence"], ok))
+            renamed_flags.append(renamed)
     return {"named": named, "right": right, "right_counterparts": right_cp, "counterparts": len(has_counterpart),
-            "matched_right": matched_right, "confidences": confidences, "curve": curve}
+            "matched_right": matched_right, "confidences": confidences, "renamed": renamed_flags, "curve": curve}
 
 
 def operating_points(curve: list[tuple[float, bool, bool, bool]], counterparts: int,
@@ -359,6 +361,10 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
         L += calibration_table(conf)
         per_kind = {kind: auroc_of([c for d in ps for c in d.transfer["confidences"]]) for kind, ps in by_kind.items()}
         L.append("AUROC by kind: " + ", ".join(f"{k} {v:.3f}" for k, v in per_kind.items()))
+        kept = [c for ps in by_kind.values() for d in ps for c, r in zip(d.transfer["confidences"], d.transfer["renamed"])
+                if not r]
+        L.append(f"Diagnostic: AUROC {auroc_of(kept):.3f} with the {len(conf) - len(kept)} wrong names that look like "
+                 "renames set aside")
     secs = sum(d.embed_seconds for ps in by_kind.values() for d in ps)
     cnt = sum(d.embed_count for ps in by_kind.values() for d in ps)
     L += ["", f"## Speed: {cnt / max(secs, 1e-9):.0f} functions embedded per second (loading, discovery, lifting and "
@@ -372,7 +378,8 @@ def renames_table(by_kind: dict[str, list[PairData]]) -> list[str]:
     there with them set aside: how much of the gap to precision 1 is a floor that no matching can lift."""
     L = ["", "### Wrong names that look like renames (diagnostic; the table above counts them as wrong)", "",
          "A wrong name looks like a rename when the target function's own name is nowhere in the reference and the "
-         "name given is nowhere in the target.", "",
+         "name given is nowhere in the target: a function renamed between the builds, or a new one matched to one "
+         "that is gone.", "",
          "| kind | wrong names at recall 0.95 | of them renames | precision at recall 0.95, renames set aside |",
          "|---|---|---|---|"]
     for kind, ps in by_kind.items():

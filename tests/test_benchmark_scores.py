@@ -45,6 +45,7 @@ def test_a_wrong_name_looks_like_a_rename_only_when_neither_name_is_on_the_other
                        _row(0x30, 0x130, "baz", 0.7)]}
     out = accuracy.score_transfer(r, truth, has_counterpart={0x30}, partial=False)
     assert [(ok, renamed) for _, ok, _, renamed in out["curve"]] == [(False, True), (False, False), (True, False)]
+    assert out["renamed"] == [True, False, False]  # one flag a confidence, for the AUROC without renames
 
 
 def test_operating_points_can_set_renames_aside():
