@@ -2,18 +2,19 @@
 # The whole retraining of the shipped model, in resumable stages (each stage skips what is already done).
 #
 #   scripts/retrain.sh corpus     # rebuild the model-train packages (hours on 2 cores; resumable)
-#   scripts/retrain.sh train      # feature cache, two members (seeds 0 and 1), split out the shipped members
+#   scripts/retrain.sh train      # feature cache, four members (seeds 0-3), split out the shipped members
 #   scripts/retrain.sh compare    # held-out train pairs: new members against the shipped ones (never dev-eval)
 #   scripts/retrain.sh ship       # ensemble + identifier weight into the package, refit the confidence
 #   scripts/retrain.sh measure    # dev-eval benchmarks (writes benchmarks/results/)
 #
 # Needs `pip install -e '.[train]'`, gcc, clang and the build tools listed in docs/model-card.md.
-# DATA (default /work/data) holds the corpus, caches and runs; RUNS names the two new runs; BATCH the batch size;
+# DATA (default /work/data) holds the corpus, caches and runs; RUNS names the new runs (one member each, seeds
+# from 0); BATCH the batch size;
 # FS the feature set (default 6).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/work/data}
-RUNS=${RUNS:-"r0 r1"}
+RUNS=${RUNS:-"r0 r1 r2 r3"}
 FS=${FS:-6}  # feature set (symbridge.model.features)
 CACHE=$DATA/features-fs$FS
 stage=${1:-}
@@ -53,13 +54,13 @@ EOF
 compare)
     args=()
     for r in $RUNS; do args+=("$DATA/runs/$r/last.safetensors"); done
-    python -m symbridge.train.heldout "$DATA/runs/shipped-m0.safetensors" "$DATA/runs/shipped-m1.safetensors" \
-        "${args[@]}" --per-kind 30 --seed 11 --corpus "$DATA/corpus"
+    shipped=("$DATA"/runs/shipped-m*.safetensors)
+    python -m symbridge.train.heldout "${shipped[@]}" "${args[@]}" --per-kind 30 --seed 11 --corpus "$DATA/corpus"
     ;;
 ship)
     args=()
     for r in $RUNS; do args+=("$DATA/runs/$r/last.safetensors"); done
-    python -m symbridge.train.finalize "${args[@]}" --corpus "$DATA/corpus"
+    python -m symbridge.train.finalize "${args[@]}" --int8 --corpus "$DATA/corpus"  # four members: int8 tables
     python -m symbridge.train.fit_matcher --no-fit-params --per-kind 40 --related 40 --unrelated 24 \
         --corpus "$DATA/corpus" --dump "$DATA/fit-examples.npz"
     ;;

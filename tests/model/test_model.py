@@ -206,3 +206,30 @@ def test_bags_do_not_depend_on_the_feature_memo_filling_up(demo_functions, monke
     assert ids.tolist() == [p % ft.N_BUCKETS for p in pairs] + [p >> ft._BITS for p in pairs]
     g = np.array([ft.GROUP_WEIGHT.get(f[0], 1.0) for f in c]) * (1 + np.log(np.array(list(c.values()), float)))
     assert np.allclose(w[:len(c)], g / np.linalg.norm(g) / np.sqrt(2), atol=1e-6)
+
+
+def test_int8_tables_round_trip_close_and_in_a_quarter_of_the_space(tmp_path, demo_functions):
+    shipped = Model.default()
+    single = Model(dict(shipped.parts[0]), {k: v for k, v in shipped.meta.items() if k not in ("members",)})
+    single.save(tmp_path / "f32.safetensors", half=False, int8=False)
+    single.save(tmp_path / "q.safetensors", int8=True)
+    back = Model.load(tmp_path / "q.safetensors")
+    assert back.int8 and back.n_members == 1
+    table = single.parts[0]["embedding"]
+    assert np.abs(back.parts[0]["embedding"] - table).max() <= np.abs(table).max() / 127 / 2 + 1e-6
+    assert np.abs(back.embed(demo_functions) - single.embed(demo_functions)).max() < 0.02
+    assert (tmp_path / "q.safetensors").stat().st_size < 0.3 * (tmp_path / "f32.safetensors").stat().st_size
+    back.save(tmp_path / "again.safetensors")  # loaded from int8: saved as int8 again, unchanged
+    again = Model.load(tmp_path / "again.safetensors")
+    assert np.allclose(again.parts[0]["embedding"], back.parts[0]["embedding"], atol=1e-6)
+
+
+def test_an_int8_table_without_its_scales_is_rejected(tmp_path):
+    from safetensors.numpy import save_file
+
+    m = Model.default()
+    t = {k: v for k, v in m.parts[0].items() if k != "embedding"}
+    t["embedding.q"] = np.zeros((m.n_buckets, t["ln_g"].shape[0]), np.int8)
+    save_file(t, str(tmp_path / "m.safetensors"))
+    with pytest.raises(ModelError, match="scale"):
+        Model.load(tmp_path / "m.safetensors")

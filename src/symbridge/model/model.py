@@ -44,6 +44,27 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return (x / n).astype(np.float32)
 
 
+def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 rows and their float32 scales (largest magnitude / 127): x ~ q * scale[:, None]."""
+    x = np.asarray(x, np.float32)
+    scale = np.abs(x).max(axis=1) / 127.0
+    scale[scale == 0] = 1.0
+    return np.clip(np.rint(x / scale[:, None]), -127, 127).astype(np.int8), scale.astype(np.float32)
+
+
+def dequantize(tensors: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
+    """Tensors stored as int8 rows (`NAME.q` with `NAME.scale`, see Model.save) back as float32 `NAME`."""
+    out = {k: v for k, v in tensors.items() if not k.endswith((".q", ".scale"))}
+    for k in tensors:
+        if k.endswith(".q"):
+            name = k[:-2]
+            q, scale = tensors[k], tensors.get(name + ".scale")
+            if scale is None or q.dtype != np.int8 or q.ndim != 2 or scale.shape != (q.shape[0],):
+                raise ModelError(f"{source}: quantized tensor {name} lacks a scale a row")
+            out[name] = q.astype(np.float32) * scale.astype(np.float32)[:, None]
+    return out
+
+
 class Model:
     """Embeds functions: ``Model.default().embed(binary.functions) -> (N, D) float32``, unit rows."""
 
@@ -69,6 +90,7 @@ class Model:
         self.parts = [self.member(self.t, k) for k in range(self.n_members)] if self.kind == "bag-mlp" else []
         self._check(self.t)
         self.identifier_weight = float(meta.get("identifier_weight", 0.0)) if self.kind == "bag-mlp" else 0.0
+        self.int8 = False  # the embedding tables came from int8 rows (Model.load)
         self._sketch: np.ndarray | None = None
 
     # ------------------------------------------------------------------ loading
@@ -126,12 +148,23 @@ class Model:
             raise ModelError(f"{p}: not a symbridge model file ({type(exc).__name__}: {exc})") from None
         if meta.get("format", FORMAT) != FORMAT:
             raise ModelError(f"{p}: not a symbridge model file")
-        return cls(tensors, meta, str(p))
+        m = cls(dequantize(tensors, str(p)), meta, str(p))
+        m.int8 = any(k.endswith(".q") for k in tensors)  # saved again the same way
+        return m
 
-    def save(self, path: str | os.PathLike, half: bool = True) -> None:
+    def save(self, path: str | os.PathLike, half: bool = True, int8: bool | None = None) -> None:
+        """Write the model as safetensors. The embedding tables, most of the file, are stored as float16 (`half`),
+        or with `int8` as int8 rows and a float32 scale a row (`NAME.q`, `NAME.scale`; a quarter of float32).
+        `int8=None` keeps the way the model was loaded."""
         from safetensors.numpy import save_file
 
-        tensors = {k: (v.astype(np.float16) if half and k.endswith("embedding") else v) for k, v in self.t.items()}
+        int8 = self.int8 if int8 is None else int8
+        tensors = {}
+        for k, v in self.t.items():
+            if int8 and k.endswith("embedding"):
+                tensors[k + ".q"], tensors[k + ".scale"] = quantize_rows(v)
+            else:
+                tensors[k] = v.astype(np.float16) if half and k.endswith("embedding") else v
         meta = dict(self.meta, format=FORMAT)
         tmp = Path(str(path) + ".tmp")
         save_file(tensors, str(tmp), metadata={"symbridge": json.dumps(meta)})
