@@ -100,13 +100,18 @@ def test_ctrl_c_gives_one_line_exit_130_and_no_output_file(tmp_path):
     out = tmp_path / "out" / "named"
     out.parent.mkdir()
     hook = tmp_path / "sitecustomize.py"  # holds the matching long enough to be interrupted in it
-    hook.write_text("import time\nimport symbridge.match.transfer as t\nreal = t.match_binaries\n"
-                    "def slow(*a, **k):\n    time.sleep(120)\n    return real(*a, **k)\nt.match_binaries = slow\n")
+    marker = tmp_path / "matching"  # written when the matching starts: the signal comes then, not at a guess
+    hook.write_text("import pathlib, time\nimport symbridge.match.transfer as t\nreal = t.match_binaries\n"
+                    f"def slow(*a, **k):\n    pathlib.Path({str(marker)!r}).touch()\n    time.sleep(120)\n"
+                    "    return real(*a, **k)\nt.match_binaries = slow\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     p = subprocess.Popen([sys.executable, "-c", "from symbridge.cli import main; main()", "transfer", str(ref),
                           str(tgt), "-o", str(out), "--json", str(out) + ".json"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(5)
+    deadline = time.time() + 60
+    while not marker.exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.1)
+    assert marker.exists(), "transfer never reached the matching"
     p.send_signal(signal.SIGINT)
     _, stderr = p.communicate(timeout=60)
     assert p.returncode == 130, stderr
