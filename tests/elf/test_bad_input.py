@@ -107,7 +107,9 @@ def test_ctrl_c_gives_one_line_exit_130_and_no_output_file(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     p = subprocess.Popen([sys.executable, "-c", "from symbridge.cli import main; main()", "transfer", str(ref),
                           str(tgt), "-o", str(out), "--json", str(out) + ".json"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         # a shell's background job (CI) ignores SIGINT, and a child would inherit that
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while not marker.exists() and time.time() < deadline and p.poll() is None:
         time.sleep(0.1)
