@@ -149,11 +149,11 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
         if ref is not None and not ref.startswith("sub_"):
             curve.append((f["confidence"], ok, has, renamed))
         if f["name"]:
-            ok = name_right(f["name"], names)
+            given_ok = name_right(f["name"], names)
             named += 1
-            right += ok
-            right_cp += ok and f["address"] in has_counterpart
-        if f["address"] in has_counterpart and name_right(ref, names):
+            right += given_ok
+            right_cp += given_ok and has
+        if has and ok:
             matched_right += 1
         if ref is not None and not (ref.startswith("sub_") and not names):  # judgeable matches only
             confidences.append((f["confidence"], ok))

@@ -52,3 +52,10 @@ def test_operating_points_can_set_renames_aside():
     curve = [(0.9, True, True, False), (0.8, False, False, True), (0.7, True, True, False)]
     assert accuracy.operating_points(curve, counterparts=2)[0] == 2 / 3
     assert accuracy.operating_points(curve, counterparts=2, without_renames=True)[0] == 1.0
+
+
+def test_a_matchs_confidence_is_judged_by_its_reference_name_not_by_the_name_given():
+    truth = {0x10: {"foo"}}
+    row = dict(_row(0x10, 0x110, "foo", 0.9), name="other")  # given another name than its reference function's
+    out = accuracy.score_transfer({"functions": [row]}, truth, has_counterpart={0x10}, partial=False)
+    assert out["confidences"] == [(0.9, True)] and out["right"] == 0 and out["matched_right"] == 1
