@@ -60,7 +60,7 @@ compare)
 ship)
     args=()
     for r in $RUNS; do args+=("$DATA/runs/$r/last.safetensors"); done
-    python -m symbridge.train.finalize "${args[@]}" --int8 --corpus "$DATA/corpus"  # four members: int8 tables
+    python -m symbridge.train.finalize "${args[@]}" --bits 8 --corpus "$DATA/corpus"  # four members: int8 tables
     python -m symbridge.train.fit_matcher --no-fit-params --per-kind 40 --related 40 --unrelated 24 \
         --corpus "$DATA/corpus" --dump "$DATA/fit-examples.npz"
     ;;

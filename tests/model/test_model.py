@@ -6,7 +6,7 @@ import pytest
 from symbridge.binary import Binary
 from symbridge.demo import demo_files
 from symbridge.errors import ModelError
-from symbridge.model.model import Model
+from symbridge.model.model import Model, quantize_rows
 
 
 @pytest.fixture(scope="module")
@@ -210,28 +210,41 @@ def test_bags_do_not_depend_on_the_feature_memo_filling_up(demo_functions, monke
     assert np.allclose(w[:len(c)], g / np.linalg.norm(g) / np.sqrt(2), atol=1e-6)
 
 
-def test_int8_tables_round_trip_close_and_in_a_quarter_of_the_space(tmp_path, demo_functions):
+@pytest.mark.parametrize("bits,share", [(8, 0.3), (4, 0.17)])
+def test_quantized_tables_round_trip_close_and_smaller(tmp_path, demo_functions, bits, share):
     shipped = Model.default()
     single = Model(dict(shipped.parts[0]), {k: v for k, v in shipped.meta.items() if k not in ("members",)})
-    single.save(tmp_path / "f32.safetensors", half=False, int8=False)
-    single.save(tmp_path / "q.safetensors", int8=True)
+    single.save(tmp_path / "f32.safetensors", half=False, bits=0)
+    single.save(tmp_path / "q.safetensors", bits=bits)
     back = Model.load(tmp_path / "q.safetensors")
-    assert back.int8 and back.n_members == 1
+    assert back.bits == bits and back.n_members == 1
     table = single.parts[0]["embedding"]
-    assert np.abs(back.parts[0]["embedding"] - table).max() <= np.abs(table).max() / 127 / 2 + 1e-6
-    assert np.abs(back.embed(demo_functions) - single.embed(demo_functions)).max() < 0.02
-    assert (tmp_path / "q.safetensors").stat().st_size < 0.3 * (tmp_path / "f32.safetensors").stat().st_size
-    back.save(tmp_path / "again.safetensors")  # loaded from int8: saved as int8 again, unchanged
+    step = np.abs(table).max(axis=1, keepdims=True) / (2 ** (bits - 1) - 1)
+    assert (np.abs(back.parts[0]["embedding"] - table) <= step / 2 + 1e-6).all()
+    assert np.abs(back.embed(demo_functions) - single.embed(demo_functions)).max() < (0.02 if bits == 8 else 0.1)
+    assert (tmp_path / "q.safetensors").stat().st_size < share * (tmp_path / "f32.safetensors").stat().st_size
+    back.save(tmp_path / "again.safetensors")  # loaded quantized: saved the same way again, unchanged
     again = Model.load(tmp_path / "again.safetensors")
+    assert again.bits == bits
     assert np.allclose(again.parts[0]["embedding"], back.parts[0]["embedding"], atol=1e-6)
 
 
-def test_an_int8_table_without_its_scales_is_rejected(tmp_path):
+def test_four_bit_packing_keeps_every_value_and_its_column():
+    from symbridge.model.model import pack4, unpack4
+
+    q = np.array([[-7, 7, 0, 1], [3, -3, -1, 6]], np.int8)
+    assert unpack4(pack4(q)).tolist() == q.tolist()
+    with pytest.raises(ValueError, match="even"):
+        quantize_rows(np.ones((2, 3), np.float32), bits=4)
+
+
+@pytest.mark.parametrize("suffix,dtype", [(".q", np.int8), (".q4", np.uint8)])
+def test_a_quantized_table_without_its_scales_is_rejected(tmp_path, suffix, dtype):
     from safetensors.numpy import save_file
 
     m = Model.default()
     t = {k: v for k, v in m.parts[0].items() if k != "embedding"}
-    t["embedding.q"] = np.zeros((m.n_buckets, t["ln_g"].shape[0]), np.int8)
+    t["embedding" + suffix] = np.zeros((m.n_buckets, t["ln_g"].shape[0]), dtype)
     save_file(t, str(tmp_path / "m.safetensors"))
     with pytest.raises(ModelError, match="scale"):
         Model.load(tmp_path / "m.safetensors")

@@ -44,24 +44,47 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return (x / n).astype(np.float32)
 
 
-def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """int8 rows and their float32 scales (largest magnitude / 127): x ~ q * scale[:, None]."""
+def quantize_rows(x: np.ndarray, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of signed integers and their float32 scales (largest magnitude / (2**(bits-1) - 1)):
+    x ~ q * scale[:, None]. int8 for 8 bits; for 4 bits two values a byte (`pack4`)."""
     x = np.asarray(x, np.float32)
-    scale = np.abs(x).max(axis=1) / 127.0
+    if bits == 4 and x.shape[1] % 2:
+        raise ValueError("4-bit rows pack two values a byte: the width must be even")
+    top = 2 ** (bits - 1) - 1
+    scale = np.abs(x).max(axis=1) / top
     scale[scale == 0] = 1.0
-    return np.clip(np.rint(x / scale[:, None]), -127, 127).astype(np.int8), scale.astype(np.float32)
+    q = np.clip(np.rint(x / scale[:, None]), -top, top).astype(np.int8)
+    return (q if bits == 8 else pack4(q)), scale.astype(np.float32)
+
+
+def pack4(q: np.ndarray) -> np.ndarray:
+    """int8 values in [-7, 7], an even number a row, as uint8 bytes of two (low nibble first, stored + 8)."""
+    u = (q.astype(np.int16) + 8).astype(np.uint8)
+    return (u[:, 0::2] | (u[:, 1::2] << 4)).astype(np.uint8)
+
+
+def unpack4(b: np.ndarray) -> np.ndarray:
+    out = np.empty((b.shape[0], b.shape[1] * 2), np.int8)
+    out[:, 0::2] = (b & 0x0F).astype(np.int8) - 8
+    out[:, 1::2] = (b >> 4).astype(np.int8) - 8
+    return out
+
+
+QUANT_SUFFIX = {8: ".q", 4: ".q4"}
 
 
 def dequantize(tensors: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
-    """Tensors stored as int8 rows (`NAME.q` with `NAME.scale`, see Model.save) back as float32 `NAME`."""
-    out = {k: v for k, v in tensors.items() if not k.endswith((".q", ".scale"))}
+    """Tensors stored as quantized rows (`NAME.q`: int8, or `NAME.q4`: two 4-bit values a byte; each with
+    `NAME.scale`, see Model.save) back as float32 `NAME`."""
+    out = {k: v for k, v in tensors.items() if not k.endswith((".q", ".q4", ".scale"))}
     for k in tensors:
-        if k.endswith(".q"):
-            name = k[:-2]
+        if k.endswith((".q", ".q4")):
+            name, four = k.rsplit(".", 1)[0], k.endswith(".q4")
             q, scale = tensors[k], tensors.get(name + ".scale")
-            if scale is None or q.dtype != np.int8 or q.ndim != 2 or scale.shape != (q.shape[0],):
+            dtype = np.uint8 if four else np.int8
+            if scale is None or q.dtype != dtype or q.ndim != 2 or scale.shape != (q.shape[0],):
                 raise ModelError(f"{source}: quantized tensor {name} lacks a scale a row")
-            out[name] = q.astype(np.float32) * scale.astype(np.float32)[:, None]
+            out[name] = (unpack4(q) if four else q).astype(np.float32) * scale.astype(np.float32)[:, None]
     return out
 
 
@@ -90,7 +113,7 @@ class Model:
         self.parts = [self.member(self.t, k) for k in range(self.n_members)] if self.kind == "bag-mlp" else []
         self._check(self.t)
         self.identifier_weight = float(meta.get("identifier_weight", 0.0)) if self.kind == "bag-mlp" else 0.0
-        self.int8 = False  # the embedding tables came from int8 rows (Model.load)
+        self.bits = 0  # the embedding tables came from quantized rows of this many bits (Model.load), else 0
         self._sketch: np.ndarray | None = None
 
     # ------------------------------------------------------------------ loading
@@ -149,20 +172,23 @@ class Model:
         if meta.get("format", FORMAT) != FORMAT:
             raise ModelError(f"{p}: not a symbridge model file")
         m = cls(dequantize(tensors, str(p)), meta, str(p))
-        m.int8 = any(k.endswith(".q") for k in tensors)  # saved again the same way
+        m.bits = next((b for b, suf in QUANT_SUFFIX.items() if any(k.endswith(suf) for k in tensors)), 0)
         return m
 
-    def save(self, path: str | os.PathLike, half: bool = True, int8: bool | None = None) -> None:
+    def save(self, path: str | os.PathLike, half: bool = True, bits: int | None = None) -> None:
         """Write the model as safetensors. The embedding tables, most of the file, are stored as float16 (`half`),
-        or with `int8` as int8 rows and a float32 scale a row (`NAME.q`, `NAME.scale`; a quarter of float32).
-        `int8=None` keeps the way the model was loaded."""
+        or with `bits` 8 or 4 as rows of integers and a float32 scale a row (`NAME.q` int8, or `NAME.q4` two
+        4-bit values a byte; `NAME.scale`): a quarter or an eighth of float32. `bits=None` keeps the way the
+        model was loaded, 0 stores no quantized tables."""
         from safetensors.numpy import save_file
 
-        int8 = self.int8 if int8 is None else int8
+        bits = self.bits if bits is None else bits
+        if bits not in (0, 4, 8):
+            raise ValueError(f"tables are stored in 8 or 4 bits (or 0: not quantized), not {bits}")
         tensors = {}
         for k, v in self.t.items():
-            if int8 and k.endswith("embedding"):
-                tensors[k + ".q"], tensors[k + ".scale"] = quantize_rows(v)
+            if bits and k.endswith("embedding"):
+                tensors[k + QUANT_SUFFIX[bits]], tensors[k + ".scale"] = quantize_rows(v, bits)
             else:
                 tensors[k] = v.astype(np.float16) if half and k.endswith("embedding") else v
         meta = dict(self.meta, format=FORMAT)
@@ -240,12 +266,22 @@ class Model:
         return str(self.meta.get("name", self.kind))
 
     @staticmethod
-    def _bag_sum(table: np.ndarray, bags: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        h = np.zeros((len(bags), table.shape[1]), np.float32)
-        for k, (ids, w) in enumerate(bags):  # a small gather and matvec each: no big temporaries
-            if len(ids):
-                h[k] = w @ table[ids]
-        return h
+    def _bag_matrix(bags: Sequence[tuple[np.ndarray, np.ndarray]], n_buckets: int):
+        """The bags as one sparse matrix (a row a function, its weights in its buckets' columns)."""
+        from scipy.sparse import csr_matrix
+
+        lens = np.fromiter((len(ids) for ids, _ in bags), np.int64, len(bags))
+        indptr = np.concatenate([[0], np.cumsum(lens)])
+        ids = np.concatenate([ids for ids, _ in bags]).astype(np.int32) if indptr[-1] else np.zeros(0, np.int32)
+        w = np.concatenate([w for _, w in bags]).astype(np.float32) if indptr[-1] else np.zeros(0, np.float32)
+        return csr_matrix((w, ids, indptr), shape=(len(bags), n_buckets))
+
+    @staticmethod
+    def _bag_sum(table: np.ndarray, bags) -> np.ndarray:
+        """Each function's weighted sum of table rows (`bags`: a list of (ids, weights), or _bag_matrix's)."""
+        if isinstance(bags, list | tuple):
+            bags = Model._bag_matrix(bags, table.shape[0])
+        return np.asarray(bags @ table, dtype=np.float32)  # one sparse product: no loop over functions
 
     def forward(self, bags: Sequence[tuple[np.ndarray, np.ndarray]],
                 identifier_bags: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
@@ -255,8 +291,9 @@ class Model:
         if self.kind == "projection":
             return _normalize(self._bag_sum(self.t["embedding"], bags))
         outs = []
+        x_bags = self._bag_matrix(bags, self.n_buckets)  # built once, used by every member
         for t in self.parts:
-            x = _layer_norm(self._bag_sum(t["embedding"], bags), t["ln_g"], t["ln_b"])
+            x = _layer_norm(self._bag_sum(t["embedding"], x_bags), t["ln_g"], t["ln_b"])
             z = np.maximum(x @ t["w1"] + t["b1"], 0.0)
             outs.append(_normalize(z @ t["w2"] + t["b2"]))
         out = outs[0] if len(outs) == 1 else (np.concatenate(outs, axis=1) / np.sqrt(len(outs))).astype(np.float32)

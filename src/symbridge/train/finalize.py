@@ -48,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-packages", type=Path, default=Path("corpus/model-train-packages.txt"),
                     help="Packages the model was trained on: left out of the fit.")
     ap.add_argument("--out", type=Path, default=WEIGHTS / DEFAULT_WEIGHTS)
-    ap.add_argument("--int8", action="store_true",
-                    help="Store the embedding tables as int8 rows with a scale each (a four-network ensemble fits "
-                         "under 20 MB); float16 otherwise.")
+    ap.add_argument("--bits", type=int, choices=(0, 4, 8), default=0,
+                    help="Store the embedding tables as rows of 8- or 4-bit integers with a scale each (four "
+                         "networks fit under 20 MB in 8 bits, eight in 4 bits); 0: float16.")
     a = ap.parse_args(argv)
     ckpts = [Model.load(c) for c in a.checkpoint]
     base = ckpts[0] if len(ckpts) == 1 else Model.ensemble(ckpts)
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             best_w, best = w, score
     final = Model(base.t, dict(base.meta, identifier_weight=best_w,
                                identifier_weight_fit=f"{len(pairs)} train-sources pairs, top-1 {best:.4f}"))
-    final.save(a.out, int8=a.int8)
+    final.save(a.out, bits=a.bits)
     print(f"identifier weight {best_w} (top-1 {best:.4f} on {len(pairs)} train pairs); wrote {a.out}")
     return 0
 
