@@ -1,4 +1,4 @@
-"""Lifting and featurizing on two cores gives the same vectors and facts as one core."""
+"""Lifting, featurizing and embedding on two cores gives the same vectors and facts as one core."""
 
 import os
 
@@ -41,11 +41,11 @@ def test_two_processes_embed_like_one(monkeypatch):
 
 def test_small_sets_and_one_worker_stay_in_process(monkeypatch):
     _, fs = fresh_functions()
-    assert parallel.featurize(Model.default(), fs, lambda part: ([], None)) is None  # under MIN_FUNCTIONS
+    assert parallel.embed(Model.default(), fs, lambda part: None) is None  # under MIN_FUNCTIONS
     monkeypatch.setattr(parallel, "MIN_FUNCTIONS", 8)
     monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
     assert parallel.workers() == 1
-    assert parallel.featurize(Model.default(), fs, lambda part: ([], None)) is None
+    assert parallel.embed(Model.default(), fs, lambda part: None) is None
 
 
 def test_a_helper_that_dies_costs_time_not_the_result(monkeypatch):

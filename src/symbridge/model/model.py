@@ -336,23 +336,19 @@ class Model:
 
     def embed(self, functions: Sequence, progress: Callable[[int], None] | None = None,
               batch: int = 2048) -> np.ndarray:
-        """(N, D) float32 unit vectors for the functions, in order. Large sets are lifted and featurized on
-        two cores (`model.parallel`); the vectors are the same."""
+        """(N, D) float32 unit vectors for the functions, in order. Large sets are lifted, featurized and
+        embedded on two cores (`model.parallel`); the vectors are the same."""
         if not functions:
             return np.zeros((0, self.dim), np.float32)
         from . import parallel
 
-        def batches(part: Sequence) -> tuple[list, list | None]:
-            bags: list = []
-            id_bags: list = []
+        def here(part: Sequence) -> np.ndarray:
+            out = []
             for i in range(0, len(part), batch):
-                b, d = self.featurize(part[i:i + batch])
-                bags += b
-                id_bags += d or []
+                out.append(self.forward(*self.featurize(part[i:i + batch])))
                 if progress:
                     progress(len(part[i:i + batch]))
-            return bags, id_bags if self.identifier_weight > 0 else None  # featurize gives them only then
+            return np.concatenate(out)
 
-        bags, id_bags = parallel.featurize(self, functions, batches, progress) or batches(functions)
-        return np.concatenate([self.forward(bags[i:i + batch], id_bags[i:i + batch] if id_bags is not None else None)
-                               for i in range(0, len(bags), batch)])
+        vectors = parallel.embed(self, functions, here, progress)
+        return vectors if vectors is not None else here(functions)

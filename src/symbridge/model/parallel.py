@@ -1,8 +1,8 @@
-"""Lifting and featurizing on two cores: a forked child takes the second half of the functions.
+"""Lifting, featurizing and embedding on two cores: a forked child takes the second half of the functions.
 
 Lifting and feature counting are pure Python and take most of an embedding's time; the network is NumPy.
-The child inherits the parent's loaded binaries through ``fork`` (nothing is re-read), lifts and featurizes
-its half, and sends back the facts (so that matching does not lift them again) and the model inputs. Where
+The child inherits the parent's loaded binaries through ``fork`` (nothing is re-read), lifts, featurizes
+and embeds its half, and sends back the facts (so that matching does not lift them again) and the vectors. Where
 ``fork`` is missing, only one core is usable, the work is small, or ``SYMBRIDGE_WORKERS=1``, or the child
 fails, the parent does everything itself: the output is the same either way.
 """
@@ -61,15 +61,17 @@ def beside(job: Callable[[], Any], here: Callable[[], T]) -> tuple[T, Any]:
 
 
 def _child(model, part: Sequence) -> tuple:
-    bags, id_bags = model.featurize(part)
-    return [f.facts for f in part], bags, id_bags
+    os.environ["SYMBRIDGE_WORKERS"] = "1"  # the child embeds its half alone (this is its own environment)
+    return [f.facts for f in part], model.embed(part)
 
 
-def featurize(model, functions: Sequence, chunk: Callable[[Sequence], tuple[list, list | None]],
-              progress: Callable[[int], None] | None = None) -> tuple[list, list | None] | None:
-    """The model inputs of all functions, the second half computed in a forked child; None where this does
-    not apply (the caller then featurizes alone). ``chunk`` featurizes a slice in this process (with its
-    progress reports)."""
+def embed(model, functions: Sequence, chunk: Callable[[Sequence], Any],
+          progress: Callable[[int], None] | None = None) -> Any:
+    """The vectors of all functions, the second half computed in a forked child; None where this does not
+    apply (the caller then embeds alone). ``chunk`` embeds a slice in this process (with its progress
+    reports)."""
+    import numpy as np
+
     from ..binary import Function
 
     n = len(functions)
@@ -80,15 +82,14 @@ def featurize(model, functions: Sequence, chunk: Callable[[Sequence], tuple[list
     half = n // 2
     if sum(f._facts is None for f in functions[half:]) < MIN_FUNCTIONS // 2:  # the child's half is lifted already
         return None
-    (bags, id_bags), theirs = beside(lambda: _child(model, functions[half:]), lambda: chunk(functions[:half]))
+    mine, theirs = beside(lambda: _child(model, functions[half:]), lambda: chunk(functions[:half]))
     if theirs is None:  # the child's half is done here
-        bags2, id_bags2 = chunk(functions[half:])
-    else:
-        facts, bags2, id_bags2 = theirs
-        for f, fx in zip(functions[half:], facts):
-            if f._facts is None:
-                f._facts = fx
-                f.binary.spend_lift_budget(len(fx.mnemonics))
-        if progress:
-            progress(n - half)
-    return bags + bags2, (id_bags + id_bags2) if id_bags is not None else None
+        return np.concatenate([mine, chunk(functions[half:])])
+    facts, vectors = theirs
+    for f, fx in zip(functions[half:], facts):
+        if f._facts is None:
+            f._facts = fx
+            f.binary.spend_lift_budget(len(fx.mnemonics))
+    if progress:
+        progress(n - half)
+    return np.concatenate([mine, vectors])
