@@ -2,7 +2,7 @@
 # The whole retraining of the shipped model, in resumable stages (each stage skips what is already done).
 #
 #   scripts/retrain.sh corpus     # rebuild the model-train packages (hours on 2 cores; resumable)
-#   scripts/retrain.sh train      # feature cache, four members (seeds 0-3), split out the shipped members
+#   scripts/retrain.sh train      # feature cache, eight members (seeds 0-7), split out the shipped members
 #   scripts/retrain.sh compare    # held-out train pairs: new members against the shipped ones (never dev-eval)
 #   scripts/retrain.sh ship       # ensemble + identifier weight into the package, refit the confidence
 #   scripts/retrain.sh measure    # dev-eval benchmarks (writes benchmarks/results/)
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/work/data}
-RUNS=${RUNS:-"r0 r1 r2 r3"}
+RUNS=${RUNS:-"r0 r1 r2 r3 r4 r5 r6 r7"}
 FS=${FS:-6}  # feature set (symbridge.model.features)
 CACHE=$DATA/features-fs$FS
 stage=${1:-}
@@ -60,7 +60,7 @@ compare)
 ship)
     args=()
     for r in $RUNS; do args+=("$DATA/runs/$r/last.safetensors"); done
-    python -m symbridge.train.finalize "${args[@]}" --bits 8 --corpus "$DATA/corpus"  # four members: int8 tables
+    python -m symbridge.train.finalize "${args[@]}" --bits 4 --corpus "$DATA/corpus"  # eight members: 4-bit tables
     python -m symbridge.train.fit_matcher --no-fit-params --per-kind 40 --related 40 --unrelated 24 \
         --corpus "$DATA/corpus" --dump "$DATA/fit-examples.npz"
     ;;
