@@ -76,10 +76,11 @@ QUANT_SUFFIX = {8: ".q", 4: ".q4"}
 def dequantize(tensors: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
     """Tensors stored as quantized rows (`NAME.q`: int8, or `NAME.q4`: two 4-bit values a byte; each with
     `NAME.scale`, see Model.save) back as float32 `NAME`."""
-    out = {k: v for k, v in tensors.items() if not k.endswith((".q", ".q4", ".scale"))}
+    quantized = tuple(QUANT_SUFFIX.values())
+    out = {k: v for k, v in tensors.items() if not k.endswith((*quantized, ".scale"))}
     for k in tensors:
-        if k.endswith((".q", ".q4")):
-            name, four = k.rsplit(".", 1)[0], k.endswith(".q4")
+        if k.endswith(quantized):
+            name, four = k.rsplit(".", 1)[0], k.endswith(QUANT_SUFFIX[4])
             q, scale = tensors[k], tensors.get(name + ".scale")
             dtype = np.uint8 if four else np.int8
             if scale is None or q.dtype != dtype or q.ndim != 2 or scale.shape != (q.shape[0],):
