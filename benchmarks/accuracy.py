@@ -142,11 +142,11 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
             continue
         ref = ref_names.get(f["reference_address"]) if f["reference_address"] is not None else None
         ok, has = name_right(ref, names), f["address"] in has_counterpart
+        ref_named = ref is not None and not ref.startswith("sub_")
         # a diagnostic only: a wrong name on a function that has a name of its own found nowhere in the
         # reference, where the name given is found nowhere in the target, looks like a rename
-        renamed = ref is not None and not ref.startswith("sub_") and not ok and not has and bool(names) and \
-            source_name(ref) not in target_names
-        if ref is not None and not ref.startswith("sub_"):
+        renamed = ref_named and not ok and not has and bool(names) and source_name(ref) not in target_names
+        if ref_named:
             curve.append((f["confidence"], ok, has, renamed))
         if f["name"]:
             given_ok = name_right(f["name"], names)
@@ -361,8 +361,8 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
         L += calibration_table(conf)
         per_kind = {kind: auroc_of([c for d in ps for c in d.transfer["confidences"]]) for kind, ps in by_kind.items()}
         L.append("AUROC by kind: " + ", ".join(f"{k} {v:.3f}" for k, v in per_kind.items()))
-        kept = [c for ps in by_kind.values() for d in ps for c, r in zip(d.transfer["confidences"], d.transfer["renamed"])
-                if not r]
+        kept = [c for ps in by_kind.values() for d in ps
+                for c, r in zip(d.transfer["confidences"], d.transfer["renamed"]) if not r]
         L.append(f"Diagnostic: AUROC {auroc_of(kept):.3f} with the {len(conf) - len(kept)} wrong names that look like "
                  "renames set aside")
     secs = sum(d.embed_seconds for ps in by_kind.values() for d in ps)
