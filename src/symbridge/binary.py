@@ -14,6 +14,7 @@ from .analysis.lift import Facts, lift
 from .elf.debuginfo import dwarf_functions, find_debug_file
 from .elf.image import ElfImage, load_image
 from .errors import ResourceLimitWarning, UsageError
+from .gcpause import gc_paused
 
 # Instructions lifted in all for one binary, per byte of code plus a floor. Functions do not overlap in a
 # well-formed binary, so it lifts at most about one instruction per byte; a crafted one whose functions all
@@ -96,7 +97,8 @@ class Binary:
             for addr, name in extra_names.items():
                 names[addr] = name
                 extra.setdefault(addr, "names-file")
-        found = discover(self.image, use_symbols=not ignore_symbols, extra_starts=extra)
+        with gc_paused():
+            found = discover(self.image, use_symbols=not ignore_symbols, extra_starts=extra)
         # calls through a stub to a function this file defines are calls, not imports: a stripped copy whose
         # exported names are gone sees the same (Function.callees resolves them)
         self.plt_names = {f.address: f.name[:-4] for f in found

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..gcpause import gc_paused
 from .features import FEATURE_SETS, HASHES, IDENTIFIER_GROUPS, N_BUCKETS, bag_of, feature_counts, featurize
 
 DEFAULT_WEIGHTS = "symbridge-default.safetensors"
@@ -341,6 +342,10 @@ class Model:
         embedded on two cores (`model.parallel`); the vectors are the same."""
         if not functions:
             return np.zeros((0, self.dim), np.float32)
+        with gc_paused():
+            return self._embed(functions, progress, batch)
+
+    def _embed(self, functions: Sequence, progress: Callable[[int], None] | None, batch: int) -> np.ndarray:
         from . import parallel
 
         def here(part: Sequence) -> np.ndarray:
