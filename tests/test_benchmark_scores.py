@@ -59,3 +59,16 @@ def test_a_matchs_confidence_is_judged_by_its_reference_name_not_by_the_name_giv
     row = dict(_row(0x10, 0x110, "foo", 0.9), name="other")  # given another name than its reference function's
     out = accuracy.score_transfer({"functions": [row]}, truth, has_counterpart={0x10}, partial=False)
     assert out["confidences"] == [(0.9, True)] and out["right"] == 0 and out["matched_right"] == 1
+
+
+def test_tie_loss_counts_the_share_lost_to_identical_vectors_only():
+    import numpy as np
+
+    xs = np.eye(3, dtype=np.float32)
+    # target: row 0 is query 0's counterpart with a twin (row 3); row 1 is query 1's; query 2's counterpart
+    # (row 2) is beaten by row 4, which is no tie
+    xp = np.array([[1, 0, 0], [0, 1, 0], [0, 0.6, 0.8], [1, 0, 0], [0, 0, 1]], dtype=np.float32)
+    d = accuracy.PairData("cross-release", "t", {"model": xs}, {"model": xp}, [0, 1, 2], [0, 1, 2], 5)
+    assert accuracy.tie_loss([d], "model") == pytest.approx(0.5 / 3)  # query 0 has half a chance; query 2 none
+    top1, _, _ = accuracy.whole_binary([d], "model")
+    assert top1 == pytest.approx(1.5 / 3)
