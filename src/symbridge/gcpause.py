@@ -10,9 +10,9 @@ from contextlib import contextmanager
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """The cycle collector off for the block. Lifting makes millions of small lists and tuples that live on,
-    and the collector's passes over them (and over everything else the process holds) took a fifth of an
-    embedding's time; reference counting still frees what dies, and what cycles there are wait for the next
-    collection after the block."""
+    and the collector's passes over them (and over everything else the process holds) took about 8 % of an
+    embedding's time (1.2 of 14.7 s for 40 binaries); reference counting still frees what dies, and what
+    cycles there are wait for the next collection after the block."""
     was = gc.isenabled()
     gc.disable()
     try:
