@@ -14,3 +14,11 @@ def test_a_shipped_configure_is_tried_first_and_autoreconf_after(tmp_path):
 def test_without_configure_autoreconf_comes_first(tmp_path):
     (tmp_path / "configure.ac").write_text("AC_INIT\n")
     assert build_plans(tmp_path, "clang", "-O0")[0][0] == "autoreconf -fi"
+
+
+def test_openssls_own_configure_is_tried_and_builds_the_libraries_only(tmp_path):
+    (tmp_path / "Configure").write_text("#!/usr/bin/env perl\n")
+    (tmp_path / "crypto").mkdir()
+    (tmp_path / "Makefile").write_text("all:\n")
+    plans = build_plans(tmp_path, "clang", "-O3")
+    assert plans[0] == ["./Configure linux-x86_64 shared no-tests", "make -j2 build_libs"]

@@ -54,7 +54,9 @@ REBUILDS = {
               "patch", "zip", "gmp", "tiff", "gawk", "make-dfsg", "libunistring", "wget",
               # fourth wave (session 6): the larger autoconf packages the model trains on (cross-optimisation
               # accuracy follows the amount of rebuilt code; glib2.0, openssl and fftw3 are not autoconf)
-              "bash", "coreutils", "curl", "libgcrypt20", "ncurses", "openssh", "tcl8.6"],
+              "bash", "coreutils", "curl", "libgcrypt20", "ncurses", "openssh", "tcl8.6",
+              # fifth wave (session 18): OpenSSL, with its own Configure
+              "openssl"],
     "dev-eval": ["cjson", "lz4", "libdeflate", "jq", "libonig", "nettle"],
 }
 # sid only stands in for trixie when trixie's source is not on the mirror
@@ -63,7 +65,7 @@ OPTS = {"train": ["-O0", "-O1", "-O2", "-O3", "-Os"], "dev-eval": ["-O0", "-O2",
 # rebuild passes: the essential levels for every package first, the extra ones after
 OPT_PASSES = {"train": [["-O0", "-O2", "-O3"], ["-O1", "-Os"]], "dev-eval": [["-O0", "-O2", "-O3"]]}
 COMPILERS = ["gcc", "clang"]
-BUILD_TIMEOUT = 300
+BUILD_TIMEOUT = int(os.environ.get("SYMBRIDGE_BUILD_TIMEOUT", "300"))  # seconds a build step may take (openssl: 2400)
 SKIP_PKG = re.compile(
     r"(-doc|-dbg|-dbgsym|-udeb|-tests?|-perl|-java|-ocaml|-cil|-examples)$|^(python3?-|ruby-|gir1\.2-|lib32|libx32"
     r"|golang-|node-|php-|lua-)"
@@ -519,6 +521,8 @@ def build_plans(work: Path, cc: str, flags: str) -> list[list[str]]:
             "-DMSGPACK_BUILD_TESTS=OFF -DMSGPACK_BUILD_EXAMPLES=OFF -DENABLE_CJSON_TEST=OFF",
             "cmake --build _b -j2",
         ])
+    if (work / "Configure").exists() and (work / "crypto").is_dir():  # OpenSSL's own Configure reads CC and CFLAGS
+        plans.append(["./Configure linux-x86_64 shared no-tests", "make -j2 build_libs"])
     conf = "./configure --enable-shared --disable-dependency-tracking"
     if (work / "configure").exists():
         plans.append([conf, make])
