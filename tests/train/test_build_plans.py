@@ -22,3 +22,12 @@ def test_openssls_own_configure_is_tried_and_builds_the_libraries_only(tmp_path)
     (tmp_path / "Makefile").write_text("all:\n")
     plans = build_plans(tmp_path, "clang", "-O3")
     assert plans[0] == ["./Configure linux-x86_64 shared no-tests", "make -j2 build_libs"]
+
+
+def test_openssls_top_dir_is_the_build_dir_not_a_demo_with_a_makefile(tmp_path):
+    from symbridge.train.corpus import build_dir
+
+    (tmp_path / "Configure").write_text("#!/usr/bin/env perl\n")
+    (tmp_path / "demos" / "bio").mkdir(parents=True)
+    (tmp_path / "demos" / "bio" / "Makefile").write_text("all:\n")
+    assert build_dir(tmp_path) == tmp_path

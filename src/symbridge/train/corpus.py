@@ -500,7 +500,7 @@ def build_tree(work: Path, cc: str, flags: str) -> str:
 
 def build_dir(work: Path) -> Path:
     """The top dir, or a sub dir holding the build system (e.g. lmdb's libraries/liblmdb)."""
-    markers = ("CMakeLists.txt", "configure", "configure.ac", "Makefile", "makefile", "meson.build")
+    markers = ("CMakeLists.txt", "configure", "Configure", "configure.ac", "Makefile", "makefile", "meson.build")
     if any((work / m).exists() for m in markers):
         return work
     for sub in sorted(work.glob("*/*")) + sorted(work.glob("*")):
