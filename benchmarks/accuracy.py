@@ -207,10 +207,8 @@ def tie_loss(pairs: list[PairData], method: str) -> float:
     lost, n = 0.0, 0
     for d in pairs:
         s = sim(d.xs[method][d.q], d.xp[method])
-        st = s[np.arange(len(d.q)), d.t]
-        greater = (s > st[:, None]).sum(axis=1)
-        ties = (s == st[:, None]).sum(axis=1) - 1
-        lost += float(np.where(greater == 0, 1.0 - 1.0 / (1.0 + np.maximum(ties, 0)), 0.0).sum())
+        top1, _ = ranks(s[np.arange(len(d.q)), d.t], s)
+        lost += float(((top1 > 0) - top1).sum())  # scored best (top1 > 0), yet only 1/(1+ties) of a hit
         n += len(d.q)
     return lost / max(n, 1)
 
