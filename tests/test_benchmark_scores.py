@@ -72,3 +72,24 @@ def test_tie_loss_counts_the_share_lost_to_identical_vectors_only():
     assert accuracy.tie_loss([d], "model") == pytest.approx(0.5 / 3)  # query 0 has half a chance; query 2 none
     top1, _, _ = accuracy.whole_binary([d], "model")
     assert top1 == pytest.approx(1.5 / 3)
+
+
+def test_pools_leave_out_the_querys_own_source_function_and_unknown_functions_of_its_package():
+    import numpy as np
+
+    xs = np.array([[1, 0, 0]], dtype=np.float32)
+    # package a's target: row 0 the true counterpart; row 1 a function of unknown name identical to the query
+    # (an official library's internal copy of it); row 2 `foo.isra.0`, the query's own function under a
+    # clone's name; row 3 a named other function, further away
+    xp = np.array([[0.8, 0.6, 0], [1, 0, 0], [1, 0, 0], [0, 0, 1]], dtype=np.float32)
+    d = accuracy.PairData("cross-opt", "dev-eval/a/x", {"model": xs}, {"model": xp}, [0], [0], 4,
+                          tnames=[frozenset({"foo"}), frozenset(), frozenset({"foo.isra.0"}), frozenset({"bar"})],
+                          qnames=["foo"])
+    assert d.package == "a"
+    assert accuracy.pooled([d], [d], "model", k=2)[::2] == (1.0, 1)  # only `bar` can be drawn
+    assert accuracy.pooled([d], [d], "model", k=3)[2] == 0  # too few functions for a pool of 3
+    assert accuracy.pooled([d], [d], "model", k=3, unknown_of_own_package=True)[0] == 0.0  # the copy wins
+    # another package's function of unknown name is a negative like any other
+    e = accuracy.PairData("cross-opt", "dev-eval/b/y", {"model": xs}, {"model": xp[1:2]}, [], [], 1,
+                          tnames=[frozenset()], qnames=[])
+    assert accuracy.pooled([d], [d, e], "model", k=3)[0] == 0.0
