@@ -272,7 +272,8 @@ def pooled(pairs: list[PairData], everything: list[PairData], method: str, k: in
 
 def analogy_rows(pairs: list[PairData], method: str, seed: int = 0) -> tuple[float, float, float, int]:
     """Top-1 of plain nearest neighbour, one random anchor, and the mean shift of 10 anchors (ties shared as
-    in tie_ranks). The query's norm does not change the ranking over unit target rows: it is not normalised."""
+    in tie_ranks). The query's norm does not change the ranking over unit target rows: it is not normalised.
+    The anchors' own target functions are no answer (symbridge.analogy leaves them out)."""
     rng = random.Random(seed)
     hits = np.zeros(3)
     total = 0
@@ -287,9 +288,11 @@ def analogy_rows(pairs: list[PairData], method: str, seed: int = 0) -> tuple[flo
             base = xs[d.q[row]]
             shift = xp[[d.t[j] for j in others]] - xs[[d.q[j] for j in others]]
             queries = [base, base - xs[d.q[a]] + xp[d.t[a]], base + shift.mean(axis=0)]
+            known = [[], [d.t[a]], [d.t[j] for j in others]]  # the anchors' own target functions
             for k, qv in enumerate(queries):
                 sc = np.asarray(sim(xp, np.asarray(qv).reshape(1, -1) if not hasattr(qv, "toarray") else qv))
-                sc = sc.ravel()
+                sc = sc.ravel().astype(np.float64)
+                sc[known[k]] = -np.inf  # left out of the answers, as symbridge.analogy does
                 g = int((sc > sc[d.t[row]]).sum())
                 hits[k] += 0.0 if g else 1.0 / int((sc == sc[d.t[row]]).sum())
             total += 1
@@ -377,6 +380,8 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
             else:
                 L.append(f"| {kind} | {k} | n/a (fewer than {k} target functions) | | | | | |")
     L += ["", "## The seed's analogy as a method (top-1 over the whole target binary)", "",
+          "The anchors' own target functions are left out of the answers, as `symbridge analogy` does and as "
+          "word-analogy tests leave out the question's words.", "",
           "| kind | method | nearest neighbour | one random anchor | mean shift of 10 anchors | queries |",
           "|---|---|---|---|---|---|"]
     for kind, ps in by_kind.items():

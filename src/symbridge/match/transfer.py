@@ -118,7 +118,9 @@ def analogy(reference: Binary, target: Binary, anchor: str, anchor_address: int,
             top: int = 10, more_anchors: Sequence[tuple[str, int]] = ()) -> dict:
     """The seed's query: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest over target. With
     ``more_anchors`` (name, target address) the shift is the mean over all anchors, which measures better
-    than one anchor (benchmarks/results/accuracy.md)."""
+    than one anchor (benchmarks/results/accuracy.md). The anchors' own target functions are left out of the
+    results (as word-analogy tests leave out the question's words): the query adds emb_P(anchor), which pulls
+    it towards the anchor, and the anchor is already known not to be the answer."""
     from ..errors import UsageError
     from ..model.model import Model
 
@@ -140,7 +142,8 @@ def analogy(reference: Binary, target: Binary, anchor: str, anchor_address: int,
     q = xs[s_index[query]] + shift
     q = q / (np.linalg.norm(q) or 1.0)
     scores = xp @ q
-    order = np.argsort(-scores, kind="stable")[:top]
+    known = {p_code.index(p_at) for name, p_at in placed if name != query}
+    order = [k for k in np.argsort(-scores, kind="stable") if int(k) not in known][:top]
     return {"reference": str(reference.path), "target": str(target.path), "anchor": anchor,
             "anchor_address": placed[0][1].address, "query": query,
             "anchors": [{"name": name, "address": p_at.address} for name, p_at in placed],
