@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                         k = int(arng.integers(len(q) - 1))
                         k += k >= r
                         qv = xs[q[r]] - xs[q[k]] + xp[t[k]]
-                        sv = (xp @ qv)[None, :]
+                        sv = (xp @ qv)[None, :].astype(np.float64)
+                        sv[0, t[k]] = -np.inf  # the anchor is no answer (as in symbridge.analogy)
                         hits["analogy, one anchor, cross-opt"][name].extend(top1(sv, sv[:, t[r]]))
     for kind in sorted(hits):
         row = "  ".join(f"{name}: {np.mean(v):.3f}" for name, v in hits[kind].items())
