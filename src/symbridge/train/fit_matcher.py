@@ -6,10 +6,12 @@ Pairs: train pairs of the packages the model was not trained on (`--model-packag
 functions it has seen, and a calibration fitted there is overconfident elsewhere), of the kinds the
 benchmark scores (`hard_pair`), plus pairs of two different programs or libraries (of two packages, so that
 matches of functions that have no counterpart are in the fit, and of one package and build, which share
-part of their code: the seed's own setting). Each match of the matcher becomes one example (its
-evidence -> was the name right?). Boosted trees (or logistic regression), then isotonic regression on their
-out-of-fold scores; the threshold is the lowest confidence at which the names given are still >= 98 % right
-(and >= 97 % on each kind of pair; out of fold). `--examples` refits the calibration alone from an earlier `--dump`.
+part of their code: the seed's own setting; and a shared library, names of its exports only, against a static
+program that links the same package's archive with glibc: `symbridge.train.shared_static`). Each match of the
+matcher becomes one example (its evidence -> was the name right?). Boosted trees (or logistic regression),
+then isotonic regression on their out-of-fold scores; the threshold is the lowest confidence at which the
+names given are still >= 98 % right (and >= 97 % on each kind of pair; out of fold). `--examples` refits the
+calibration alone from an earlier `--dump`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..binary import Binary
+from . import shared_static
 from .dataset import read_list, read_manifest, unit_of
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, name_right, truth_names
@@ -210,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unrelated", type=int, default=16)
     ap.add_argument("--related", type=int, default=16,
                     help="Pairs of two different programs or libraries of one package and one build.")
+    ap.add_argument("--shared-static", type=int, default=2,
+                    help="Pairs a package of a shared library (exports only) and a static program linking the "
+                         "same package's archive with glibc (built by symbridge.train.shared_static; 0: none).")
     ap.add_argument("--precision", type=float, default=0.98)
     ap.add_argument("--out", type=Path, default=WEIGHTS / CALIBRATION_FILE)
     ap.add_argument("--seed", type=int, default=0)
@@ -256,6 +262,14 @@ def main(argv: list[str] | None = None) -> int:
         r1, r2 = rng.sample(rng.choice(several), 2)
         if unit_of(r1["relpath"]) != unit_of(r2["relpath"]):
             chosen.append((a.corpus / r1["relpath"], a.corpus / r2["relpath"], "related"))
+    # the seed's setting from a library's shared build: a static program holding the library and glibc
+    by_package: dict[str, list] = defaultdict(list)
+    for lib, prog in shared_static.pairs(rows, a.corpus, seen):
+        by_package[prog.parts[-4]].append((lib, prog))
+    ss_rng = random.Random(a.seed)  # its own draw: adding these pairs leaves the others as they were
+    for package in sorted(by_package):
+        for lib, prog in ss_rng.sample(by_package[package], min(a.shared_static, len(by_package[package]))):
+            chosen.append((lib, prog, "shared-static"))
     if a.missing_packages:
         for package in sorted({package_of(path, a.corpus) for ref, tgt, _ in chosen for path in (ref, tgt)
                                if not path.exists()}):

@@ -1,0 +1,129 @@
+"""Pairs of the seed's setting for the confidence fit: a package's shared library as the reference (names of its
+exports only) and a static program that links the same package's archive with glibc as the target.
+
+    python -m symbridge.train.shared_static --suite bookworm
+
+For each static-dev row of the manifest in that suite (packages no model was trained on), it downloads the
+-dev package of that version, links its archive whole into a program with glibc (`-static`, a `main` that
+returns; undefined symbols stay undefined, for the program is never run) and writes it beside the row, under
+static-prog/ instead of static-dev/. `pairs()` gives each program with the shared library of its name from the
+same package and suite. Most of such a target has no counterpart (glibc), and the reference's code is
+position-independent where the archive's is not: `fit_matcher --shared-static N` puts N of them in the fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .apt_suites import SuiteApt
+from .dataset import read_list, read_manifest
+
+STUB = "int main(void) { return 0; }\n"
+
+
+def program_of(relpath: str) -> str:
+    """Where the program built from a static-dev row's archive goes (relative to the corpus)."""
+    return relpath.replace("/static-dev/", "/static-prog/").removesuffix(".elf") + ".prog"
+
+
+def archive_stem(relpath: str) -> str:
+    """The archive's name without .a: static-dev rows are named PACKAGE__STEM.elf."""
+    return Path(relpath).stem.split("__", 1)[-1]
+
+
+def shared_of(row: dict, rows: list[dict]) -> dict | None:
+    """The official shared library of the archive's name (libacl.a -> libacl.so.1.1.2301), same package and
+    suite."""
+    stem = archive_stem(row["relpath"])
+    for r in rows:
+        name = Path(r["relpath"]).name
+        if (r["origin"] == "official" and r["source_package"] == row["source_package"]
+                and r["suite"] == row["suite"] and name.startswith(stem + ".so")):
+            return r
+    return None
+
+
+def pairs(rows: list[dict], corpus: Path, seen: set[str]) -> list[tuple[Path, Path]]:
+    """(shared library, static program) of every built program of a package outside `seen`."""
+    out = []
+    for r in rows:
+        if r["origin"] != "static-dev" or r["source_package"] in seen:
+            continue
+        prog, lib = corpus / program_of(r["relpath"]), shared_of(r, rows)
+        if lib is not None and prog.is_file() and (corpus / lib["relpath"]).is_file():
+            out.append((corpus / lib["relpath"], prog))
+    return out
+
+
+def link(archive: Path, out: Path, work: Path) -> bool:
+    """Link the whole archive with glibc into a static program; False if the linker refuses."""
+    stub = work / "stub.c"
+    stub.write_text(STUB)
+    base = ["gcc", "-static", "-o", str(out), str(stub), "-Wl,--whole-archive", str(archive),
+            "-Wl,--no-whole-archive", "-Wl,--unresolved-symbols=ignore-all"]
+    for cmd in (base, base + ["-Wl,--allow-multiple-definition"]):
+        if subprocess.run(cmd, capture_output=True, timeout=300).returncode == 0 and out.is_file():
+            return True
+    out.unlink(missing_ok=True)
+    return False
+
+
+def build(rows: list[dict], corpus: Path, suite: str, seen: set[str], log=print) -> int:
+    """Build the missing programs of `suite`; returns how many exist afterwards."""
+    apt = SuiteApt(corpus / "apt", suite)
+    if not apt.is_updated():
+        apt.update()
+    done = 0
+    todo = [r for r in rows if r["origin"] == "static-dev" and r["suite"] == suite
+            and r["source_package"] not in seen and shared_of(r, rows) is not None]
+    for k, r in enumerate(todo, 1):
+        out = corpus / program_of(r["relpath"])
+        if out.is_file():
+            done += 1
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            try:
+                apt.download(f"{r['binary_package']}={r['version']}", work)
+            except RuntimeError as exc:
+                log(f"[{k}/{len(todo)}] {r['relpath']}: download failed: {str(exc)[-160:]}")
+                continue
+            deb = next(work.glob("*.deb"))
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "x")], check=True)
+            archive = next((a for a in (work / "x").rglob(archive_stem(r["relpath"]) + ".a")), None)
+            if archive is None:
+                log(f"[{k}/{len(todo)}] {r['relpath']}: no archive in {deb.name}")
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            partial = out.with_suffix(".part")
+            if link(archive, partial, work):
+                shutil.move(partial, out)
+                done += 1
+                log(f"[{k}/{len(todo)}] {program_of(r['relpath'])}")
+            else:
+                log(f"[{k}/{len(todo)}] {r['relpath']}: link failed")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", default="bookworm", help="The suite whose archives to link (default: bookworm).")
+    ap.add_argument("--manifest", type=Path, default=Path("corpus/manifest-train.jsonl"))
+    ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
+    ap.add_argument("--model-packages", type=Path, default=Path("corpus/model-train-packages.txt"),
+                    help="Packages a model was trained on: left out, as fit_matcher leaves them out.")
+    a = ap.parse_args(argv)
+    rows = read_manifest(a.manifest)
+    n = build(rows, a.corpus, a.suite, read_list(a.model_packages), log=lambda s: print(s, file=sys.stderr,
+                                                                                         flush=True))
+    print(f"{n} static programs in {a.suite}; {len(pairs(rows, a.corpus, read_list(a.model_packages)))} pairs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
