@@ -5,9 +5,10 @@
 Builds benchmarks/partial/compress_tool.c (reference, symbols kept) and roundtrip_check.c (target) against
 Debian's static liblz4.a (liblz4-dev, a dev-eval package; downloaded with apt-get into benchmarks/work),
 both with -static (so glibc is shared code too), at -O2 and -O3. A third row takes Debian's shared build of
-the same liblz4 (liblz4-1) as the reference: position-independent code, and names for its exports only. The
-target is anonymized (stripped). Names belong only on the functions the reference shares with it; a name on
-any other function is a false positive.
+the same liblz4 (liblz4-1) as the reference: position-independent code, and names for its exports only; two
+more do the same for hash_tool.c with Nettle's libnettle.a and deflate_tool.c with libdeflate.a (dev-eval
+packages too). The programs are built, never run. Each target is anonymized (stripped). Names belong only
+on the functions the reference shares with it; a name on any other function is a false positive.
 Prints precision and recall over all target functions at the default threshold, and at the two operating
 points of benchmarks/accuracy.py (the best precision of any threshold reaching recall 0.95, the best recall
 at precision 0.99), and writes the table to benchmarks/results/partial-overlap.md.
@@ -31,32 +32,43 @@ from symbridge.model.model import Model
 HERE = Path(__file__).resolve().parent
 
 
-def liblz4(work: Path) -> Path:
-    dev = work / "liblz4-dev"
-    found = list(dev.rglob("liblz4.a"))
-    if found:
-        return found[0]
-    work.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["apt-get", "download", "liblz4-dev"], cwd=work, check=True, capture_output=True)
-    deb = sorted(work.glob("liblz4-dev_*.deb"))[-1]
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(dev)], check=True)
-    return next(dev.rglob("liblz4.a"))
+# dev-eval libraries with a static build in their -dev package: (-dev package, static library, the packages
+# that may hold the shared build of the same version, the shared library's file name pattern)
+LIBRARIES = {
+    "lz4": ("liblz4-dev", "liblz4.a", ("liblz4-1", "liblz4-1t64"), "liblz4.so.*.*"),
+    "nettle": ("nettle-dev", "libnettle.a", ("libnettle8", "libnettle8t64"), "libnettle.so.*.*"),
+    "libdeflate": ("libdeflate-dev", "libdeflate.a", ("libdeflate0",), "libdeflate.so.0"),
+}
 
 
-def liblz4_shared(work: Path) -> Path:
-    """Debian's shared build of the liblz4 version whose static library the programs link (liblz4-1, or
-    liblz4-1t64 since trixie)."""
-    found = list((work / "liblz4-1").rglob("liblz4.so.*.*"))
-    if found:
-        return found[0]
-    version = sorted(work.glob("liblz4-dev_*.deb"))[-1].name.split("_")[1]
-    for package in ("liblz4-1", "liblz4-1t64"):
-        r = subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=work, capture_output=True)
-        if r.returncode == 0:
+def extract(work: Path, package: str) -> Path | None:
+    """Download one Debian package (``name`` or ``name=version``) into work and unpack it; None if apt has none."""
+    name = package.split("=")[0]
+    target = work / name
+    if not target.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        if subprocess.run(["apt-get", "download", package], cwd=work, capture_output=True).returncode:
+            return None
+        deb = sorted(work.glob(f"{name}_*.deb"))[-1]
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True)
+    return target
+
+
+def library(work: Path, lib: str) -> tuple[Path, Path]:
+    """The static library (from the -dev package) and Debian's shared build of the same version."""
+    dev, static, shared_packages, pattern = LIBRARIES[lib]
+    dev_dir = extract(work, dev)
+    if dev_dir is None:
+        raise SystemExit(f"partial_overlap: apt-get download {dev} failed")
+    version = sorted(work.glob(f"{dev}_*.deb"))[-1].name.split("_")[1]
+    for package in shared_packages:
+        shared_dir = extract(work, f"{package}={version}")
+        if shared_dir is not None:
             break
-    deb = sorted(work.glob("liblz4-1*_*.deb"))[-1]
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "liblz4-1")], check=True)
-    return next((work / "liblz4-1").rglob("liblz4.so.*.*"))
+    else:
+        raise SystemExit(f"partial_overlap: none of {', '.join(shared_packages)} {version} could be downloaded")
+    so = next(f for f in shared_dir.rglob(pattern) if f.is_file() and not f.is_symlink())
+    return next(dev_dir.rglob(static)), so
 
 
 def build(src: Path, out: Path, lib: Path, opt: str) -> Path:
@@ -86,17 +98,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "partial-overlap.md")
     a = ap.parse_args(argv)
     model = Model.load(a.model) if a.model else Model.default()
-    lib = liblz4(a.work)
+    lz4, lz4_shared = library(a.work, "lz4")
+    nettle, nettle_shared = library(a.work, "nettle")
+    deflate, deflate_shared = library(a.work, "libdeflate")
     rows = ["| reference | target | target functions | with counterpart | named | right | precision | recall | "
             "precision at recall 0.95 | recall at precision 0.99 |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    shared = liblz4_shared(a.work)
-    program = build(HERE / "partial" / "compress_tool.c", a.work / "compress_tool-O2", lib, "-O2")
-    references = [("compress_tool -O2", program, "-O2"), ("compress_tool -O2", program, "-O3"),
-                  (f"Debian's {shared.name} (exports only)", shared, "-O2")]
-    for ref_label, ref, tgt_opt in references:
-        tgt = build(HERE / "partial" / "roundtrip_check.c", a.work / f"roundtrip_check{tgt_opt}", lib, tgt_opt)
-        anon = anonymize(tgt, a.work / f"roundtrip_check{tgt_opt}.anon")
+    program = build(HERE / "partial" / "compress_tool.c", a.work / "compress_tool-O2", lz4, "-O2")
+    # (reference's label, reference, target's source, static library it links, optimisation)
+    references = [("compress_tool -O2", program, "roundtrip_check", lz4, "-O2"),
+                  ("compress_tool -O2", program, "roundtrip_check", lz4, "-O3"),
+                  (f"Debian's {lz4_shared.name} (exports only)", lz4_shared, "roundtrip_check", lz4, "-O2"),
+                  (f"Debian's {nettle_shared.name} (exports only)", nettle_shared, "hash_tool", nettle, "-O2"),
+                  (f"Debian's {deflate_shared.name} (exports only)", deflate_shared, "deflate_tool", deflate, "-O2")]
+    for ref_label, ref, source, lib, tgt_opt in references:
+        tgt = build(HERE / "partial" / f"{source}.c", a.work / f"{source}{tgt_opt}", lib, tgt_opt)
+        anon = anonymize(tgt, a.work / f"{source}{tgt_opt}.anon")
         truth, ref_names = truth_names(tgt), {n for ns in truth_names(ref).values() for n in ns}
         t0 = time.time()
         r = transfer(Binary(ref), Binary(anon, ignore_symbols=True), model)
@@ -106,11 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         right = sum(name_right(f["name"], truth.get(f["address"], ())) for f in named)
         counterparts = sum(1 for f in funcs if truth.get(f["address"], set()) & ref_names)
         p95, r99 = operating_points(curve(r, truth, ref_names), counterparts)
-        rows.append(f"| {ref_label} | roundtrip_check {tgt_opt} | {len(funcs)} | {counterparts} | "
+        rows.append(f"| {ref_label} | {source} {tgt_opt} | {len(funcs)} | {counterparts} | "
                     f"{len(named)} | {right} | {right / max(len(named), 1):.3f} | {right / max(counterparts, 1):.3f} | "
                     f"{p95:.3f} | {r99:.3f} |")
         print(rows[-1], f"({secs:.1f} s)", file=sys.stderr)
-    text = ("# Partial overlap: a static program named from another one or from the shared liblz4 "
+    text = ("# Partial overlap: static programs named from another program or from the shared library "
             f"({time.strftime('%Y-%m-%d')})\n\n"
             f"Model `{model.name}`; command `python benchmarks/partial_overlap.py`.\n\n" + "\n".join(rows) + "\n")
     print(text)
