@@ -4,7 +4,8 @@
 #
 #   scripts/rebuild_data.sh eval          # dev-eval downloads, then rebuilds (about 45 min on 2 cores)
 #   scripts/rebuild_data.sh calibration   # train downloads (about 40 min), then first-pass rebuilds of the
-#                                         # packages fit_matcher's draw needs (about 40 min)
+#                                         # packages fit_matcher's draw needs (about 40 min), then the static
+#                                         # programs of its shared-static pairs (a minute)
 #   scripts/rebuild_data.sh all           # both, one after the other
 #
 # Then: python -m symbridge.train.fit_matcher --no-fit-params --per-kind 40 --related 40 --unrelated 24 \
@@ -51,6 +52,8 @@ calibration_data() {
     done
     echo "still missing: $(python -m symbridge.train.fit_matcher --missing-packages --per-kind 40 --related 40 \
           --unrelated 24 --corpus "$CORPUS" | tr '\n' ' ')"
+    # static programs of bookworm's -dev archives, the targets of fit_matcher's shared-static pairs (a minute)
+    python -m symbridge.train.shared_static --suite bookworm --corpus "$CORPUS" >>"$DATA/logs/shared-static.log" 2>&1
 }
 
 case "${1:-}" in

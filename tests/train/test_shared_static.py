@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from symbridge.binary import Binary
-from symbridge.train.shared_static import archive_stem, link, pairs, program_of, shared_of
+from symbridge.train.shared_static import archive_stem, exported_functions, link, pairs, program_of, shared_of
 
 
 def _row(relpath, origin, package="acl", suite="bookworm"):
@@ -42,16 +42,16 @@ def test_pairs_need_both_files_and_leave_out_packages_a_model_saw(tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("gcc") or not shutil.which("ar"), reason="needs gcc and ar")
-def test_the_whole_archive_is_linked_with_glibc_even_with_undefined_symbols(tmp_path):
-    src = tmp_path / "lib.c"
-    src.write_text("extern int elsewhere(int);\n"
-                   "int lib_twice(int x) { return elsewhere(x) * 2; }\n"
-                   "int lib_unused(const char *s) { return s[0] == 'x'; }\n")
-    subprocess.run(["gcc", "-O2", "-c", "-o", str(tmp_path / "lib.o"), str(src)], check=True)
-    subprocess.run(["ar", "rcs", str(tmp_path / "libt.a"), str(tmp_path / "lib.o")], check=True)
+def test_a_program_takes_the_objects_of_the_functions_it_uses_and_glibc_even_with_undefined_symbols(tmp_path):
+    for name, code in (("a", "extern int elsewhere(int);\nint lib_twice(int x) { return elsewhere(x) * 2; }\n"),
+                       ("b", "int lib_unused(const char *s) { return s[0] == 'x'; }\n")):
+        (tmp_path / f"{name}.c").write_text(code)
+        subprocess.run(["gcc", "-O2", "-c", "-o", str(tmp_path / f"{name}.o"), str(tmp_path / f"{name}.c")], check=True)
+    subprocess.run(["ar", "rcs", str(tmp_path / "libt.a"), str(tmp_path / "a.o"), str(tmp_path / "b.o")], check=True)
+    assert exported_functions(tmp_path / "libt.a") == ["lib_twice", "lib_unused"]
     out = tmp_path / "t.prog"
-    if not link(tmp_path / "libt.a", out, tmp_path):
+    if not link(tmp_path / "libt.a", out, tmp_path, ["lib_twice"]):
         pytest.skip("no static glibc here")
     names = {f.name for f in Binary(out).functions}
-    assert {"lib_twice", "lib_unused", "main"} <= names  # the whole archive, nothing called needed
+    assert {"lib_twice", "main"} <= names and "lib_unused" not in names  # only the objects it uses
     assert len(names) > 100  # and glibc's code: most of the program has no counterpart in the library

@@ -166,12 +166,15 @@ def threshold_for(p: np.ndarray, y: np.ndarray, kinds: np.ndarray, precision: fl
     """The lowest confidence (steps of 0.005) at which the names given are right at least `precision` of the
     time over all pairs, and at least `precision - slack` on every kind of pair the benchmark scores (pairs
     of unrelated or related programs are in the fit, not here; a kind's precision has a floor of names that
-    changed between releases, which an exact rule would chase to 1.0)."""
+    changed between releases, which an exact rule would chase to 1.0). Shared-static pairs are held to the
+    kind's rule only: their many easy matches would lower the threshold for every other kind."""
     scored = [k for k in np.unique(kinds) if k not in ("unrelated", "related") and (kinds == k).sum() >= min_count]
+    overall = kinds != "shared-static"
     for t in np.linspace(0.0, 1.0, 201):
-        named = p >= t
+        named = (p >= t) & overall
         if named.any() and y[named].mean() < precision:
             continue
+        named = p >= t
         if all(y[(kinds == k) & named].mean() >= precision - slack for k in scored if ((kinds == k) & named).any()):
             return float(t)
     return 1.0

@@ -4,16 +4,19 @@ exports only) and a static program that links the same package's archive with gl
     python -m symbridge.train.shared_static --suite bookworm
 
 For each static-dev row of the manifest in that suite (packages no model was trained on), it downloads the
--dev package of that version, links its archive whole into a program with glibc (`-static`, a `main` that
-returns; undefined symbols stay undefined, for the program is never run) and writes it beside the row, under
-static-prog/ instead of static-dev/. `pairs()` gives each program with the shared library of its name from the
-same package and suite. Most of such a target has no counterpart (glibc), and the reference's code is
-position-independent where the archive's is not: `fit_matcher --shared-static N` puts N of them in the fit.
+-dev package of that version and links a program with glibc (`-static`) whose `main` takes the addresses of 8
+of the archive's functions (drawn with the row's path as the seed), so that the linker takes their objects and
+what they call, as a small program using a library would; undefined symbols stay undefined, for the program
+is never run. It goes beside the row, under static-prog/ instead of static-dev/. `pairs()` gives each program
+with the shared library of its name from the same package and suite. Most of such a target has no
+counterpart (glibc), and the reference's code is position-independent where the archive's is not:
+`fit_matcher --shared-static K` puts K of them a package in the fit.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 import subprocess
 import sys
@@ -23,7 +26,7 @@ from pathlib import Path
 from .apt_suites import SuiteApt
 from .dataset import read_list, read_manifest
 
-STUB = "int main(void) { return 0; }\n"
+USED = 8  # library functions a program uses: the linker takes their objects and what those call
 
 
 def program_of(relpath: str) -> str:
@@ -60,12 +63,26 @@ def pairs(rows: list[dict], corpus: Path, seen: set[str]) -> list[tuple[Path, Pa
     return out
 
 
-def link(archive: Path, out: Path, work: Path) -> bool:
-    """Link the whole archive with glibc into a static program; False if the linker refuses."""
-    stub = work / "stub.c"
-    stub.write_text(STUB)
-    base = ["gcc", "-static", "-o", str(out), str(stub), "-Wl,--whole-archive", str(archive),
-            "-Wl,--no-whole-archive", "-Wl,--unresolved-symbols=ignore-all"]
+def exported_functions(archive: Path) -> list[str]:
+    """The global functions the archive defines (nm: T), sorted."""
+    res = subprocess.run(["nm", "--defined-only", "-g", str(archive)], capture_output=True, text=True)
+    return sorted({ln.split()[-1] for ln in res.stdout.splitlines() if len(ln.split()) == 3 and ln.split()[1] == "T"})
+
+
+def program_source(functions: list[str]) -> str:
+    """A main that takes the address of each function, so that the linker pulls in their objects (and what
+    they call) and nothing else of the archive."""
+    decls = "".join(f"extern void {f}(void);\n" for f in functions)
+    table = ", ".join(f"(void *){f}" for f in functions) or "0"
+    return f"{decls}void *volatile used[] = {{{table}}};\nint main(void) {{ return used[0] != 0; }}\n"
+
+
+def link(archive: Path, out: Path, work: Path, functions: list[str]) -> bool:
+    """Link the objects of the archive that define `functions` (and what they need) with glibc into a static
+    program; False if the linker refuses."""
+    stub = work / "main.c"
+    stub.write_text(program_source(functions))
+    base = ["gcc", "-static", "-w", "-o", str(out), str(stub), str(archive), "-Wl,--unresolved-symbols=ignore-all"]
     for cmd in (base, base + ["-Wl,--allow-multiple-definition"]):
         if subprocess.run(cmd, capture_output=True, timeout=300).returncode == 0 and out.is_file():
             return True
@@ -101,7 +118,9 @@ def build(rows: list[dict], corpus: Path, suite: str, seen: set[str], log=print)
                 continue
             out.parent.mkdir(parents=True, exist_ok=True)
             partial = out.with_suffix(".part")
-            if link(archive, partial, work):
+            exported = exported_functions(archive)
+            rng = random.Random(r["relpath"])  # the same program on every machine
+            if link(archive, partial, work, rng.sample(exported, min(USED, len(exported)))):
                 shutil.move(partial, out)
                 done += 1
                 log(f"[{k}/{len(todo)}] {program_of(r['relpath'])}")
