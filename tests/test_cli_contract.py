@@ -137,3 +137,26 @@ def test_demo_runs_offline_and_reports_right_names():
 def test_help_texts(args):
     r = run_cli(*args)
     assert r.returncode == 0 and "Usage" in r.stdout
+
+
+def test_the_summary_counts_named_matches_just_under_the_threshold(capsys):
+    from pathlib import Path
+
+    from symbridge import cli
+
+    def row(address, name, confidence, ref_name, via=("embedding",)):
+        return {"address": address, "name": name, "confidence": confidence, "via": list(via),
+                "reference_address": 0x100 + address, "candidates": [{"address": 0x100 + address, "name": ref_name}]}
+
+    result = {"min_confidence": 0.6, "functions": [
+        row(1, "f", 0.9, "f"), row(2, None, 0.5, "g"), row(3, None, 0.45, "h"),
+        row(4, None, 0.5, "sub_1234"),  # a match to an unnamed reference function gives no name at any threshold
+        row(5, None, 0.1, "k"), row(6, "puts@plt", 1.0, "puts@plt", via=("import",))]}
+    cli.STATE["quiet"] = False
+    cli._summary(result, Path("t"), None)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "named 1 of 5 functions of t (min confidence 0.6)"
+    assert lines[1].startswith("2 more matched with confidence 0.3 to 0.6: --min-confidence 0.3 names them")
+    result["functions"] = result["functions"][:1]
+    cli._summary(result, Path("t"), None)
+    assert len(capsys.readouterr().err.splitlines()) == 1  # no hint when there is nothing under the threshold

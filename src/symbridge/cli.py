@@ -173,13 +173,30 @@ def transfer(reference: Path, target: Path,
     _summary(result, target, output)
 
 
+HINT_FLOOR = 0.3  # matches from here up to the threshold are worth a look: the summary counts them
+
+
 def _summary(result: dict, target: Path, output: Path | None) -> None:
-    """One line on stderr: how many of the target's functions got a name, and what was written."""
+    """One line on stderr: how many of the target's functions got a name, and what was written; and, when
+    there are any, how many more are matched to a named reference function with a confidence between
+    HINT_FLOOR and the threshold (a library's shared build against a static program often leaves right names
+    there)."""
     if not STATE["quiet"]:
-        named = sum(1 for f in result["functions"] if f["name"] and "import" not in f["via"])
-        total = sum(1 for f in result["functions"] if "import" not in f["via"])
-        err.print(f"named {named} of {total} functions of {target} (min confidence {result['min_confidence']:g})"
+        funcs = [f for f in result["functions"] if "import" not in f["via"]]
+        named = sum(1 for f in funcs if f["name"])
+        below = sum(1 for f in funcs if not f["name"] and f["confidence"] >= HINT_FLOOR and _named_match(f))
+        err.print(f"named {named} of {len(funcs)} functions of {target} (min confidence {result['min_confidence']:g})"
                   + (f"; wrote {output}" if output else ""), highlight=False)
+        if below:
+            err.print(f"{below} more matched with confidence {HINT_FLOOR:g} to {result['min_confidence']:g}: "
+                      f"--min-confidence {HINT_FLOOR:g} names them too (the JSON keeps every candidate)",
+                      highlight=False)
+
+
+def _named_match(f: dict) -> bool:
+    """The function's match is a reference function with a name (not sub_...)."""
+    name = next((c["name"] for c in f["candidates"] if c["address"] == f["reference_address"]), None)
+    return bool(name) and not name.startswith("sub_")
 
 
 def _read_names(path: Path) -> list[tuple[str, int]]:
