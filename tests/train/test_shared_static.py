@@ -55,3 +55,15 @@ def test_a_program_takes_the_objects_of_the_functions_it_uses_and_glibc_even_wit
     names = {f.name for f in Binary(out).functions}
     assert {"lib_twice", "main"} <= names and "lib_unused" not in names  # only the objects it uses
     assert len(names) > 100  # and glibc's code: most of the program has no counterpart in the library
+
+
+def test_the_draw_takes_at_most_k_pairs_of_each_package_and_suite_and_is_repeatable(tmp_path):
+    from symbridge.train.shared_static import choose
+
+    found = [(tmp_path / f"lib{i}.so", tmp_path / "train" / pkg / suite / "static-prog" / f"x{i}.prog")
+             for i, (pkg, suite) in enumerate([("nl", "bookworm")] * 7 + [("nl", "trixie")] * 3 + [("acl", "trixie")])]
+    picked = choose(found, 2, seed=0)
+    groups = [(prog.parts[-4], prog.parts[-3]) for _, prog in picked]
+    assert sorted(groups) == [("acl", "trixie"), ("nl", "bookworm"), ("nl", "bookworm"), ("nl", "trixie"),
+                              ("nl", "trixie")]
+    assert picked == choose(found, 2, seed=0) and set(picked) <= set(found)

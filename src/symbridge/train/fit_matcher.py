@@ -217,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--related", type=int, default=16,
                     help="Pairs of two different programs or libraries of one package and one build.")
     ap.add_argument("--shared-static", type=int, default=2,
-                    help="Pairs a package of a shared library (exports only) and a static program linking the "
-                         "same package's archive with glibc (built by symbridge.train.shared_static; 0: none).")
+                    help="Pairs a package and suite of a shared library (exports only) and a static program "
+                         "linking the same package's archive with glibc (symbridge.train.shared_static; 0: none).")
     ap.add_argument("--precision", type=float, default=0.98)
     ap.add_argument("--out", type=Path, default=WEIGHTS / CALIBRATION_FILE)
     ap.add_argument("--seed", type=int, default=0)
@@ -265,14 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         r1, r2 = rng.sample(rng.choice(several), 2)
         if unit_of(r1["relpath"]) != unit_of(r2["relpath"]):
             chosen.append((a.corpus / r1["relpath"], a.corpus / r2["relpath"], "related"))
-    # the seed's setting from a library's shared build: a static program holding the library and glibc
-    by_package: dict[str, list] = defaultdict(list)
-    for lib, prog in shared_static.pairs(rows, a.corpus, seen):
-        by_package[prog.parts[-4]].append((lib, prog))
-    ss_rng = random.Random(a.seed)  # its own draw: adding these pairs leaves the others as they were
-    for package in sorted(by_package):
-        for lib, prog in ss_rng.sample(by_package[package], min(a.shared_static, len(by_package[package]))):
-            chosen.append((lib, prog, "shared-static"))
+    # the seed's setting from a library's shared build: a static program holding the library and glibc (its
+    # own draw: adding these pairs leaves the others as they were)
+    for lib, prog in shared_static.choose(shared_static.pairs(rows, a.corpus, seen), a.shared_static, a.seed):
+        chosen.append((lib, prog, "shared-static"))
     if a.missing_packages:
         for package in sorted({package_of(path, a.corpus) for ref, tgt, _ in chosen for path in (ref, tgt)
                                if not path.exists()}):

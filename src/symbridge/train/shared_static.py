@@ -10,7 +10,7 @@ what they call, as a small program using a library would; undefined symbols stay
 is never run. It goes beside the row, under static-prog/ instead of static-dev/. `pairs()` gives each program
 with the shared library of its name from the same package and suite. Most of such a target has no
 counterpart (glibc), and the reference's code is position-independent where the archive's is not:
-`fit_matcher --shared-static K` puts K of them a package in the fit.
+`fit_matcher --shared-static K` puts K of them a package and suite in the fit.
 """
 
 from __future__ import annotations
@@ -61,6 +61,16 @@ def pairs(rows: list[dict], corpus: Path, seen: set[str]) -> list[tuple[Path, Pa
         if lib is not None and prog.is_file() and (corpus / lib["relpath"]).is_file():
             out.append((corpus / lib["relpath"], prog))
     return out
+
+
+def choose(found: list[tuple[Path, Path]], per_group: int, seed: int) -> list[tuple[Path, Path]]:
+    """`per_group` pairs (drawn with `seed`) of each package and suite: packages with many archives (libnl3 has
+    seven) do not crowd out the others."""
+    groups: dict[tuple[str, str], list] = {}
+    for lib, prog in found:
+        groups.setdefault((prog.parts[-4], prog.parts[-3]), []).append((lib, prog))
+    rng = random.Random(seed)
+    return [pair for key in sorted(groups) for pair in rng.sample(groups[key], min(per_group, len(groups[key])))]
 
 
 def exported_functions(archive: Path) -> list[str]:
