@@ -22,10 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-from accuracy import operating_points  # benchmarks/ is on the path when run as a script
+from accuracy import operating_points, score_transfer  # benchmarks/ is on the path when run as a script
 
 from symbridge.binary import Binary
-from symbridge.evaluation import anonymize, name_right, truth_names
+from symbridge.evaluation import anonymize, truth_names
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
 
@@ -77,20 +77,6 @@ def build(src: Path, out: Path, lib: Path, opt: str) -> Path:
     return out
 
 
-def curve(r: dict, truth: dict[int, set[str]], ref_names: set[str]) -> list[tuple[float, bool, bool, bool]]:
-    """(confidence, name right, has a counterpart, False) of every target function matched to a named
-    reference function: what a lower or higher threshold than the default would name."""
-    out = []
-    for f in r["functions"]:
-        if "import" in f["via"] or f["reference_address"] is None:
-            continue
-        ref = next((c["name"] for c in f["candidates"] if c["address"] == f["reference_address"]), None)
-        if ref and not ref.startswith("sub_"):
-            names = truth.get(f["address"], set())
-            out.append((f["confidence"], name_right(ref, names), bool(names & ref_names), False))
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None)
@@ -119,12 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         r = transfer(Binary(ref), Binary(anon, ignore_symbols=True), model)
         secs = time.time() - t0
         funcs = [f for f in r["functions"] if "import" not in f["via"]]
-        named = [f for f in funcs if f["name"]]
-        right = sum(name_right(f["name"], truth.get(f["address"], ())) for f in named)
-        counterparts = sum(1 for f in funcs if truth.get(f["address"], set()) & ref_names)
-        p95, r99 = operating_points(curve(r, truth, ref_names), counterparts)
+        has = {f["address"] for f in funcs if truth.get(f["address"], set()) & ref_names}
+        sc = score_transfer(r, truth, has, partial=False)
+        named, right, counterparts = sc["named"], sc["right"], sc["counterparts"]
+        p95, r99 = operating_points(sc["curve"], counterparts)
         rows.append(f"| {ref_label} | {source} {tgt_opt} | {len(funcs)} | {counterparts} | "
-                    f"{len(named)} | {right} | {right / max(len(named), 1):.3f} | {right / max(counterparts, 1):.3f} | "
+                    f"{named} | {right} | {right / max(named, 1):.3f} | {right / max(counterparts, 1):.3f} | "
                     f"{p95:.3f} | {r99:.3f} |")
         print(rows[-1], f"({secs:.1f} s)", file=sys.stderr)
     text = ("# Partial overlap: static programs named from another program or from the shared library "
