@@ -171,10 +171,10 @@ def threshold_for(p: np.ndarray, y: np.ndarray, kinds: np.ndarray, precision: fl
     scored = [k for k in np.unique(kinds) if k not in ("unrelated", "related") and (kinds == k).sum() >= min_count]
     overall = kinds != "shared-static"
     for t in np.linspace(0.0, 1.0, 201):
-        named = (p >= t) & overall
-        if named.any() and y[named].mean() < precision:
-            continue
         named = p >= t
+        counted = named & overall
+        if counted.any() and y[counted].mean() < precision:
+            continue
         if all(y[(kinds == k) & named].mean() >= precision - slack for k in scored if ((kinds == k) & named).any()):
             return float(t)
     return 1.0

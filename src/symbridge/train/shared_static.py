@@ -76,7 +76,8 @@ def choose(found: list[tuple[Path, Path]], per_group: int, seed: int) -> list[tu
 def exported_functions(archive: Path) -> list[str]:
     """The global functions the archive defines (nm: T), sorted."""
     res = subprocess.run(["nm", "--defined-only", "-g", str(archive)], capture_output=True, text=True)
-    return sorted({ln.split()[-1] for ln in res.stdout.splitlines() if len(ln.split()) == 3 and ln.split()[1] == "T"})
+    fields = (ln.split() for ln in res.stdout.splitlines())
+    return sorted({f[2] for f in fields if len(f) == 3 and f[1] == "T"})
 
 
 def program_source(functions: list[str]) -> str:
@@ -122,7 +123,7 @@ def build(rows: list[dict], corpus: Path, suite: str, seen: set[str], log=print)
                 continue
             deb = next(work.glob("*.deb"))
             subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "x")], check=True)
-            archive = next((a for a in (work / "x").rglob(archive_stem(r["relpath"]) + ".a")), None)
+            archive = next((work / "x").rglob(archive_stem(r["relpath"]) + ".a"), None)
             if archive is None:
                 log(f"[{k}/{len(todo)}] {r['relpath']}: no archive in {deb.name}")
                 continue
