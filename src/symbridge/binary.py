@@ -168,3 +168,31 @@ class Binary:
 
     def __repr__(self) -> str:
         return f"Binary({str(self.path)!r}, {len(self.functions)} functions)"
+
+
+
+def cold_parts(functions: list[Function]) -> list[tuple[int, int]]:
+    """(part, owner) indices of the functions that look like parts a compiler split off another function
+    (gcc's ``foo.cold``: the rarely run branches, moved away from the rest): only the owner refers to the
+    part, enters it by a branch, and the part goes back into the owner or, entered by a conditional jump,
+    never returns."""
+    refs: dict[int, set[int]] = {}
+    for i, f in enumerate(functions):
+        fx = f.facts
+        for t in (*fx.calls, *fx.far_jumps, *fx.code_refs):
+            refs.setdefault(t, set()).add(i)
+    out = []
+    for c, part in enumerate(functions):
+        who = refs.get(part.address, set())
+        if len(who) != 1 or part.is_plt:
+            continue
+        x = next(iter(who))
+        owner = functions[x]
+        if x == c or owner.is_plt:
+            continue
+        cx = part.facts
+        goes_back = any(owner.address < t < owner.address + owner.size for t in (*cx.calls, *cx.far_jumps))
+        by_jcc = part.address in owner.facts.far_jumps
+        if goes_back or (by_jcc and "ret" not in cx.mnemonics):
+            out.append((c, x))
+    return out

@@ -8,8 +8,8 @@ from symbridge.analysis.lift import lift
 from symbridge.binary import Binary
 from tests.fixtures.build import build
 
-FIELDS = ("tokens", "mnemonics", "calls", "imports", "strings", "constants", "data_refs", "code_refs", "offsets",
-          "small", "params", "widths", "returns", "n_blocks", "n_edges", "truncated")
+FIELDS = ("tokens", "mnemonics", "calls", "imports", "strings", "constants", "data_refs", "code_refs", "far_jumps",
+          "offsets", "small", "params", "widths", "returns", "n_blocks", "n_edges", "truncated")
 
 
 @pytest.mark.parametrize("kind,opt", [("static", "-O2"), ("nopie", "-O0"), ("shared", "-O3")])
@@ -57,3 +57,19 @@ def test_access_widths_and_returned_values_are_the_same_at_any_optimisation(fiel
     assert {w for v, w in zip(bump.offsets, bump.widths) if v in (0x30, 0x34)} == {4}  # two int fields
     assert set(bump.returns) == {4}  # an int in eax
     assert set(fields["scale_sum"].facts.returns) == {16}  # a double in xmm0
+
+
+def test_pointers_loaded_from_the_got_are_the_functions_and_objects_they_point_to():
+    """In a shared library, a pointer to an exported function or object is loaded from the GOT; the facts name
+    what it points to, as a fixed-address build that has the address inline does."""
+    for kind in ("shared", "nopie"):
+        b = Binary(build("twins.c", opt="-O2", kind=kind))
+        at = {f.name: f.address for f in b.functions if f.name}
+        objects = {s.name: s.address for s in b.image.symbols if s.name and s.kind == "STT_OBJECT"}
+        assert at["wrap_forward"] in b["pick_forward"].facts.code_refs, kind
+        assert objects["backward_info"] in b["pick_backward_info"].facts.object_refs, kind
+
+
+def test_conditional_jumps_out_of_a_function_are_kept():
+    b = Binary(build("twins.c", opt="-O2"))
+    assert b["checked_update.cold"].address in b["checked_update"].facts.far_jumps

@@ -366,3 +366,37 @@ def test_matching_with_a_vote_stays_one_to_one_and_records_the_moved_matches_evi
         hit = np.flatnonzero(after.cand_idx[i] == m.s)
         assert m.rank == (int(hit[0]) if len(hit) else 10) and m.top1 == (after.cand_idx[i, 0] == m.s)
         assert m.views_agree >= 2 / 3
+
+
+def test_same_code_on_both_sides_is_told_apart_by_the_constants_it_reads():
+    """Two reference functions and two target functions share one code key (sha224_init, sha256_init): no
+    identical-code seed by the code alone; the constants they read (data_key) pair them, whatever the order."""
+    v = np.eye(2, dtype=np.float32)
+    ref, tgt = side(v), side(v)
+    ref.code_key, tgt.code_key = [7, 7], [7, 7]
+    ref.data_key, tgt.data_key = [1, 2], [2, 1]
+    m = Matcher(ref, tgt)
+    m.seed_identical()
+    assert {i: (mt.s, mt.via) for i, mt in m.match.items()} == {0: (1, ["identical"]), 1: (0, ["identical"])}
+    ref.data_key = [1, 1]  # the constants do not tell them apart either: no seed
+    m = Matcher(ref, tgt)
+    m.seed_identical()
+    assert m.match == {}
+
+
+def test_one_jump_functions_are_known_by_where_they_jump():
+    """Two thunks look the same to the model; after blend_thunks each is closest to the thunk whose target is
+    closest to its own target."""
+    from types import SimpleNamespace
+
+    from symbridge.match.matcher import blend_thunks
+
+    a, b, t = np.eye(3, dtype=np.float32)
+    fns = [SimpleNamespace(facts=SimpleNamespace(mnemonics=m)) for m in (["jmp"], ["jmp"], ["push", "ret"],
+                                                                           ["push", "ret"])]
+    ref = side([t, t, a, b], callees=[[2], [3], [], []])  # ref 0 jumps to a, ref 1 to b
+    tgt = side([t, t, b, a], callees=[[2], [3], [], []])  # target 0 jumps to b, target 1 to a
+    assert blend_thunks(ref, fns) == 2 and blend_thunks(tgt, fns) == 2
+    sims = tgt.vectors[:2] @ ref.vectors[:2].T
+    assert sims[0, 1] > 0.99 and sims[1, 0] > 0.99 and sims[0, 0] < 0.8
+    assert np.allclose(ref.vectors[2:], [a, b])  # other functions keep their vectors

@@ -37,6 +37,7 @@ class Facts:
     constants: list[int] = field(default_factory=list)
     data_refs: list[int] = field(default_factory=list)  # RIP-relative data addresses (not strings)
     code_refs: list[int] = field(default_factory=list)  # addresses of functions taken (pointers)
+    far_jumps: list[int] = field(default_factory=list)  # conditional jumps out of the function (to a cold part)
     object_refs: list[int] = field(default_factory=list)  # every data address referred to, strings included
     offsets: list[int] = field(default_factory=list)  # displacements off a pointer register (struct fields)
     small: list[int] = field(default_factory=list)  # exact small immediates (9 <= |v| < 256), e.g. characters
@@ -57,6 +58,12 @@ def _mem_token(ins: ix.Instruction, img: ElfImage, facts: Facts) -> str:
         if img.is_code(target):
             facts.code_refs.append(target)
             return "[code]"
+        if target in img.got_code:  # a pointer to this file's own function (a fixed-address build has it inline)
+            facts.code_refs.append(img.got_code[target])
+            return "[data]"
+        if target in img.got_data:  # and to its own object (an ops struct whose callbacks join the call graph)
+            facts.object_refs.append(img.got_data[target])
+            return "[data]"
         facts.object_refs.append(target)
         s = img.c_string(target)
         if s is not None:
@@ -237,6 +244,8 @@ def lift(img: ElfImage, start: int, size: int, plt: dict[int, str], names: dict[
                     ops.append("loc")
                     if start <= t < end:
                         leaders.add(t)
+                    elif fc == fc_jcc:
+                        facts.far_jumps.append(t)
             else:
                 ops.append("o")
         if fc != fc_next and fc != fc_call and fc != fc_icall:

@@ -37,6 +37,7 @@ MAX_SEGMENTS = 4096  # program headers
 # times the file's size: tables that overlap each other would otherwise multiply the work.
 MAX_TABLE_BYTES_FACTOR = 2
 
+SHF_WRITE = 0x1
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
 PF_X = 0x1
@@ -100,6 +101,8 @@ class ElfImage:
     got: dict[int, str] = field(default_factory=dict)  # GOT slot -> import name
     got_local: dict[int, int] = field(default_factory=dict)  # PLT GOT slot -> function this file defines
     plt_local: dict[int, int] = field(default_factory=dict)  # stub address -> function this file defines
+    got_code: dict[int, int] = field(default_factory=dict)  # GOT slot (GLOB_DAT) -> function this file defines
+    got_data: dict[int, int] = field(default_factory=dict)  # GOT slot (GLOB_DAT) -> object this file defines
     code_pointers: set[int] = field(default_factory=set)  # relocated pointers into code
     pointer_slots: dict[int, int] = field(default_factory=dict)  # relocated slot -> the code it points to
     data_slots: dict[int, int] = field(default_factory=dict)  # relocated slot -> the data it points to
@@ -140,6 +143,14 @@ class ElfImage:
             if s.flags & SHF_ALLOC and s.contains(addr):
                 return s
         return None
+
+    def read_only_data(self, addr: int, size: int) -> bytes | None:
+        """Bytes at addr when it lies in a loaded, read-only, non-executable section with file contents
+        (.rodata: constants that are the same in every build), else None."""
+        sec = self.section_at(addr)
+        if sec is None or sec.executable or sec.flags & SHF_WRITE or sec.type == "SHT_NOBITS":
+            return None
+        return self.read(addr, min(size, sec.addr + sec.size - addr))
 
     def section(self, name: str) -> Section | None:
         for s in self.sections:
@@ -481,6 +492,9 @@ def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget, tables: dict
                         # an exported function called through the PLT (semantic interposition): the calls
                         # go to this file's own function, whether or not its name was stripped
                         img.got_local[off] = value
+                elif rtype == R_X86_64_GLOB_DAT and shndx != 0 and value:
+                    # the address of an exported function or object, loaded from the GOT (PIC code)
+                    (img.got_code if img.is_code(value) else img.got_data)[off] = value
             elif shndx != 0 and img.is_code(value + addend):
                 img.code_pointers.add(value + addend)
                 img.pointer_slots[off] = value + addend

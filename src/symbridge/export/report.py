@@ -443,7 +443,7 @@ td.addr { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; font
 .tag.import { background:#f1ecfb; border-color:#ddd2f3; } .tag.identical { background:#e5f5ec; border-color:#c6e8d4; }
 .tag.embedding { background:#e9f0fd; border-color:#cddcf7; } .tag.callgraph { background:#fdf1e6; border-color:#f6dbc0; }
 .tag.string { background:#fcf6dd; border-color:#f0e3a8; } .tag.order { background:#f0f0f0; }
-.tag.structure { background:#f6eefa; border-color:#e6d3ef; }
+.tag.structure { background:#f6eefa; border-color:#e6d3ef; } .tag.cold-part { background:#eaf4f8; border-color:#cde3ec; }
 td.detail { background:#fafbfc; padding:10px 14px 14px; white-space:normal; cursor:default; }
 .cands { border-collapse:collapse; margin-bottom:10px; }
 .cands th, .cands td { padding:2px 10px 2px 0; text-align:left; font-size:12.5px; border:none; }

@@ -81,6 +81,7 @@ class Side:
     inlined: np.ndarray | None = None  # the inlined view of the vectors (match.inline), when it is compared
     exported: np.ndarray | None = None  # bool per function: in .dynsym (an address, even with its name blanked)
     tables: list[list[int]] = field(default_factory=list)  # runs of code pointers in data (pointer_tables)
+    data_key: list[int | None] = field(default_factory=list)  # the constants each function reads (data_keys)
 
     def __post_init__(self) -> None:
         self.neighbours = [set(a) | set(b) for a, b in zip(self.callees, self.callers)]
@@ -163,7 +164,42 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
         dyn = exported_addresses(functions[0].binary)
         exported = np.array([a in dyn for a in addrs], bool)
     return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, keys, names,
-                exported=exported, tables=pointer_tables(functions))
+                exported=exported, tables=pointer_tables(functions), data_key=data_keys(functions))
+
+
+def blend_thunks(side: Side, functions: list) -> int:
+    """A function that is one jump to another function (a thunk, an alias) is known by where it jumps: its
+    vector becomes the normalised sum of its own and its target's, so that two thunks are as close as their
+    targets are (all one-jump functions look the same to the model). Returns how many were blended."""
+    thunks = [(i, side.callees[i][0]) for i, f in enumerate(functions)
+              if f.facts.mnemonics == ["jmp"] and len(side.callees[i]) == 1]
+    if not thunks:
+        return 0
+    rows, targets = np.array([i for i, _ in thunks]), np.array([j for _, j in thunks])
+    v = side.vectors.astype(np.float32, copy=True)
+    mixed = v[rows] + v[targets]
+    norms = np.linalg.norm(mixed, axis=1, keepdims=True)
+    v[rows] = mixed / np.maximum(norms, 1e-12)
+    side.vectors = v
+    return len(thunks)
+
+
+def data_keys(functions: list, window: int = 16) -> list[int | None]:
+    """A hash of the constants each function uses: the first `window` bytes at each RIP-relative data address
+    in .rodata, its exact small immediates and the large ones that are no addresses, in order; None for a
+    function that uses none. Twins whose code is the same and whose constants differ (sha224_init and
+    sha256_init load different initial values, aes128_encrypt and aes192_encrypt pass 10 and 12 rounds)
+    differ here."""
+    if not functions:
+        return []
+    img = functions[0].binary.image
+    out: list[int | None] = []
+    for f in functions:
+        fx = f.facts
+        blobs = [b for a in fx.data_refs if (b := img.read_only_data(a, window))]
+        numbers = [v for v in fx.constants if img.section_at(v) is None]
+        out.append(hash((tuple(blobs), tuple(fx.small), tuple(numbers))) if blobs or fx.small or numbers else None)
+    return out
 
 
 def callee_addresses(functions: list) -> list[list[int]]:
@@ -428,12 +464,20 @@ class Matcher:
                 self.accept(i, s_by_name[n][0], "symbol")
 
     def seed_identical(self) -> None:
-        s_keys = Counter(k for k in self.S.code_key if k is not None)
-        p_keys = Counter(k for k in self.P.code_key if k is not None)
-        s_at = {k: j for j, k in enumerate(self.S.code_key) if k is not None and s_keys[k] == 1}
-        for i, k in enumerate(self.P.code_key):
-            if k is not None and p_keys[k] == 1 and k in s_at and self.P.sizes[i] >= self.p.min_identical_len:
-                self.accept(i, s_at[k], "identical")
+        """Code found once on each side is the same function. Where the same code is found more than once
+        on a side, the constants it reads (Side.data_key) tell the copies apart."""
+        for use_data in (False, True):
+            s_code, p_code = self.S.code_key, self.P.code_key
+            if use_data:
+                s_code = [(k, d) if d is not None else None for k, d in zip(s_code, self.S.data_key)]
+                p_code = [(k, d) if d is not None else None for k, d in zip(p_code, self.P.data_key)]
+            s_keys = Counter(k for k in s_code if k is not None)
+            p_keys = Counter(k for k in p_code if k is not None)
+            s_at = {k: j for j, k in enumerate(s_code) if k is not None and s_keys[k] == 1}
+            for i, k in enumerate(p_code):
+                if (k is not None and p_keys[k] == 1 and k in s_at and i not in self.match
+                        and self.P.sizes[i] >= self.p.min_identical_len):
+                    self.accept(i, s_at[k], "identical")
 
     def seed_strings(self) -> None:
         s_owner: dict[str, list[int]] = defaultdict(list)

@@ -6,10 +6,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..binary import Binary, Function
+from ..binary import Binary, Function, cold_parts
 from .confidence import Calibrator, signature_agreement
 from .inline import inline_side, inlined_vectors
-from .matcher import MatchResult, Params, Side, build_side, column_view, match_both_ways, vector_view
+from .matcher import (MatchResult, Params, Side, blend_thunks, build_side, column_view, match_both_ways,
+                      vector_view)
 from .ngrams import tfidf_vectors
 
 N_CANDIDATES = 5
@@ -59,6 +60,8 @@ def match_sides(reference: Binary, target: Binary, model, params: Params | None 
     s_code, p_code = reference.code_functions, target.code_functions
     ref_side = build_side(s_code, embed_binary(reference, model, progress), use_names=True)
     tgt_side = build_side(p_code, embed_binary(target, model, progress), use_names=not target.ignore_symbols)
+    blend_thunks(ref_side, s_code)
+    blend_thunks(tgt_side, p_code)
     which = inline_side(len(s_code), len(p_code), p.inline_ratio)
     if which:
         side, code = (ref_side, s_code) if which == "ref" else (tgt_side, p_code)
@@ -100,10 +103,30 @@ def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: f
             row["confidence"] = round(float(p), 4)
             if p >= thr and s.name:
                 row["name"] = s.name
+    name_target_cold_parts(rows, p_code)
     rows += [plt_row(f, s_plt.get(f.name) if f.name else None) for f in target.functions if f.is_plt]
     rows.sort(key=lambda r: r["address"])
     return {"reference": str(reference.path), "target": str(target.path), "model": model.name,
             "min_confidence": thr, "functions": rows}
+
+
+def name_target_cold_parts(rows: list[dict], p_code: list[Function]) -> int:
+    """Target functions left unnamed that are cold parts of named ones (binary.cold_parts) take the owner's
+    name with ``.cold`` and its confidence (``via`` cold-part): a reference without them (a shared library's
+    unnamed internals, another compiler's build) has nothing to match them with, and cold parts, often a
+    call to abort and little more, look too much alike to be matched one by one. rows: one per p_code
+    function, in the same order. Returns how many were named."""
+    taken = {r["name"] for r in rows if r["name"]}
+    named = 0
+    for c, x in cold_parts(p_code):
+        part, owner = rows[c], rows[x]
+        name = f"{owner['name']}.cold" if owner["name"] else None
+        if part["name"] or name is None or name in taken or owner["name"].endswith(".cold"):
+            continue
+        part.update(name=name, confidence=owner["confidence"], reference_address=None, via=["cold-part"])
+        taken.add(name)
+        named += 1
+    return named
 
 
 def plt_row(f, ref=None) -> dict:
