@@ -146,7 +146,8 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
         names = truth.get(f["address"], set())
         if partial and not names:
             continue
-        ref = ref_names.get(f["reference_address"]) if f["reference_address"] is not None else None
+        # the name the match stands for: its reference function's, or the name given without one (a cold part)
+        ref = ref_names.get(f["reference_address"]) if f["reference_address"] is not None else f["name"]
         ok, has = name_right(ref, names), f["address"] in has_counterpart
         ref_named = ref is not None and not ref.startswith("sub_")
         # a diagnostic only: a wrong name on a function that has a name of its own found nowhere in the

@@ -93,3 +93,13 @@ def test_pools_leave_out_the_querys_own_source_function_and_unknown_functions_of
     e = accuracy.PairData("cross-opt", "dev-eval/b/y", {"model": xs}, {"model": xp[1:2]}, [], [], 1,
                           tnames=[frozenset()], qnames=[])
     assert accuracy.pooled([d], [d, e], "model", k=3)[0] == 0.0
+
+
+def test_a_name_given_without_a_reference_function_is_judged_by_itself():
+    """A cold part named after its owner has no reference function: its own name is judged, on the curve too."""
+    truth = {0x10: {"foo.cold"}, 0x20: {"bar.cold"}}
+    rows = [dict(_row(0x10, 0x110, "x", 0.8), reference_address=None, name="foo.cold", candidates=[]),
+            dict(_row(0x20, 0x120, "x", 0.7), reference_address=None, name="baz.cold", candidates=[])]
+    out = accuracy.score_transfer({"functions": rows}, truth, has_counterpart={0x10, 0x20}, partial=False)
+    assert out["confidences"] == [(0.8, True), (0.7, False)] and out["right"] == 1
+    assert [c[:2] for c in out["curve"]] == [(0.8, True), (0.7, False)]
