@@ -170,13 +170,12 @@ class Binary:
         return f"Binary({str(self.path)!r}, {len(self.functions)} functions)"
 
 
-
 def cold_parts(functions: list[Function]) -> list[tuple[int, int]]:
     """(part, owner) indices of the functions that look like parts a compiler split off another function
     (gcc's ``foo.cold``: the rarely run branches, moved away from the rest): only the owner refers to the
     part, and the part goes back into the owner or, entered by a conditional jump, never returns. (A part
-    entered by a plain jump that ends in a call looks like a function the owner tail-calls that ends in
-    ``call __stack_chk_fail``: those are left alone.)"""
+    entered by a plain jump that ends in a call to abort looks too much like a function the owner tail-calls
+    and that ends in ``call __stack_chk_fail``: those are left alone.)"""
     refs: dict[int, set[int]] = {}
     for i, f in enumerate(functions):
         fx = f.facts

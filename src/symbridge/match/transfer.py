@@ -113,8 +113,7 @@ def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: f
 def name_target_cold_parts(rows: list[dict], p_code: list[Function]) -> int:
     """Target functions left unnamed that are cold parts of named ones (binary.cold_parts) take the owner's
     name with ``.cold`` and its confidence (``via`` cold-part): a reference without them (a shared library's
-    unnamed internals, another compiler's build) has nothing to match them with, and cold parts, often a
-    call to abort and little more, look too much alike to be matched one by one. rows: one per p_code
+    unnamed internals, another compiler's build) has nothing to name them with. rows: one per p_code
     function, in the same order. Returns how many were named."""
     taken = {r["name"] for r in rows if r["name"]}
     named = 0
