@@ -6,7 +6,7 @@ import pytest
 
 from symbridge.analysis.lift import lift
 from symbridge.binary import Binary
-from tests.fixtures.build import build
+from tests.fixtures.build import build, cold_build
 
 FIELDS = ("tokens", "mnemonics", "calls", "imports", "strings", "constants", "data_refs", "code_refs", "far_jumps",
           "offsets", "small", "params", "widths", "returns", "n_blocks", "n_edges", "truncated")
@@ -71,5 +71,5 @@ def test_pointers_loaded_from_the_got_are_the_functions_and_objects_they_point_t
 
 
 def test_conditional_jumps_out_of_a_function_are_kept():
-    b = Binary(build("twins.c", opt="-O2"))
+    b = Binary(cold_build(opt="-O2"))
     assert b["checked_update.cold"].address in b["checked_update"].facts.far_jumps

@@ -7,7 +7,7 @@ import sys
 
 from symbridge import Binary, analogy, transfer
 from tests.conftest import run_cli, truth_of
-from tests.fixtures.build import build, strip_copy
+from tests.fixtures.build import build, cold_build, strip_copy
 
 
 def score(result, truth, ref_names):
@@ -33,7 +33,7 @@ def test_look_alikes_and_cold_parts_are_named_from_a_library_with_exports_only()
     constants they read are seeded as identical code, and the cold part, which the library leaves unnamed,
     takes its owner's name."""
     ref = build("twins.c", opt="-O2", kind="shared", strip=True)
-    tgt = build("twins.c", opt="-O2")
+    tgt = cold_build(opt="-O2")
     truth = {a: next(iter(ns)) for a, ns in truth_of(tgt).items()}
     r = transfer(Binary(ref), Binary(strip_copy(tgt), ignore_symbols=True))
     by_truth = {truth[f["address"]]: f for f in r["functions"] if f["address"] in truth}
