@@ -256,3 +256,17 @@ def test_identify_knows_a_handler_by_the_name_it_is_registered_under(tmp_path):
     handlers = [f for f in res["functions"] if (truth.get(f["address"]) or "").startswith("op_")]
     assert len(handlers) == 5
     assert all(f["name"] == truth[f["address"]] and "string" in f["via"] for f in handlers)
+
+
+def test_identify_names_cold_parts_after_their_owners(tmp_path):
+    """A cold part the library has no name for takes its owner's name, and the binary it came from."""
+    from tests.fixtures.build import build, cold_build, strip_copy
+
+    ref = build("twins.c", opt="-O2", kind="shared", strip=True)
+    tgt = cold_build(opt="-O2")
+    part = next(s.address for s in Binary(tgt).image.symbols if s.name == "checked_update.cold")
+    with open_store(str(tmp_path / "lib.db"), create=True) as s:
+        s.add(ref)
+        res = s.identify(Binary(strip_copy(tgt), ignore_symbols=True))
+    row = next(f for f in res["functions"] if f["address"] == part)
+    assert (row["name"], row["via"], row["binary"]) == ("checked_update.cold", ["cold-part"], str(ref))

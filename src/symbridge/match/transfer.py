@@ -123,6 +123,8 @@ def name_target_cold_parts(rows: list[dict], p_code: list[Function]) -> int:
         if part["name"] or name is None or name in taken or owner["name"].endswith(".cold"):
             continue
         part.update(name=name, confidence=owner["confidence"], reference_address=None, via=["cold-part"])
+        if "binary" in owner:  # identify: the library binary the owner's name came from
+            part["binary"] = owner["binary"]
         taken.add(name)
         named += 1
     return named

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..match.confidence import Calibrator, match_features
 from ..match.matcher import Match, Side, build_side, column_view, match_both_ways
-from ..match.transfer import plt_row
+from ..match.transfer import name_target_cold_parts, plt_row
 
 K_NEIGHBOURS = 20
 N_CANDIDATES = 5
@@ -169,6 +169,7 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
             row["confidence"] = round(float(p), 4)
             if p >= thr:
                 row["name"] = r.name
+    name_target_cold_parts(rows, code)
     rows += [dict(plt_row(f), binary=None) for f in target.functions if f.is_plt]
     rows.sort(key=lambda r: r["address"])
     return {"reference": db, "target": str(target.path), "model": model_name, "min_confidence": thr,
