@@ -184,6 +184,11 @@ def blend_thunks(side: Side, functions: list) -> int:
     return len(thunks)
 
 
+def code_and_data(side: Side) -> list[tuple[int, int] | None]:
+    """Each function's code key with its data key (None where either is): seed_identical's second key."""
+    return [(k, d) if k is not None and d is not None else None for k, d in zip(side.code_key, side.data_key)]
+
+
 def data_keys(functions: list, window: int = 16) -> list[int | None]:
     """A hash of the constants each function uses: the first `window` bytes at each RIP-relative data address
     in .rodata, its exact small immediates and the large ones that are no addresses, in order; None for a
@@ -466,18 +471,17 @@ class Matcher:
     def seed_identical(self) -> None:
         """Code found once on each side is the same function. Where the same code is found more than once
         on a side, the constants it reads (Side.data_key) tell the copies apart."""
-        for use_data in (False, True):
-            s_code, p_code = self.S.code_key, self.P.code_key
-            if use_data:
-                s_code = [(k, d) if d is not None else None for k, d in zip(s_code, self.S.data_key)]
-                p_code = [(k, d) if d is not None else None for k, d in zip(p_code, self.P.data_key)]
-            s_keys = Counter(k for k in s_code if k is not None)
-            p_keys = Counter(k for k in p_code if k is not None)
-            s_at = {k: j for j, k in enumerate(s_code) if k is not None and s_keys[k] == 1}
-            for i, k in enumerate(p_code):
-                if (k is not None and p_keys[k] == 1 and k in s_at and i not in self.match
-                        and self.P.sizes[i] >= self.p.min_identical_len):
-                    self.accept(i, s_at[k], "identical")
+        self._seed_unique(self.S.code_key, self.P.code_key)
+        self._seed_unique(code_and_data(self.S), code_and_data(self.P))
+
+    def _seed_unique(self, s_code: list, p_code: list) -> None:
+        """Seeds pairs whose key (not None) is found once on each side, code at least min_identical_len long."""
+        s_keys = Counter(k for k in s_code if k is not None)
+        p_keys = Counter(k for k in p_code if k is not None)
+        s_at = {k: j for j, k in enumerate(s_code) if k is not None and s_keys[k] == 1}
+        for i, k in enumerate(p_code):
+            if k is not None and p_keys[k] == 1 and k in s_at and self.P.sizes[i] >= self.p.min_identical_len:
+                self.accept(i, s_at[k], "identical")
 
     def seed_strings(self) -> None:
         s_owner: dict[str, list[int]] = defaultdict(list)
