@@ -400,3 +400,18 @@ def test_one_jump_functions_are_known_by_where_they_jump():
     sims = tgt.vectors[:2] @ ref.vectors[:2].T
     assert sims[0, 1] > 0.99 and sims[1, 0] > 0.99 and sims[0, 0] < 0.8
     assert np.allclose(ref.vectors[2:], [a, b])  # other functions keep their vectors
+
+
+def test_code_keys_are_the_same_in_every_process():
+    """The library stores code keys that another process compares: Python's hash() of a str would differ."""
+    import subprocess
+    import sys
+
+    from symbridge.match.matcher import stable_hash
+
+    value = (("mov r64, [r64+F8]", "ret"), ("free",), ("a string",))
+    code = f"from symbridge.match.matcher import stable_hash; print(stable_hash({value!r}))"
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
+    assert runs == {str(stable_hash(value))}
+    assert 0 <= stable_hash(value) < 2**63 and stable_hash(value) != stable_hash(value[:2])

@@ -222,23 +222,41 @@ def test_a_librarys_export_status_is_stored_and_read_back(tmp_path):
     assert {r.address for r, e in zip(refs, side.exported) if e} == want
 
 
-def test_a_library_of_schema_version_1_opens_with_export_status_unknown(fixtures, tmp_path):
+@pytest.mark.parametrize("version, dropped", [(1, ("exported", "code_key", "data_key")),
+                                               (2, ("code_key", "data_key"))])
+def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixtures, tmp_path, version, dropped):
+    from symbridge.store.db import SCHEMA_VERSION
     from symbridge.store.identify import reference_side
 
     db = tmp_path / "old.db"
     with open_store(str(db), Model.default()) as s:
         s.add(fixtures["ref"])
-    con = sqlite3.connect(str(db))  # what version 1 wrote: no exported column
-    con.execute("ALTER TABLE functions DROP COLUMN exported")
-    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con = sqlite3.connect(str(db))  # what that version wrote: without the columns added since
+    for column in dropped:
+        con.execute(f"ALTER TABLE functions DROP COLUMN {column}")
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
     con.commit()
     con.close()
     with open_store(str(db), Model.default()) as s:
         assert len(s.binaries()) == 1
+        res = s.identify(fixtures["stripped"])
+    assert not any("identical" in f["via"] for f in res["functions"])  # no keys, no identical-code seeds
     con = sqlite3.connect(str(db))
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     side, _ = reference_side(con, 1, str(fixtures["ref"]))
-    assert side.exported is None
+    assert side.code_key == [None] * len(side.addrs) and side.data_key == [None] * len(side.addrs)
+    assert (side.exported is None) == ("exported" in dropped)
+
+
+def test_identify_seeds_identical_code_from_the_library(fixtures, db):
+    """The library keeps each function's code and data keys, so that code found once on each side is a seed."""
+    with open_store(str(db)) as s:
+        s.add(fixtures["ref"])
+        res = s.identify(fixtures["stripped"])
+    truth = {f.address: f.name for f in Binary(fixtures["ref"]).code_functions}
+    same = [f for f in res["functions"] if "identical" in f["via"]]
+    assert len(same) >= 10
+    assert all(f["name"] == truth[f["address"]] for f in same if f["name"])
 
 
 def test_identify_knows_a_handler_by_the_name_it_is_registered_under(tmp_path):

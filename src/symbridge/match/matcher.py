@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 import bisect
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -142,7 +143,7 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
     index = {a: i for i, a in enumerate(addrs)}
     callees: list[list[int]] = []
     callers: list[list[int]] = [[] for _ in functions]
-    strings, keys = [], []
+    strings = []
     targets = callee_addresses(functions)
     registered = table_keys(functions)
     for i, f in enumerate(functions):
@@ -156,14 +157,12 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
         for j in seen:
             callers[j].append(i)
         strings.append(set(fx.strings) | registered[i])
-        keys.append(hash((tuple(fx.tokens), tuple(fx.imports), tuple(fx.strings)))
-                    if len(fx.tokens) >= 1 else None)
     names = [f.name for f in functions] if use_names else [None] * len(functions)
     exported = None
     if functions:
         dyn = exported_addresses(functions[0].binary)
         exported = np.array([a in dyn for a in addrs], bool)
-    return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, keys, names,
+    return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, code_keys(functions), names,
                 exported=exported, tables=pointer_tables(functions), data_key=data_keys(functions))
 
 
@@ -189,6 +188,19 @@ def code_and_data(side: Side) -> list[tuple[int, int] | None]:
     return [(k, d) if k is not None and d is not None else None for k, d in zip(side.code_key, side.data_key)]
 
 
+def stable_hash(value) -> int:
+    """A 63-bit hash of a value's repr (tuples of str, bytes and int), the same in every process (Python's
+    hash() of a str is not): the library stores the code and data keys of its functions."""
+    return int.from_bytes(hashlib.blake2b(repr(value).encode(), digest_size=8).digest(), "little") >> 1
+
+
+def code_keys(functions: list) -> list[int | None]:
+    """A hash of each function's normalised code with its imports and strings (None for a function without
+    instructions): equal keys are identical code."""
+    return [stable_hash((tuple(fx.tokens), tuple(fx.imports), tuple(fx.strings))) if fx.tokens else None
+            for fx in (f.facts for f in functions)]
+
+
 def data_keys(functions: list, window: int = 16) -> list[int | None]:
     """A hash of the constants each function uses: the first `window` bytes at each RIP-relative data address
     in .rodata, its exact small immediates and the large ones that are no addresses, in order; None for a
@@ -203,7 +215,8 @@ def data_keys(functions: list, window: int = 16) -> list[int | None]:
         fx = f.facts
         blobs = [b for a in fx.data_refs if (b := img.read_only_data(a, window))]
         numbers = [v for v in fx.constants if img.section_at(v) is None]
-        out.append(hash((tuple(blobs), tuple(fx.small), tuple(numbers))) if blobs or fx.small or numbers else None)
+        out.append(stable_hash((tuple(blobs), tuple(fx.small), tuple(numbers))) if blobs or fx.small or numbers
+                   else None)
     return out
 
 

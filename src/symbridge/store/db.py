@@ -1,12 +1,16 @@
 """The library's SQLite metadata: schema, connection settings and the queries the store needs.
 
-Schema (version 1)::
+Schema (version 3)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)        -- schema_version, model_name, model_dim, model_fingerprint
     binaries(id, path, sha256 UNIQUE, build_id, model_name, dim, added_at, n_functions)
     functions(id, binary_id -> binaries.id, address, size, name, vector BLOB (float32 x dim),
-              callees JSON [int], imports JSON [str], strings JSON [str], n_blocks)
+              callees JSON [int], imports JSON [str], strings JSON [str], n_blocks, exported,
+              code_key, data_key)
               UNIQUE(binary_id, address)
+
+A library of an earlier version is upgraded when it is opened: the columns it lacks are added as NULL
+(unknown), which the matcher reads as no evidence.
 
 ``functions.id`` is the label of the function's vector in the ANN index.
 """
@@ -18,7 +22,10 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-SCHEMA_VERSION = 2  # 2 added functions.exported (NULL in rows added by version 1: unknown)
+SCHEMA_VERSION = 3
+# the columns each version added (NULL, unknown, in the rows of a library made before it)
+UPGRADES = {2: ("exported INTEGER",),  # export status
+            3: ("code_key INTEGER", "data_key INTEGER")}  # matcher.code_keys and data_keys: identical code
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -47,6 +54,8 @@ CREATE TABLE IF NOT EXISTS functions (
     strings   TEXT NOT NULL DEFAULT '[]',
     n_blocks  INTEGER NOT NULL DEFAULT 0,
     exported  INTEGER,
+    code_key  INTEGER,
+    data_key  INTEGER,
     UNIQUE (binary_id, address)
 );
 CREATE INDEX IF NOT EXISTS functions_by_name ON functions(name);
@@ -97,19 +106,8 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
                 con.execute("ROLLBACK")
                 raise
         version = get_meta(con, "schema_version")
-        if version == "1":  # a library made by an earlier version: its functions' export status is unknown
-            try:
-                con.execute("BEGIN IMMEDIATE")
-                try:
-                    con.execute("ALTER TABLE functions ADD COLUMN exported INTEGER")
-                    set_meta(con, "schema_version", str(SCHEMA_VERSION))
-                    con.execute("COMMIT")
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
-            except sqlite3.OperationalError as exc:
-                raise UsageError(f"{path}: cannot upgrade the library to schema version {SCHEMA_VERSION} "
-                                 f"({exc})") from None
+        if version in {str(v - 1) for v in UPGRADES}:  # a library made by an earlier version
+            upgrade(con, path, int(version))
             version = str(SCHEMA_VERSION)
         if version != str(SCHEMA_VERSION):
             raise UsageError(f"{path}: library schema version {version} is not supported "
@@ -121,6 +119,23 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
         con.close()
         raise
     return con
+
+
+def upgrade(con: sqlite3.Connection, path: Path, version: int) -> None:
+    """Add the columns of every later version to a library of schema `version`, in one transaction."""
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for column in UPGRADES[v]:
+                    con.execute(f"ALTER TABLE functions ADD COLUMN {column}")
+            set_meta(con, "schema_version", str(SCHEMA_VERSION))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError as exc:
+        raise UsageError(f"{path}: cannot upgrade the library to schema version {SCHEMA_VERSION} ({exc})") from None
 
 
 def get_meta(con: sqlite3.Connection, key: str) -> str | None:

@@ -16,7 +16,10 @@ from ..match.transfer import name_target_cold_parts, plt_row
 
 K_NEIGHBOURS = 20
 N_CANDIDATES = 5
-MAX_STRUCTURAL_BINARIES = 3  # whole-binary matching against the library binaries most nearest neighbours hit
+MAX_STRUCTURAL_BINARIES = 4  # whole-binary matching against at most this many library binaries
+STRONG_SIM = 0.8  # a nearest neighbour at least this close is seldom chance (structural_binaries)
+MIN_STRONG = 3  # a binary is matched whole when at least this many of its functions are such neighbours
+MIN_SHARE = 0.1  # and they are at least this share of its functions
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,8 @@ def assign_one_to_one(labels: np.ndarray, scores: np.ndarray, refs: dict[int, Re
 
 def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[Side, list[RefFunction]]:
     """One stored binary as the matcher's reference side: vectors, call graph and strings from the library."""
-    rows = con.execute("SELECT id, address, size, name, vector, callees, strings, exported FROM functions "
-                       "WHERE binary_id = ? ORDER BY address", (binary_id,)).fetchall()
+    rows = con.execute("SELECT id, address, size, name, vector, callees, strings, exported, code_key, data_key "
+                       "FROM functions WHERE binary_id = ? ORDER BY address", (binary_id,)).fetchall()
     refs = [RefFunction(fid, path, addr, size, name) for fid, addr, size, name, *_ in rows]
     index = {r.address: k for k, r in enumerate(refs)}
     callees = [[index[a] for a in dict.fromkeys(json.loads(row[5])) if a in index and index[a] != k]
@@ -76,10 +79,34 @@ def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[
     vectors = np.stack([np.frombuffer(row[4], np.float32) for row in rows]) if rows else np.zeros((0, 1))
     flags = [row[7] for row in rows]
     exported = np.array(flags, bool) if rows and None not in flags else None  # None: added by schema version 1
+    # code and data keys: NULL (None, no evidence) in rows added before schema version 3
     side = Side([r.address for r in refs], [r.size for r in refs], vectors, callees, callers,
-                [set(json.loads(row[6])) for row in rows], [None] * len(rows), [r.name for r in refs],
-                exported=exported)
+                [set(json.loads(row[6])) for row in rows], [row[8] for row in rows], [r.name for r in refs],
+                exported=exported, data_key=[row[9] for row in rows])
     return side, refs
+
+
+def structural_binaries(labels: np.ndarray, scores: np.ndarray, refs: dict[int, RefFunction],
+                        sizes: dict[str, int], n_target: int) -> list[str]:
+    """The library binaries to match whole against the target (at most MAX_STRUCTURAL_BINARIES): the one that
+    holds the nearest neighbour of the most target functions, when that is at least a twentieth of them (the
+    target is mostly that binary, in another build), and those of which a share of at least MIN_SHARE of
+    their functions (at least MIN_STRONG) are the nearest neighbours of target functions at a similarity of
+    STRONG_SIM or more, largest share first (a library linked into a larger program: counted by hits alone, the
+    program's other functions hit the largest binaries of the library by chance). sizes: functions a binary."""
+    hits: Counter = Counter()
+    strong: dict[str, set[int]] = {}
+    for i in range(labels.shape[0] if labels.shape[1] else 0):
+        r = refs.get(int(labels[i, 0]))
+        if r is None:
+            continue
+        hits[r.binary] += 1
+        if scores[i, 0] >= STRONG_SIM:
+            strong.setdefault(r.binary, set()).add(r.id)
+    chosen = [b for b, n in hits.most_common(1) if n >= max(3, n_target // 20)]
+    share = {b: len(ids) / max(sizes.get(b, 0), len(ids)) for b, ids in strong.items() if len(ids) >= MIN_STRONG}
+    chosen += sorted((b for b, x in share.items() if x >= MIN_SHARE and b not in chosen), key=lambda b: (-share[b], b))
+    return chosen[:MAX_STRUCTURAL_BINARIES]
 
 
 def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray, top_binaries: list[int],
@@ -120,10 +147,8 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
     refs = fetch_functions(con, {int(x) for x in labels.ravel()})
     match = assign_one_to_one(labels, scores, refs)
     ids_of = dict(con.execute("SELECT path, id FROM binaries"))
-    hits = Counter(refs[int(labels[i, 0])].binary for i in range(labels.shape[0])
-                   if labels.shape[1] and int(labels[i, 0]) in refs)
-    floor = max(3, len(code) // 20)
-    top_binaries = [ids_of[b] for b, n in hits.most_common(MAX_STRUCTURAL_BINARIES) if n >= floor]
+    sizes = dict(con.execute("SELECT path, n_functions FROM binaries"))
+    top_binaries = [ids_of[b] for b in structural_binaries(labels, scores, refs, sizes, len(code))]
     structural = structural_matches(con, code, vectors, top_binaries, cal, member_columns, sketch_columns)
     rows: list[dict] = []
     feats: list[list[float]] = []
@@ -150,14 +175,16 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
             other = [s for s, c in cand if c.name != r.name]
             margin = sim - (other[0] if other else 0.0)
             top1 = bool(cand) and cand[0][1].id == fid
-            # the library's reverse neighbours are not searched (nor is it matched the other way round): the
-            # target's own nearest neighbour stands in
+            # the library's reverse neighbours are not searched: the target's own nearest neighbour stands in. A
+            # binary not matched whole has no other matching that could agree (reverse, plain, members, views):
+            # their agreement counts as absent (on held-out train programs 1 in 33 such names was right when it
+            # counted as present, train.identify_eval)
             n_close = sum(1 for s, _ in cand if s >= sim - 0.03)
             rank = next(k for k, (_, c) in enumerate(cand) if c.id == fid)
             feats.append(match_features(sim, margin, 0, f.size, r.size, ["embedding"], top1=top1, reverse_top1=top1,
                                         n_close=max(n_close, 1), reverse_margin=margin, rank=rank,
-                                        reverse_agrees=top1, plain_agrees=top1, members_agree=float(top1),
-                                        views_agree=float(top1)))
+                                        reverse_agrees=False, plain_agrees=False, members_agree=0.0,
+                                        views_agree=0.0))
             owners.append((row, r))
             row.update(reference_address=r.address, binary=r.binary, via=["embedding"])
             if not any(c["address"] == r.address and c["binary"] == r.binary for c in cands):

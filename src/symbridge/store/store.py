@@ -15,7 +15,7 @@ from typing import Self
 import numpy as np
 
 from ..errors import ResourceLimitError, UsageError
-from ..match.matcher import callee_addresses, exported_addresses, table_keys
+from ..match.matcher import callee_addresses, code_keys, data_keys, exported_addresses, table_keys
 from .ann import AnnIndex
 from .db import check_db_arg, connect, get_meta, set_meta
 
@@ -120,14 +120,16 @@ class Store:
         exported = exported_addresses(b)
         # as the matcher's build_side sees a binary: its callees, and the name a handler is registered under
         code = b.code_functions
-        called = dict(zip((f.address for f in code), callee_addresses(code)))
-        registered = dict(zip((f.address for f in code), table_keys(code)))
+        at = [f.address for f in code]
+        called, registered = dict(zip(at, callee_addresses(code))), dict(zip(at, table_keys(code)))
+        keys = dict(zip(at, zip(code_keys(code), data_keys(code))))  # identical code (and constants)
         for f, v in zip(funcs, vectors):
             facts = f.facts
             callees = list(dict.fromkeys(called[f.address]))
             strings = facts.strings[:MAX_STRINGS] + sorted(registered.get(f.address, ()))
             rows.append((f.address, f.size, f.name, v.tobytes(), json.dumps(callees), json.dumps(facts.imports),
-                         json.dumps(strings), facts.n_blocks, int(f.address in exported)))
+                         json.dumps(strings), facts.n_blocks, int(f.address in exported),
+                         *keys.get(f.address, (None, None))))
         ann = self.ann  # opened (or rebuilt) before this add's rows exist
         con = self.con
         con.execute("BEGIN IMMEDIATE")
@@ -162,7 +164,7 @@ class Store:
         bid = cur.lastrowid
         con.executemany(
             "INSERT INTO functions(binary_id, address, size, name, vector, callees, imports, strings, n_blocks, "
-            "exported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(bid, *r) for r in rows])
+            "exported, code_key, data_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(bid, *r) for r in rows])
         return np.array([r[0] for r in con.execute("SELECT id FROM functions WHERE binary_id = ? ORDER BY address",
                                                    (bid,))], np.int64)
 

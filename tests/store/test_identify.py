@@ -1,0 +1,63 @@
+"""Which library binaries identify matches whole, and the evidence of a match outside them."""
+
+import numpy as np
+
+from symbridge.store.identify import MAX_STRUCTURAL_BINARIES, STRONG_SIM, RefFunction, structural_binaries
+
+
+def _refs(sizes: dict[str, int]) -> dict[int, RefFunction]:
+    refs, fid = {}, 0
+    for binary, n in sizes.items():
+        for k in range(n):
+            refs[fid] = RefFunction(fid, binary, 0x1000 + 16 * k, 16, f"{binary}_{k}")
+            fid += 1
+    return refs
+
+
+def _first(refs: dict[int, RefFunction], binary: str) -> int:
+    return min(r.id for r in refs.values() if r.binary == binary)
+
+
+def test_a_small_library_linked_into_a_large_program_is_matched_whole():
+    """A program of 1,000 functions: 900 of its own (libc) hit a large library at random and weakly, 10 are
+    functions of a small library, close to their counterparts. Counting hits alone picks the large library."""
+    sizes = {"big.so": 5000, "small.so": 20, "other.so": 300}
+    refs = _refs(sizes)
+    big, small, other = (_first(refs, b) for b in sizes)
+    rows = [(big + k, 0.6) for k in range(900)] + [(small + k, 0.95) for k in range(10)]
+    rows += [(other + k, 0.85) for k in range(3)] + [(other + 3 + k, 0.5) for k in range(87)]
+    labels = np.array([[lab] for lab, _ in rows], np.int64)
+    scores = np.array([[s] for _, s in rows], np.float32)
+    chosen = structural_binaries(labels, scores, refs, sizes, len(rows))
+    # big.so: most hits (a target that is mostly one binary keeps that one); small.so: half of it is close
+    # by; other.so: three close hits are 1 % of its functions, chance
+    assert chosen == ["big.so", "small.so"]
+
+
+def test_binaries_matched_whole_are_capped_and_ordered_by_share():
+    sizes = {f"lib{k}.so": 10 * (k + 1) for k in range(MAX_STRUCTURAL_BINARIES + 2)}
+    refs = _refs(sizes)
+    rows = [(_first(refs, b) + j, STRONG_SIM) for b in sizes for j in range(5)]  # 5 close hits in each
+    labels = np.array([[lab] for lab, _ in rows], np.int64)
+    scores = np.array([[s] for _, s in rows], np.float32)
+    chosen = structural_binaries(labels, scores, refs, sizes, 10_000)  # too many functions for the hits rule
+    assert chosen == list(sizes)[:MAX_STRUCTURAL_BINARIES]  # the smaller, the larger the share
+    assert structural_binaries(labels[:2], scores[:2], refs, sizes, 10_000) == []  # two close hits: chance
+
+
+def test_a_library_of_unrelated_code_names_only_the_startup_code_they_share(fixtures, tmp_path):
+    """The library's binaries share only gcc's startup code with the target: a nearest neighbour alone, with
+    no other matching to agree with it, is no name."""
+    from symbridge.binary import Binary
+    from symbridge.store import open_store
+    from tests.fixtures.build import build
+
+    with open_store(str(tmp_path / "lib.db")) as s:
+        for src in ("libbig.c", "twins.c"):
+            s.add(build([src], kind="shared", opt="-O2"))
+        res = s.identify(Binary(fixtures["target"], ignore_symbols=True))
+    truth = {f.address: f.name for f in Binary(fixtures["target_sym"]).code_functions}
+    code = [f for f in res["functions"] if "import" not in f["via"]]
+    assert len(code) >= 20 and all(f["reference_address"] is not None for f in code)
+    assert [f["name"] for f in code if f["name"] and f["name"] != truth.get(f["address"])] == []
+    assert not [f for f in code if f["name"] and truth.get(f["address"], "").startswith("fn_")]
