@@ -83,7 +83,8 @@ def build(src: Path, out: Path, lib: Path, opt: str) -> Path:
 def score_identify(r: dict, truth: dict[int, set[str]], known: set[str]) -> dict:
     """Names given and right, and the operating-point curve, of an identify result: a target function has a
     counterpart when one of its names is in the library (known); the name a match stands for is its library
-    function's (binary, address), or the name given without one (a cold part)."""
+    function's (binary, address; sub_ADDRESS where the library has none), or the name given without one (a
+    cold part)."""
     funcs = [f for f in r["functions"] if "import" not in f["via"]]
     names_at = {(c["binary"], c["address"]): c["name"] for f in funcs for c in f["candidates"]}
     named = right = right_cp = counterparts = 0
@@ -94,7 +95,7 @@ def score_identify(r: dict, truth: dict[int, set[str]], known: set[str]) -> dict
         counterparts += has
         ref = (names_at.get((f["binary"], f["reference_address"])) if f["reference_address"] is not None
                else f["name"])
-        if ref is not None:
+        if ref is not None and not ref.startswith("sub_"):  # a library function without a name names nothing
             curve.append((f["confidence"], name_right(ref, names), has, False))
         if f["name"]:
             ok = name_right(f["name"], names)
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                             ("3 shared libraries + compress_tool", (program,))):
             for ref in refs:
                 store.add(ref)
-            known = {n for n, in store.con.execute("SELECT name FROM functions")}
+            known = {n for n, in store.con.execute("SELECT name FROM functions WHERE name != ''")}
             for source, lib in (("roundtrip_check", lz4), ("hash_tool", nettle), ("deflate_tool", deflate)):
                 tgt = build(HERE / "partial" / f"{source}.c", a.work / f"{source}-O2", lib, "-O2")
                 anon = anonymize(tgt, a.work / f"{source}-O2.anon")

@@ -28,7 +28,11 @@ class RefFunction:
     binary: str
     address: int
     size: int
-    name: str
+    name: str  # "" for a function the binary has no name for (kept for the call graph and address order)
+
+    @property
+    def label(self) -> str:
+        return self.name or f"sub_{self.address:x}"
 
 
 def fetch_functions(con: sqlite3.Connection, ids: set[int], chunk: int = 900) -> dict[int, RefFunction]:
@@ -81,7 +85,7 @@ def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[
     exported = np.array(flags, bool) if rows and None not in flags else None  # None: added by schema version 1
     # code and data keys: NULL (None, no evidence) in rows added before schema version 3
     side = Side([r.address for r in refs], [r.size for r in refs], vectors, callees, callers,
-                [set(json.loads(row[6])) for row in rows], [row[8] for row in rows], [r.name for r in refs],
+                [set(json.loads(row[6])) for row in rows], [row[8] for row in rows], [r.name or None for r in refs],
                 exported=exported, data_key=[row[9] for row in rows])
     return side, refs
 
@@ -157,7 +161,7 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
         cand = [(float(scores[i, j]), refs[int(labels[i, j])]) for j in range(labels.shape[1])
                 if int(labels[i, j]) in refs]
         cand.sort(key=lambda t: (-t[0], t[1].id))
-        cands = [{"name": r.name, "address": r.address, "score": round(s, 4), "binary": r.binary}
+        cands = [{"name": r.label, "address": r.address, "score": round(s, 4), "binary": r.binary}
                  for s, r in cand[:N_CANDIDATES]]
         row = {"address": f.address, "size": f.size, "name": None, "confidence": 0.0, "reference_address": None,
                "binary": None, "via": [], "candidates": cands}
@@ -168,11 +172,11 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
             owners.append((row, r))
             row.update(reference_address=r.address, binary=r.binary, via=list(m.via))
             if not any(c["address"] == r.address and c["binary"] == r.binary for c in cands):
-                cands.append({"name": r.name, "address": r.address, "score": round(m.sim, 4), "binary": r.binary})
+                cands.append({"name": r.label, "address": r.address, "score": round(m.sim, 4), "binary": r.binary})
         elif fid is not None:
             r = refs[fid]
             sim = next(s for s, c in cand if c.id == fid)
-            other = [s for s, c in cand if c.name != r.name]
+            other = [s for s, c in cand if c.label != r.label]
             margin = sim - (other[0] if other else 0.0)
             top1 = bool(cand) and cand[0][1].id == fid
             # the library's reverse neighbours are not searched: the target's own nearest neighbour stands in. A
@@ -189,12 +193,12 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
             row.update(reference_address=r.address, binary=r.binary, via=["embedding"])
             if not any(c["address"] == r.address and c["binary"] == r.binary for c in cands):
                 # outside the top N: appended, so that the list stays best first
-                cands.append({"name": r.name, "address": r.address, "score": round(sim, 4), "binary": r.binary})
+                cands.append({"name": r.label, "address": r.address, "score": round(sim, 4), "binary": r.binary})
         rows.append(row)
     if feats:
         for (row, r), p in zip(owners, cal.probability(np.array(feats))):
             row["confidence"] = round(float(p), 4)
-            if p >= thr:
+            if p >= thr and r.name:
                 row["name"] = r.name
     name_target_cold_parts(rows, code)
     rows += [dict(plt_row(f), binary=None) for f in target.functions if f.is_plt]

@@ -100,7 +100,9 @@ class Store:
 
     # ------------------------------------------------------------------ add
     def add(self, path: str | os.PathLike) -> int:
-        """Add the named, non-PLT functions of the binary at path; 0 if it is already in the library."""
+        """Add the non-PLT functions of the binary at path, those it has no name for too (name "": no name to
+        give, but the call graph and address order around the named ones, as transfer matches a shared
+        library's internal functions); returns how many, 0 if the binary is already in the library."""
         from ..binary import Binary
 
         b = Binary(path)
@@ -108,8 +110,8 @@ class Store:
         if self.con.execute("SELECT 1 FROM binaries WHERE sha256 = ?", (sha,)).fetchone():
             return 0
         seen: set[int] = set()
-        funcs = [f for f in b.functions if f.name and not f.is_plt and not (f.address in seen or seen.add(f.address))]
-        if not funcs:
+        funcs = [f for f in b.code_functions if not (f.address in seen or seen.add(f.address))]
+        if not any(f.name for f in funcs):
             raise UsageError(f"{path}: has no function names to add (stripped?)")
         if len(funcs) > MAX_FUNCTIONS:
             raise ResourceLimitError(f"{path}: {len(funcs)} named functions, more than {MAX_FUNCTIONS}")
@@ -127,7 +129,7 @@ class Store:
             facts = f.facts
             callees = list(dict.fromkeys(called[f.address]))
             strings = facts.strings[:MAX_STRINGS] + sorted(registered.get(f.address, ()))
-            rows.append((f.address, f.size, f.name, v.tobytes(), json.dumps(callees), json.dumps(facts.imports),
+            rows.append((f.address, f.size, f.name or "", v.tobytes(), json.dumps(callees), json.dumps(facts.imports),
                          json.dumps(strings), facts.n_blocks, int(f.address in exported),
                          *keys.get(f.address, (None, None))))
         ann = self.ann  # opened (or rebuilt) before this add's rows exist

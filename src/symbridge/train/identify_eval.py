@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     with open_store(str(db), model) as store:
         for lib in libs:
             store.add(lib)  # a no-op for a binary already in the library
-        known = {source_name(n) for n, in store.con.execute("SELECT name FROM functions")}
+        known = {source_name(n) for n, in store.con.execute("SELECT name FROM functions WHERE name != ''")}
     print(f"[{time.time() - t0:4.0f}s] library: {len(libs)} shared libraries, {len(known)} names", flush=True)
     chosen = random.Random(a.seed).sample(found, a.programs) if 0 < a.programs < len(found) else found
     tot_id, tot_tr = [0] * 4, [0] * 4
