@@ -333,7 +333,8 @@ def demo(quiet: Quiet = False) -> None:
 
 @index_app.command("add")
 def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quiet = False) -> None:
-    """Add the named functions of BINARIES to the library DB (a file path, created if missing).
+    """Add the functions of BINARIES to the library DB (a file path, created if missing): their names come from
+    the binaries' symbols, and the functions without a name are kept for the call graph around the named ones.
 
     Example: symbridge index add known.db /usr/lib/x86_64-linux-gnu/libz.so.1"""
     from .store import open_store
