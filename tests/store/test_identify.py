@@ -28,10 +28,27 @@ def test_a_small_library_linked_into_a_large_program_is_matched_whole():
     rows += [(other + k, 0.85) for k in range(3)] + [(other + 3 + k, 0.5) for k in range(87)]
     labels = np.array([[lab] for lab, _ in rows], np.int64)
     scores = np.array([[s] for _, s in rows], np.float32)
-    chosen = structural_binaries(labels, scores, refs, sizes, len(rows))
+    chosen = structural_binaries(labels, scores, refs, lambda b: (sizes[b], sizes[b]), len(rows))
     # big.so: most hits (a target that is mostly one binary keeps that one); small.so: half of it is close
     # by; other.so: three close hits are 1 % of its functions, chance
     assert chosen == ["big.so", "small.so"]
+
+
+def test_the_share_counts_named_functions_or_all_functions():
+    """A shared library names its exports only. 8 of its 20 exports are close to target functions, among 300
+    internal functions the program does not use: 8 of 320 would be chance. Another program uses 2 exports
+    and the 40 internal functions they call."""
+    refs = _refs({"lib.so": 20})
+    refs.update({20 + k: RefFunction(20 + k, "lib.so", 0x9000 + 16 * k, 16, "") for k in range(300)})
+    counts = {"lib.so": (20, 320)}.get
+    exports = [(k, 0.9) for k in range(8)]
+    weak = [(20 + 100 + k, 0.3) for k in range(900)]  # the program's own functions, by chance
+    for rows, chosen in ((exports + weak, ["lib.so"]), (exports[:2] + [(20 + k, 0.9) for k in range(40)] + weak,
+                                                        ["lib.so"]), (exports[:2] + [(20 + k, 0.9) for k in range(20)]
+                                                                      + weak, [])):
+        labels = np.array([[lab] for lab, _ in rows], np.int64)
+        scores = np.array([[s] for _, s in rows], np.float32)
+        assert structural_binaries(labels, scores, refs, counts, 100_000) == chosen
 
 
 def test_binaries_matched_whole_are_capped_and_ordered_by_share():
@@ -40,9 +57,12 @@ def test_binaries_matched_whole_are_capped_and_ordered_by_share():
     rows = [(_first(refs, b) + j, STRONG_SIM) for b in sizes for j in range(5)]  # 5 close hits in each
     labels = np.array([[lab] for lab, _ in rows], np.int64)
     scores = np.array([[s] for _, s in rows], np.float32)
-    chosen = structural_binaries(labels, scores, refs, sizes, 10_000)  # too many functions for the hits rule
+    def counts(b):
+        return sizes[b], sizes[b]
+
+    chosen = structural_binaries(labels, scores, refs, counts, 10_000)  # too many functions for the hits rule
     assert chosen == list(sizes)[:MAX_STRUCTURAL_BINARIES]  # the smaller, the larger the share
-    assert structural_binaries(labels[:2], scores[:2], refs, sizes, 10_000) == []  # two close hits: chance
+    assert structural_binaries(labels[:2], scores[:2], refs, counts, 10_000) == []  # two close hits: chance
 
 
 def test_a_library_of_unrelated_code_names_only_the_startup_code_they_share(fixtures, tmp_path):

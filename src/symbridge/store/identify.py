@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,25 +91,34 @@ def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[
 
 
 def structural_binaries(labels: np.ndarray, scores: np.ndarray, refs: dict[int, RefFunction],
-                        sizes: dict[str, int], n_target: int) -> list[str]:
+                        counts: Callable[[str], tuple[int, int]], n_target: int) -> list[str]:
     """The library binaries to match whole against the target (at most MAX_STRUCTURAL_BINARIES): the one that
     holds the nearest neighbour of the most target functions, when that is at least a twentieth of them (the
-    target is mostly that binary, in another build), and those of which a share of at least MIN_SHARE of
-    their functions (at least MIN_STRONG) are the nearest neighbours of target functions at a similarity of
-    STRONG_SIM or more, largest share first (a library linked into a larger program: counted by hits alone, the
-    program's other functions hit the largest binaries of the library by chance). sizes: functions a binary."""
+    target is mostly that binary, in another build), and those of which a share of at least MIN_SHARE of their
+    named functions, or of all their functions, (at least MIN_STRONG) are the nearest neighbours of target
+    functions at a similarity of STRONG_SIM or more, largest share first. Counted by hits alone, a program's
+    own functions hit the largest binaries of the library by chance and hide a small library linked into it;
+    a program linking a shared library holds the exports it uses (the named functions) and what they call
+    (internal ones, unnamed). counts(binary): its (named, all) functions."""
     hits: Counter = Counter()
-    strong: dict[str, set[int]] = {}
+    strong: dict[str, tuple[set[int], set[int]]] = {}
     for i in range(labels.shape[0] if labels.shape[1] else 0):
         r = refs.get(int(labels[i, 0]))
         if r is None:
             continue
         hits[r.binary] += 1
         if scores[i, 0] >= STRONG_SIM:
-            strong.setdefault(r.binary, set()).add(r.id)
+            named, every = strong.setdefault(r.binary, (set(), set()))
+            every.add(r.id)
+            if r.name:
+                named.add(r.id)
     chosen = [b for b, n in hits.most_common(1) if n >= max(3, n_target // 20)]
-    share = {b: len(ids) / max(sizes.get(b, 0), len(ids)) for b, ids in strong.items() if len(ids) >= MIN_STRONG}
-    chosen += sorted((b for b, x in share.items() if x >= MIN_SHARE and b not in chosen), key=lambda b: (-share[b], b))
+    share = {}
+    for b, found in strong.items():
+        x = [len(ids) / max(n, len(ids)) for ids, n in zip(found, counts(b)) if len(ids) >= MIN_STRONG]
+        if x and max(x) >= MIN_SHARE and b not in chosen:
+            share[b] = max(x)
+    chosen += sorted(share, key=lambda b: (-share[b], b))
     return chosen[:MAX_STRUCTURAL_BINARIES]
 
 
@@ -151,8 +160,12 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
     refs = fetch_functions(con, {int(x) for x in labels.ravel()})
     match = assign_one_to_one(labels, scores, refs)
     ids_of = dict(con.execute("SELECT path, id FROM binaries"))
-    sizes = dict(con.execute("SELECT path, n_functions FROM binaries"))
-    top_binaries = [ids_of[b] for b in structural_binaries(labels, scores, refs, sizes, len(code))]
+
+    def counts(path: str) -> tuple[int, int]:  # (named, all) functions of a library binary
+        return con.execute("SELECT count(CASE WHEN name != '' THEN 1 END), count(*) FROM functions "
+                           "WHERE binary_id = ?", (ids_of[path],)).fetchone()
+
+    top_binaries = [ids_of[b] for b in structural_binaries(labels, scores, refs, counts, len(code))]
     structural = structural_matches(con, code, vectors, top_binaries, cal, member_columns, sketch_columns)
     rows: list[dict] = []
     feats: list[list[float]] = []
