@@ -143,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{named} | {right} | {right / max(named, 1):.3f} | {right / max(counterparts, 1):.3f} | "
                     f"{p95:.3f} | {r99:.3f} |")
         print(rows[-1], f"({secs:.1f} s)", file=sys.stderr)
-    # the library of known functions: the three shared libraries, then the program too; each target identified
-    # against all of it (names belong on the functions whose name the library holds)
+    # the library of known functions: the three shared libraries, then libcrypto (a large distractor) and the
+    # program too; each target identified against all of it (names belong on the functions whose name the
+    # library holds)
     rows += ["", "`symbridge identify` against a library of Debian's liblz4.so, libnettle.so and libdeflate.so "
              "(exports only), then with OpenSSL's libcrypto.so.3 too (11,000 functions, none of them in the "
              "targets), then with compress_tool -O2 (with glibc) too: names belong on the target functions whose "

@@ -42,10 +42,12 @@ def test_the_share_counts_named_functions_or_all_functions():
     refs.update({20 + k: RefFunction(20 + k, "lib.so", 0x9000 + 16 * k, 16, "") for k in range(300)})
     counts = {"lib.so": (20, 320)}.get
     exports = [(k, 0.9) for k in range(8)]
+    internal = [(20 + k, 0.9) for k in range(40)]
     weak = [(20 + 100 + k, 0.3) for k in range(900)]  # the program's own functions, by chance
-    for rows, chosen in ((exports + weak, ["lib.so"]), (exports[:2] + [(20 + k, 0.9) for k in range(40)] + weak,
-                                                        ["lib.so"]), (exports[:2] + [(20 + k, 0.9) for k in range(20)]
-                                                                      + weak, [])):
+    cases = [(exports + weak, ["lib.so"]),  # 8 of its 20 named functions
+             (exports[:2] + internal + weak, ["lib.so"]),  # 42 of its 320 functions
+             (exports[:2] + internal[:20] + weak, [])]  # 2 named, 22 of 320 in all: chance
+    for rows, chosen in cases:
         labels = np.array([[lab] for lab, _ in rows], np.int64)
         scores = np.array([[s] for _, s in rows], np.float32)
         assert structural_binaries(labels, scores, refs, counts, 100_000) == chosen
@@ -57,6 +59,7 @@ def test_binaries_matched_whole_are_capped_and_ordered_by_share():
     rows = [(_first(refs, b) + j, STRONG_SIM) for b in sizes for j in range(5)]  # 5 close hits in each
     labels = np.array([[lab] for lab, _ in rows], np.int64)
     scores = np.array([[s] for _, s in rows], np.float32)
+
     def counts(b):
         return sizes[b], sizes[b]
 

@@ -19,7 +19,7 @@ N_CANDIDATES = 5
 MAX_STRUCTURAL_BINARIES = 4  # whole-binary matching against at most this many library binaries
 STRONG_SIM = 0.8  # a nearest neighbour at least this close is seldom chance (structural_binaries)
 MIN_STRONG = 3  # a binary is matched whole when at least this many of its functions are such neighbours
-MIN_SHARE = 0.1  # and they are at least this share of its functions
+MIN_SHARE = 0.1  # and they are at least this share of its named functions, or of all of them
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,9 @@ def structural_binaries(labels: np.ndarray, scores: np.ndarray, refs: dict[int, 
                         counts: Callable[[str], tuple[int, int]], n_target: int) -> list[str]:
     """The library binaries to match whole against the target (at most MAX_STRUCTURAL_BINARIES): the one that
     holds the nearest neighbour of the most target functions, when that is at least a twentieth of them (the
-    target is mostly that binary, in another build), and those of which a share of at least MIN_SHARE of their
-    named functions, or of all their functions, (at least MIN_STRONG) are the nearest neighbours of target
-    functions at a similarity of STRONG_SIM or more, largest share first. Counted by hits alone, a program's
+    target is mostly that binary, in another build), and those of which at least MIN_STRONG functions, and at
+    least a share of MIN_SHARE of their named functions or of all their functions, are the nearest neighbours
+    of target functions at a similarity of STRONG_SIM or more, largest share first. Counted by hits alone, a program's
     own functions hit the largest binaries of the library by chance and hide a small library linked into it;
     a program linking a shared library holds the exports it uses (the named functions) and what they call
     (internal ones, unnamed). counts(binary): its (named, all) functions."""

@@ -114,7 +114,7 @@ class Store:
         if not any(f.name for f in funcs):
             raise UsageError(f"{path}: has no function names to add (stripped?)")
         if len(funcs) > MAX_FUNCTIONS:
-            raise ResourceLimitError(f"{path}: {len(funcs)} named functions, more than {MAX_FUNCTIONS}")
+            raise ResourceLimitError(f"{path}: {len(funcs)} functions, more than {MAX_FUNCTIONS}")
         self._check_model()
         m = self.model
         vectors = np.ascontiguousarray(m.embed(funcs), np.float32)
