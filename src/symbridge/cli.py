@@ -349,12 +349,13 @@ def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quie
 
 @index_app.command("list")
 def index_list(db: str) -> None:
-    """List the binaries in the library DB."""
+    """List the binaries in the library DB: sha256 (first 12 digits), functions, of them named, path."""
     from .store import open_store
 
     with open_store(db, None, create=False) as store:
         for row in store.binaries():
-            out.print(f"{row['sha256'][:12]}  {row['functions']:6d}  {row['path']}", highlight=False)
+            out.print(f"{row['sha256'][:12]}  {row['functions']:6d}  {row['named']:6d}  {row['path']}",
+                      highlight=False)
 
 
 @app.command()

@@ -172,11 +172,14 @@ class Store:
 
     # ------------------------------------------------------------------ queries
     def binaries(self) -> list[dict]:
-        """Every binary in the library: path, sha256, functions, build_id, model, dim, added_at."""
-        cur = self.con.execute("SELECT id, path, sha256, n_functions, build_id, model_name, dim, added_at "
-                               "FROM binaries ORDER BY id")
-        return [{"id": r[0], "path": r[1], "sha256": r[2], "functions": r[3], "build_id": r[4], "model": r[5],
-                 "dim": r[6], "added_at": r[7]} for r in cur]
+        """Every binary in the library: path, sha256, functions, named (those with a name), build_id, model,
+        dim, added_at."""
+        cur = self.con.execute(
+            "SELECT b.id, b.path, b.sha256, b.n_functions, b.build_id, b.model_name, b.dim, b.added_at, "
+            "(SELECT count(*) FROM functions f WHERE f.binary_id = b.id AND f.name != '') FROM binaries b "
+            "ORDER BY b.id")
+        return [{"id": r[0], "path": r[1], "sha256": r[2], "functions": r[3], "named": r[8], "build_id": r[4],
+                 "model": r[5], "dim": r[6], "added_at": r[7]} for r in cur]
 
     def identify(self, target, min_confidence: float | None = None, progress=None, stage=None) -> dict:
         """Names for every function of target (a Binary, or a path opened as stripped) from the library;
