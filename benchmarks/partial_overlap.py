@@ -107,6 +107,16 @@ def score_identify(r: dict, truth: dict[int, set[str]], known: set[str]) -> dict
             "counterparts": counterparts, "curve": curve}
 
 
+def table_row(cells: list[str], functions: int, sc: dict, recalled: int) -> str:
+    """One row of either table: the leading cells, then target functions, those with a counterpart, names given
+    and right, precision, recall (`recalled` right names of counterparts) and the two operating points."""
+    named, right, counterparts = sc["named"], sc["right"], sc["counterparts"]
+    p95, r99 = operating_points(sc["curve"], counterparts)
+    return "| " + " | ".join(cells + [str(functions), str(counterparts), str(named), str(right),
+                                      f"{right / max(named, 1):.3f}", f"{recalled / max(counterparts, 1):.3f}",
+                                      f"{p95:.3f}", f"{r99:.3f}"]) + " |"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None)
@@ -137,11 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         funcs = [f for f in r["functions"] if "import" not in f["via"]]
         has = {f["address"] for f in funcs if truth.get(f["address"], set()) & ref_names}
         sc = score_transfer(r, truth, has, partial=False)
-        named, right, counterparts = sc["named"], sc["right"], sc["counterparts"]
-        p95, r99 = operating_points(sc["curve"], counterparts)
-        rows.append(f"| {ref_label} | {source} {tgt_opt} | {len(funcs)} | {counterparts} | "
-                    f"{named} | {right} | {right / max(named, 1):.3f} | {right / max(counterparts, 1):.3f} | "
-                    f"{p95:.3f} | {r99:.3f} |")
+        rows.append(table_row([ref_label, f"{source} {tgt_opt}"], len(funcs), sc, sc["right"]))
         print(rows[-1], f"({secs:.1f} s)", file=sys.stderr)
     # the library of known functions: the three shared libraries, then libcrypto (a large distractor) and the
     # program too; each target identified against all of it (names belong on the functions whose name the
@@ -173,11 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = store.identify(Binary(anon, ignore_symbols=True))
                 secs = time.time() - t0
                 sc = score_identify(r, truth_names(tgt), known)
-                named, right, counterparts = sc["named"], sc["right"], sc["counterparts"]
-                p95, r99 = operating_points(sc["curve"], counterparts)
-                rows.append(f"| {label} | {source} -O2 | {sc['functions']} | {counterparts} | {named} | {right} | "
-                            f"{right / max(named, 1):.3f} | {sc['right_counterparts'] / max(counterparts, 1):.3f} | "
-                            f"{p95:.3f} | {r99:.3f} |")
+                rows.append(table_row([label, f"{source} -O2"], sc["functions"], sc, sc["right_counterparts"]))
                 print(rows[-1], f"({secs:.1f} s)", file=sys.stderr)
     text = ("# Partial overlap: static programs named from another program or from the shared library "
             f"({time.strftime('%Y-%m-%d')})\n\n"
