@@ -8,7 +8,8 @@ The library holds the official shared library (names of its exports only) of eve
 plus part of one library, stripped) is then identified against the whole library. A target function has a
 counterpart when one of its names is a name in the library; a name given anywhere else is wrong. Prints, over
 all programs, names given, right, precision and recall, and the same for `transfer` from the program's own
-shared library (what identify could reach if it knew which library to match).
+shared library (what identify could reach if it knew which library to match). The library is kept in --work
+and reused: after a change to what `index add` stores, give a new --work.
 """
 
 from __future__ import annotations
