@@ -84,3 +84,16 @@ def test_a_library_of_unrelated_code_names_only_the_startup_code_they_share(fixt
     assert len(code) >= 20 and all(f["reference_address"] is not None for f in code)
     assert [f["name"] for f in code if f["name"] and f["name"] != truth.get(f["address"])] == []
     assert not [f for f in code if f["name"] and truth.get(f["address"], "").startswith("fn_")]
+
+
+def test_startup_code_is_no_evidence_of_a_library():
+    """Every gcc-built binary holds the same crt functions: a small library matched by them alone is chance."""
+    sizes = {"tiny.so": 12}
+    refs = _refs(sizes)
+    for k, name in enumerate(("_init", "_fini", "frame_dummy", "register_tm_clones", "deregister_tm_clones")):
+        refs[k] = RefFunction(k, "tiny.so", 0x1000 + 16 * k, 16, name)
+    labels = np.array([[k] for k in range(5)] + [[-1]] * 995, np.int64)
+    scores = np.array([[1.0]] * 5 + [[0.3]] * 995, np.float32)
+    assert structural_binaries(labels, scores, refs, lambda b: (12, 12), 1000) == []
+    labels[:5, 0] += 5  # five of its own functions instead
+    assert structural_binaries(labels, scores, refs, lambda b: (12, 12), 1000) == ["tiny.so"]

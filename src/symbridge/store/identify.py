@@ -20,6 +20,9 @@ MAX_STRUCTURAL_BINARIES = 4  # whole-binary matching against at most this many l
 STRONG_SIM = 0.8  # a nearest neighbour at least this close is seldom chance (structural_binaries)
 MIN_STRONG = 3  # a binary is matched whole when at least this many of its functions are such neighbours
 MIN_SHARE = 0.1  # and they are at least this share of its named functions, or of all of them
+# the startup code gcc's crt files put into every binary: no evidence of which library a target holds
+STARTUP = frozenset({"_init", "_fini", "_start", "deregister_tm_clones", "register_tm_clones",
+                     "__do_global_dtors_aux", "frame_dummy", "__libc_csu_init", "__libc_csu_fini"})
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,11 @@ def structural_binaries(labels: np.ndarray, scores: np.ndarray, refs: dict[int, 
     holds the nearest neighbour of the most target functions, when that is at least a twentieth of them (the
     target is mostly that binary, in another build), and those of which at least MIN_STRONG functions, and at
     least a share of MIN_SHARE of their named functions or of all their functions, are the nearest neighbours
-    of target functions at a similarity of STRONG_SIM or more, largest share first. Counted by hits alone, a program's
-    own functions hit the largest binaries of the library by chance and hide a small library linked into it;
-    a program linking a shared library holds the exports it uses (the named functions) and what they call
-    (internal ones, unnamed). counts(binary): its (named, all) functions."""
+    of target functions at a similarity of STRONG_SIM or more (startup code aside), largest share first.
+    Counted by hits alone, a program's own functions hit the largest binaries of the library by chance and
+    hide a small library linked into it; a program linking a shared library holds the exports it uses (the
+    named functions) and what they call (internal ones, unnamed). counts(binary): its (named, all)
+    functions."""
     hits: Counter = Counter()
     strong: dict[str, tuple[set[int], set[int]]] = {}
     for i in range(labels.shape[0] if labels.shape[1] else 0):
@@ -107,7 +111,7 @@ def structural_binaries(labels: np.ndarray, scores: np.ndarray, refs: dict[int, 
         if r is None:
             continue
         hits[r.binary] += 1
-        if scores[i, 0] >= STRONG_SIM:
+        if scores[i, 0] >= STRONG_SIM and r.name not in STARTUP:
             named, every = strong.setdefault(r.binary, (set(), set()))
             every.add(r.id)
             if r.name:
