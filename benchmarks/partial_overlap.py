@@ -32,6 +32,7 @@ from symbridge.evaluation import anonymize, name_right, source_name, truth_names
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
 from symbridge.store.store import open_store
+from symbridge.train.identify_eval import score
 
 HERE = Path(__file__).resolve().parent
 
@@ -82,27 +83,21 @@ def build(src: Path, out: Path, lib: Path, opt: str) -> Path:
 
 
 def score_identify(r: dict, truth: dict[int, set[str]], known: set[str]) -> dict:
-    """Names given and right, and the operating-point curve, of an identify result: a target function has a
-    counterpart when one of its names is in the library (known); the name a match stands for is its library
-    function's (binary, address; sub_ADDRESS where the library has none), or the name given without one (a
-    cold part)."""
+    """Names given and right (symbridge.train.identify_eval.score: a target function has a counterpart when one
+    of its names is in the library, known: their source names), and the operating-point curve: the name a
+    match stands for is its library function's (binary, address; sub_ADDRESS where the library has none),
+    or the name given without one (a cold part)."""
     funcs = [f for f in r["functions"] if "import" not in f["via"]]
+    named, right, counterparts, right_cp = score(r, truth, known)
     names_at = {(c["binary"], c["address"]): c["name"] for f in funcs for c in f["candidates"]}
-    named = right = right_cp = counterparts = 0
     curve = []
     for f in funcs:
         names = truth.get(f["address"], set())
-        has = any(source_name(n) in known or n in known for n in names)
-        counterparts += has
         ref = (names_at.get((f["binary"], f["reference_address"])) if f["reference_address"] is not None
                else f["name"])
         if ref is not None and not ref.startswith("sub_"):  # a library function without a name names nothing
+            has = any(source_name(n) in known for n in names)
             curve.append((f["confidence"], name_right(ref, names), has, False))
-        if f["name"]:
-            ok = name_right(f["name"], names)
-            named += 1
-            right += ok
-            right_cp += ok and has
     return {"functions": len(funcs), "named": named, "right": right, "right_counterparts": right_cp,
             "counterparts": counterparts, "curve": curve}
 
@@ -171,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                             ("3 shared libraries + libcrypto + compress_tool", (program,))):
             for ref in refs:
                 store.add(ref)
-            known = {n for n, in store.con.execute("SELECT name FROM functions WHERE name != ''")}
+            known = {source_name(n) for n in store.names()}
             for source, lib in (("roundtrip_check", lz4), ("hash_tool", nettle), ("deflate_tool", deflate)):
                 tgt = build(HERE / "partial" / f"{source}.c", a.work / f"{source}-O2", lib, "-O2")
                 anon = anonymize(tgt, a.work / f"{source}-O2.anon")

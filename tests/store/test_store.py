@@ -26,10 +26,12 @@ def test_add_then_list(fixtures, db):
         n = s.add(fixtures["ref"])
         assert n >= 32
         rows = s.binaries()
+        names = s.names()
     assert len(rows) == 1
     assert rows[0]["path"] == str(fixtures["ref"])
     assert rows[0]["functions"] == n
     assert rows[0]["named"] == len({f.address for f in Binary(fixtures["ref"]).code_functions if f.name})
+    assert names == {f.name for f in Binary(fixtures["ref"]).code_functions if f.name}
     assert len(rows[0]["sha256"]) == 64
     assert rows[0]["model"] == Model.default().name and rows[0]["dim"] == Model.default().dim
     idx, side = index_paths(db)

@@ -181,6 +181,10 @@ class Store:
         return [{"id": r[0], "path": r[1], "sha256": r[2], "functions": r[3], "named": r[8], "build_id": r[4],
                  "model": r[5], "dim": r[6], "added_at": r[7]} for r in cur]
 
+    def names(self) -> set[str]:
+        """Every function name the library holds (not the functions kept without one)."""
+        return {n for n, in self.con.execute("SELECT DISTINCT name FROM functions WHERE name != ''")}
+
     def identify(self, target, min_confidence: float | None = None, progress=None, stage=None) -> dict:
         """Names for every function of target (a Binary, or a path opened as stripped) from the library;
         `progress` counts functions embedded, `stage` hears when matching begins."""

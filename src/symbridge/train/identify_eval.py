@@ -31,7 +31,8 @@ from .dataset import read_list, read_manifest
 
 
 def score(result: dict, truth: dict[int, set[str]], known: set[str]) -> tuple[int, int, int, int]:
-    """(names given, right, target functions with a counterpart, of them named right) of one result."""
+    """(names given, right, target functions with a counterpart, of them named right) of one result; known:
+    the source names (evaluation.source_name) of the library's names."""
     named = right = has = right_cp = 0
     for f in result["functions"]:
         if "import" in f["via"]:
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     with open_store(str(db), model) as store:
         for lib in libs:
             store.add(lib)  # a no-op for a binary already in the library
-        known = {source_name(n) for n, in store.con.execute("SELECT name FROM functions WHERE name != ''")}
+        known = {source_name(n) for n in store.names()}
     print(f"[{time.time() - t0:4.0f}s] library: {len(libs)} shared libraries, {len(known)} names", flush=True)
     chosen = random.Random(a.seed).sample(found, a.programs) if 0 < a.programs < len(found) else found
     tot_id, tot_tr = [0] * 4, [0] * 4
