@@ -43,3 +43,20 @@ def test_top_k_of_rows_tied_across_most_columns_keeps_the_lowest_columns():
         assert idx.tolist() == brute(s, min(k, m))
         assert np.array_equal(val, np.take_along_axis(s, idx, axis=1))
         assert ridx.tolist() == brute(s.T, min(3, n))
+
+
+def test_top_k_over_more_columns_than_the_sample_finds_best_columns_placed_last():
+    """The k-th best of a row's first columns bounds its search: rows whose best columns come last (the bound
+    far below the k-th best) and rows tied across thousands of columns still get the brute-force answer."""
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        n, m, d = int(rng.integers(20, 60)), int(rng.integers(1100, 3000)), 4
+        q = rng.integers(-1, 2, (n, d)).astype(np.float32)
+        b = np.sort(rng.integers(-2, 3, (m, d)), axis=0).astype(np.float32)  # scores grow towards the last rows
+        q[rng.random(n) < 0.3] = 0.0
+        k = int(rng.integers(1, 12))
+        (idx, val), (ridx, _) = top_k(q, b, k, k_reverse=2)
+        s = q @ b.T
+        assert idx.tolist() == brute(s, k)
+        assert np.array_equal(val, np.take_along_axis(s, idx, axis=1))
+        assert ridx.tolist() == brute(s.T, min(2, n))
