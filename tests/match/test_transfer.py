@@ -30,14 +30,14 @@ def test_partial_overlap_names_only_the_shared_code():
 
 def test_look_alikes_and_cold_parts_are_named_from_a_library_with_exports_only():
     """From a shared build whose own symbols are stripped (exports only): the twins that differ only in the
-    constants they read are seeded as identical code, and the cold part, which the library leaves unnamed,
-    takes its owner's name."""
+    constants they read, or in the name of the descriptor they pass, are seeded as identical code, and the cold
+    part, which the library leaves unnamed, takes its owner's name."""
     ref = build("twins.c", opt="-O2", kind="shared", strip=True)
     tgt = cold_build(opt="-O2")
     truth = {a: next(iter(ns)) for a, ns in truth_of(tgt).items()}
     r = transfer(Binary(ref), Binary(strip_copy(tgt), ignore_symbols=True))
     by_truth = {truth[f["address"]]: f for f in r["functions"] if f["address"] in truth}
-    for twin in ("twin_small_init", "twin_large_init"):
+    for twin in ("twin_small_init", "twin_large_init", "header_check", "trailer_check"):
         assert (by_truth[twin]["name"], by_truth[twin]["via"]) == (twin, ["identical"])
     cold = by_truth["checked_update.cold"]
     assert (cold["name"], cold["via"], cold["reference_address"]) == ("checked_update.cold", ["cold-part"], None)

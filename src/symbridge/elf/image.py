@@ -227,6 +227,17 @@ class ElfImage:
         raw = self.read(slot, 8)
         return int.from_bytes(raw, "little") if len(raw) == 8 else None
 
+    def strings_behind(self, addr: int, window: int = 64) -> tuple[str, ...]:
+        """The strings that the pointer-sized words in the first `window` bytes at addr point to (a descriptor
+        struct's name: OpenSSL's ASN1_ITEM, an ops table, a command table), in order; () for none."""
+        first = (addr + 7) & ~7
+        found = []
+        for slot in range(first, addr + window, 8):
+            value = self.pointer_value(slot)
+            if value and (s := self.c_string(value)) is not None:
+                found.append(s)
+        return tuple(found)
+
     def pointer_table(self) -> tuple[np.ndarray, np.ndarray]:
         """(slot addresses, the code they point to), sorted by slot: the relocated pointers into code, and in a
         fixed-address executable also the aligned data words that hold a code address (no relocation is left

@@ -203,17 +203,18 @@ def code_keys(functions: list) -> list[int | None]:
 
 def data_keys(functions: list, window: int = 16) -> list[int | None]:
     """A hash of the constants each function uses: the first `window` bytes at each RIP-relative data address
-    in .rodata, its exact small immediates and the large ones that are no addresses, in order; None for a
-    function that uses none. Twins whose code is the same and whose constants differ (sha224_init and
-    sha256_init load different initial values, aes128_encrypt and aes192_encrypt pass 10 and 12 rounds)
-    differ here."""
+    in .rodata (elsewhere: the strings that the object's first pointers point to), its exact small immediates
+    and the large ones that are no addresses, in order; None for a function that uses none. Twins whose code
+    is the same and whose constants differ (sha224_init and sha256_init load different initial values,
+    aes128_encrypt and aes192_encrypt pass 10 and 12 rounds, OpenSSL's d2i_OCSP_ONEREQ and d2i_OCSP_REQINFO
+    pass ASN1_ITEMs named "OCSP_ONEREQ" and "OCSP_REQINFO" in relocated data) differ here."""
     if not functions:
         return []
     img = functions[0].binary.image
     out: list[int | None] = []
     for f in functions:
         fx = f.facts
-        blobs = [b for a in fx.data_refs if (b := img.read_only_data(a, window))]
+        blobs = [b for a in fx.data_refs if (b := img.read_only_data(a, window) or img.strings_behind(a))]
         numbers = [v for v in fx.constants if img.section_at(v) is None]
         out.append(stable_hash((tuple(blobs), tuple(fx.small), tuple(numbers))) if blobs or fx.small or numbers
                    else None)
