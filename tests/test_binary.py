@@ -1,7 +1,14 @@
-"""Binary: the parts a compiler split off functions (cold parts) are found with their owners."""
+"""Binary: names among aliases, and the parts a compiler split off functions (cold parts) found with their owners."""
 
-from symbridge.binary import Binary, cold_parts
-from tests.fixtures.build import cold_build
+import subprocess
+
+from symbridge.binary import Binary, cold_parts, name_rank
+from tests.fixtures.build import build, cold_build
+
+
+def nm_names(path) -> dict[str, int]:
+    out = subprocess.run(["nm", str(path)], capture_output=True, text=True, check=True).stdout
+    return {p[2]: int(p[0], 16) for p in (line.split() for line in out.splitlines()) if len(p) == 3}
 
 
 def test_cold_parts_are_found_with_their_owners():
@@ -20,3 +27,28 @@ def test_functions_reached_from_one_place_are_no_cold_parts():
     parts = {fs[c].name for c, _ in cold_parts(fs)}
     assert "checked_update.cold" in parts
     assert not parts & {"complain", "wrap_forward", "rounds_loop"}
+
+
+def test_a_function_with_aliases_is_named_by_its_public_name_and_its_cold_part_follows():
+    """glibc-style aliases: the weak exported name wins over the global `_IO_` one and the hidden `__GI_` one
+    (a static copy of the code, the target, knows the public names and no `__GI_`), and the cold part gcc split
+    off takes the chosen name."""
+    lib = build("aliases.c", opt="-O2", kind="shared")
+    syms = nm_names(lib)
+    addr = syms["_IO_sum_bytes"]
+    assert syms["sum_bytes"] == addr == syms["__GI__IO_sum_bytes"]
+    b = Binary(lib)
+    assert b.function_at(addr).name == "sum_bytes"
+    cold = syms.get("_IO_sum_bytes.cold")
+    if cold is not None:  # the compiler split a cold part off
+        assert b.function_at(cold).name == "sum_bytes.cold"
+    assert not any(f.name and f.name.startswith("__GI_") for f in b.functions)
+
+
+def test_name_rank_prefers_exported_then_plain_names():
+    assert name_rank("abort", "STB_GLOBAL", True) < name_rank("__GI_abort", "STB_LOCAL", False)
+    assert name_rank("____strtol_l_internal", "STB_GLOBAL", False) < name_rank("__GI_____strtol_l_internal",
+                                                                                "STB_GLOBAL", False)
+    assert name_rank("fflush", "STB_WEAK", True) < name_rank("_IO_fflush", "STB_GLOBAL", True)
+    assert name_rank("printf", "STB_GLOBAL", True) < name_rank("_IO_printf", "STB_GLOBAL", True)
+    assert name_rank("foo", "STB_GLOBAL", False) < name_rank("foo", "STB_LOCAL", False)

@@ -70,6 +70,15 @@ class Function:
         return f"Function({self.name or '?'} @ {self.address:#x}, {self.size} bytes)"
 
 
+def name_rank(name: str, bind: str, exported: bool) -> tuple:
+    """Sort key of a function's names, best first: exported before not (the names its callers know: glibc's
+    `abort` before its internal alias `__GI_abort`), glibc's internal aliases (`__GI_`) last, fewer leading
+    underscores (`fflush`, a weak alias, before `_IO_fflush`), global before weak before local, shorter, then
+    alphabetical."""
+    return (not exported, name.startswith("__GI_"), len(name) - len(name.lstrip("_")),
+            {"STB_GLOBAL": 0, "STB_WEAK": 1}.get(bind, 2), len(name), name)
+
+
 class Binary:
     """An x86-64 ELF file and its functions.
 
@@ -90,7 +99,7 @@ class Binary:
         names: dict[int, str] = {}
         extra = dict(extra_starts or {})
         if not ignore_symbols:
-            names = self._debug_names(debug_file, use_debug_files)
+            names = self._symbol_names(debug_file, use_debug_files)
             for addr in names:
                 extra.setdefault(addr, "debug")
         if extra_names:
@@ -105,7 +114,7 @@ class Binary:
                           if "plt" in f.sources and f.name and f.address not in self.image.plt_local}
         self.functions: list[Function] = []
         for f in found:
-            name = names.get(f.address) or f.name
+            name = f.name if "plt" in f.sources else names.get(f.address) or f.name
             if ignore_symbols and "plt" not in f.sources:
                 name = names.get(f.address)
             self.functions.append(Function(f.address, f.size, name, sorted(f.sources), self))
@@ -116,21 +125,31 @@ class Binary:
             if f.name:
                 self._by_name.setdefault(f.name, i)
 
-    def _debug_names(self, debug_file, use_debug_files: bool) -> dict[int, str]:
-        """Names beyond the file's own symbol tables: a separate debug file's .symtab, then DWARF."""
-        names: dict[int, str] = {}
+    def _symbol_names(self, debug_file, use_debug_files: bool) -> dict[int, str]:
+        """The name of each function with a symbol, in this file's symbol tables or a separate debug file's
+        .symtab (name_rank picks among aliases), else from DWARF."""
         path = Path(debug_file) if debug_file else (find_debug_file(self.image) if use_debug_files else None)
         if debug_file and not path.is_file():
             raise UsageError(f"{path}: debug file not found")
-        if path is not None:
-            dbg = load_image(path, require_code=False)
-            for sym in dbg.symbols:
-                if sym.defined and sym.kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym.address and sym.name:
-                    names.setdefault(sym.address, sym.name)
-            for addr, name in dwarf_functions(path, dbg.data).items():
-                names.setdefault(addr, name)
-        if self.image.has_dwarf:
-            for addr, name in dwarf_functions(self.path, self.image.data).items():
+        exported = {(s.address, s.name) for s in self.image.symbols
+                    if s.table == "dynsym" and s.defined and s.bind != "STB_LOCAL"}
+        dbg = load_image(path, require_code=False) if path is not None else None
+        best: dict[int, tuple] = {}
+        at: dict[str, int] = {}
+        for sym in self.image.symbols + (dbg.symbols if dbg else []):
+            if sym.defined and sym.kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym.address and sym.name:
+                at.setdefault(sym.name, sym.address)
+                rank = name_rank(sym.name, sym.bind, (sym.address, sym.name) in exported)
+                if sym.address not in best or rank < best[sym.address]:
+                    best[sym.address] = rank
+        names = {a: r[-1] for a, r in best.items()}
+        for a, name in names.items():  # a part gcc split off (foo.cold, foo.part.0) follows its owner's name
+            base, dot, rest = name.partition(".")
+            if dot and base in at and names.get(at[base], base) != base:
+                names[a] = f"{names[at[base]]}.{rest}"
+        for where, data in ([(path, dbg.data)] if dbg else []) + ([(self.path, self.image.data)]
+                                                                    if self.image.has_dwarf else []):
+            for addr, name in dwarf_functions(where, data).items():
                 names.setdefault(addr, name)
         return {a: n for a, n in names.items() if self.image.is_code(a)}
 
