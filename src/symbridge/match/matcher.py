@@ -684,16 +684,6 @@ class Matcher:
         return added
 
     # ------------------------------------------------------------------ structural refinement
-    def structural_score(self, i: int, j: int, mapped_nb: set[int], lo: int, hi: int, expect: float) -> float:
-        """Similarity plus the share of i's matched call-graph neighbours whose matches are j's neighbours,
-        plus a bonus when j lies between the matches of i's nearest matched functions in address order, and
-        a small one for lying where that order puts it (this breaks ties between look-alikes)."""
-        nb_j = self.S.neighbours[j]
-        nb = len(mapped_nb & nb_j) / math.sqrt(max(len(mapped_nb), 1) * max(len(nb_j), 1)) if mapped_nb else 0.0
-        order = 1.0 if lo < j < hi else 0.0
-        near = 1.0 / (1.0 + abs(j - expect))
-        return self.sim(i, j) + self.p.nb_weight * nb + self.p.order_weight * order + 0.02 * near
-
     def refine_matches(self, idx: np.ndarray) -> None:
         """The functions left unmatched are matched best-first by the structural score, in rounds, so that
         each round's matches support the next. A function's best is scored again only when a round changed
@@ -703,10 +693,11 @@ class Matcher:
         best: dict[int, tuple[float, int]] = {}
         dirty = [i for i in range(n_p) if i not in self.match]
         done = sorted(self.match)
+        sims: dict[tuple[int, int], float] = {}  # a function is scored again in later rounds, mostly against the same
         while True:
             for i in dirty:  # unmatched, each of them
                 best.pop(i, None)
-                scored = self.refine_candidates(i, idx, done)
+                scored = self.refine_candidates(i, idx, done, sims)
                 if scored:
                     best[i] = max(scored)
             if not best:
@@ -733,10 +724,15 @@ class Matcher:
             stale.update(i for i, (_, j) in best.items() if j in self.taken)
             dirty = sorted(i for i in stale if i not in self.match)
 
-    def refine_candidates(self, i: int, idx: np.ndarray, done: list[int]) -> list[tuple[float, int]]:
+    def refine_candidates(self, i: int, idx: np.ndarray, done: list[int],
+                          sims: dict[tuple[int, int], float] | None = None) -> list[tuple[float, int]]:
         """(structural score, reference index) of the free candidates of unmatched target function i: its
         embedding candidates, the neighbours of its matched neighbours' matches, and the functions between
-        the matches of its nearest matched functions in address order when few lie there."""
+        the matches of its nearest matched functions in address order when few lie there. The structural
+        score of j: the similarity, plus the share of i's matched call-graph neighbours whose matches are j's
+        neighbours, plus a bonus when j lies between the matches of i's nearest matched functions in address
+        order, and a small one for lying where that order puts it (this breaks ties between look-alikes).
+        `sims` remembers the similarities (the same pairs come back round after round)."""
         n_p = len(self.P.addrs)
         mapped = {self.match[x].s for x in self.P.neighbours[i] if x in self.match}
         k = bisect.bisect_left(done, i)
@@ -749,7 +745,22 @@ class Matcher:
             cands.update(self.S.neighbours[m])
         if 0 < hi - lo <= 32:
             cands.update(range(lo + 1, hi))
-        return [(self.structural_score(i, j, mapped, lo, hi, expect), j) for j in cands if j not in self.taken]
+        sims = {} if sims is None else sims
+        nb_weight, order_weight, neighbours, n_mapped = self.p.nb_weight, self.p.order_weight, self.S.neighbours, \
+            max(len(mapped), 1)
+        out = []
+        for j in cands:
+            if j in self.taken:
+                continue
+            s = sims.get((i, j))
+            if s is None:
+                s = sims[(i, j)] = self.sim(i, j)
+            nb_j = neighbours[j]
+            nb = len(mapped & nb_j) / math.sqrt(n_mapped * max(len(nb_j), 1)) if mapped else 0.0
+            order = 1.0 if lo < j < hi else 0.0
+            near = 1.0 / (1.0 + abs(j - expect))
+            out.append((s + nb_weight * nb + order_weight * order + 0.02 * near, j))
+        return out
 
     # ------------------------------------------------------------------ local improvement
     def agree(self, i: int, j: int, excl: int = -1) -> int:
