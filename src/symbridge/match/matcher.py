@@ -693,7 +693,7 @@ class Matcher:
         best: dict[int, tuple[float, int]] = {}
         dirty = [i for i in range(n_p) if i not in self.match]
         done = sorted(self.match)
-        sims: dict[tuple[int, int], float] = {}  # a function is scored again in later rounds, mostly against the same
+        sims: dict[tuple[int, int], float] = {}  # later rounds score a function against mostly the same candidates
         while True:
             for i in dirty:  # unmatched, each of them
                 best.pop(i, None)
