@@ -693,7 +693,7 @@ class Matcher:
         best: dict[int, tuple[float, int]] = {}
         dirty = [i for i in range(n_p) if i not in self.match]
         done = sorted(self.match)
-        sims: dict[tuple[int, int], float] = {}  # later rounds score a function against mostly the same candidates
+        sims: dict[int, dict[int, float]] = {}  # later rounds score a function against mostly the same candidates
         while True:
             for i in dirty:  # unmatched, each of them
                 best.pop(i, None)
@@ -725,7 +725,7 @@ class Matcher:
             dirty = sorted(i for i in stale if i not in self.match)
 
     def refine_candidates(self, i: int, idx: np.ndarray, done: list[int],
-                          sims: dict[tuple[int, int], float] | None = None) -> list[tuple[float, int]]:
+                          sims: dict[int, dict[int, float]] | None = None) -> list[tuple[float, int]]:
         """(structural score, reference index) of the free candidates of unmatched target function i: its
         embedding candidates, the neighbours of its matched neighbours' matches, and the functions between
         the matches of its nearest matched functions in address order when few lie there. The structural
@@ -745,16 +745,17 @@ class Matcher:
             cands.update(self.S.neighbours[m])
         if 0 < hi - lo <= 32:
             cands.update(range(lo + 1, hi))
-        sims = {} if sims is None else sims
+        known = {} if sims is None else sims.setdefault(i, {})  # i's similarities computed so far
         nb_weight, order_weight, neighbours, n_mapped = self.p.nb_weight, self.p.order_weight, self.S.neighbours, \
             max(len(mapped), 1)
+        taken = self.taken
         out = []
         for j in cands:
-            if j in self.taken:
+            if j in taken:
                 continue
-            s = sims.get((i, j))
+            s = known.get(j)
             if s is None:
-                s = sims[(i, j)] = self.sim(i, j)
+                s = known[j] = self.sim(i, j)
             nb_j = neighbours[j]
             nb = len(mapped & nb_j) / math.sqrt(n_mapped * max(len(nb_j), 1)) if mapped else 0.0
             order = 1.0 if lo < j < hi else 0.0
