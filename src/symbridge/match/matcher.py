@@ -718,6 +718,7 @@ class Matcher:
             stale: set[int] = set()
             for i in added:
                 del best[i]
+                sims.pop(i, None)  # matched: never scored again
                 stale.update(self.P.neighbours[i])
                 k = bisect.bisect_left(done, i)  # the unmatched ones between i and its matched neighbours
                 stale.update(range(done[k - 1] + 1 if k > 0 else 0, done[k + 1] if k + 1 < len(done) else n_p))
