@@ -52,3 +52,13 @@ def test_name_rank_prefers_exported_then_plain_names():
     assert name_rank("fflush", "STB_WEAK", True) < name_rank("_IO_fflush", "STB_GLOBAL", True)
     assert name_rank("printf", "STB_GLOBAL", True) < name_rank("_IO_printf", "STB_GLOBAL", True)
     assert name_rank("foo", "STB_GLOBAL", False) < name_rank("foo", "STB_LOCAL", False)
+
+
+def test_functions_named_by_the_files_own_symbols_are_not_marked_as_found_in_debug_info():
+    """`symbridge functions` reports where each start came from: the file's own symbols are "symbol", and
+    "debug" only for what a debug file or DWARF names."""
+    lib = build("aliases.c", opt="-O2", kind="shared")
+    sources = {f.address: f.source for f in Binary(lib, use_debug_files=False).functions}
+    addr = nm_names(lib)["_IO_sum_bytes"]
+    assert "symbol" in sources[addr]
+    assert not any("debug" in s for s in sources.values())

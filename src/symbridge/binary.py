@@ -99,8 +99,8 @@ class Binary:
         names: dict[int, str] = {}
         extra = dict(extra_starts or {})
         if not ignore_symbols:
-            names = self._symbol_names(debug_file, use_debug_files)
-            for addr in names:
+            names, from_debug = self._symbol_names(debug_file, use_debug_files)
+            for addr in from_debug:
                 extra.setdefault(addr, "debug")
         if extra_names:
             for addr, name in extra_names.items():
@@ -125,9 +125,10 @@ class Binary:
             if f.name:
                 self._by_name.setdefault(f.name, i)
 
-    def _symbol_names(self, debug_file, use_debug_files: bool) -> dict[int, str]:
+    def _symbol_names(self, debug_file, use_debug_files: bool) -> tuple[dict[int, str], set[int]]:
         """The name of each function with a symbol, in this file's symbol tables or a separate debug file's
-        .symtab (name_rank picks among aliases), else from DWARF."""
+        .symtab (name_rank picks among aliases), else from DWARF; and the addresses that the debug file or
+        DWARF name (function starts of source "debug")."""
         path = Path(debug_file) if debug_file else (find_debug_file(self.image) if use_debug_files else None)
         if debug_file and not path.is_file():
             raise UsageError(f"{path}: debug file not found")
@@ -136,22 +137,30 @@ class Binary:
         dbg = load_image(path, require_code=False) if path is not None else None
         best: dict[int, tuple] = {}
         at: dict[str, int] = {}
+        from_debug: set[int] = set()
         for sym in self.image.symbols + (dbg.symbols if dbg else []):
             if sym.defined and sym.kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym.address and sym.name:
                 at.setdefault(sym.name, sym.address)
                 rank = name_rank(sym.name, sym.bind, (sym.address, sym.name) in exported)
                 if sym.address not in best or rank < best[sym.address]:
                     best[sym.address] = rank
+        if dbg:
+            from_debug.update(s.address for s in dbg.symbols
+                              if s.defined and s.kind in ("STT_FUNC", "STT_GNU_IFUNC") and s.address and s.name)
         names = {a: r[-1] for a, r in best.items()}
         for a, name in names.items():  # a part gcc split off (foo.cold, foo.part.0) follows its owner's name
             base, dot, rest = name.partition(".")
             if dot and base in at and names.get(at[base], base) != base:
                 names[a] = f"{names[at[base]]}.{rest}"
-        for where, data in ([(path, dbg.data)] if dbg else []) + ([(self.path, self.image.data)]
-                                                                    if self.image.has_dwarf else []):
+        dwarf = [(path, dbg.data)] if dbg else []
+        if self.image.has_dwarf:
+            dwarf.append((self.path, self.image.data))
+        for where, data in dwarf:
             for addr, name in dwarf_functions(where, data).items():
                 names.setdefault(addr, name)
-        return {a: n for a, n in names.items() if self.image.is_code(a)}
+                from_debug.add(addr)
+        return ({a: n for a, n in names.items() if self.image.is_code(a)},
+                {a for a in from_debug if self.image.is_code(a)})
 
     def spend_lift_budget(self, instructions: int) -> None:
         """Count lifted instructions against this file's budget (also those a helper process lifted)."""
