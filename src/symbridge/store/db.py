@@ -138,6 +138,12 @@ def upgrade(con: sqlite3.Connection, path: Path, version: int) -> None:
         raise UsageError(f"{path}: cannot upgrade the library to schema version {SCHEMA_VERSION} ({exc})") from None
 
 
+def function_counts(con: sqlite3.Connection) -> dict[int, tuple[int, int]]:
+    """(named, all) functions of each binary, by binary id (a binary's unnamed functions have name '')."""
+    return {b: (named, every) for b, named, every in con.execute(
+        "SELECT binary_id, count(CASE WHEN name != '' THEN 1 END), count(*) FROM functions GROUP BY binary_id")}
+
+
 def get_meta(con: sqlite3.Connection, key: str) -> str | None:
     row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return row[0] if row else None

@@ -13,6 +13,7 @@ import numpy as np
 from ..match.confidence import Calibrator, match_features
 from ..match.matcher import Match, Side, build_side, column_view, match_both_ways
 from ..match.transfer import name_target_cold_parts, plt_row
+from .db import function_counts
 
 K_NEIGHBOURS = 20
 N_CANDIDATES = 5
@@ -164,12 +165,9 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
     refs = fetch_functions(con, {int(x) for x in labels.ravel()})
     match = assign_one_to_one(labels, scores, refs)
     ids_of = dict(con.execute("SELECT path, id FROM binaries"))
-
-    def counts(path: str) -> tuple[int, int]:  # (named, all) functions of a library binary
-        return con.execute("SELECT count(CASE WHEN name != '' THEN 1 END), count(*) FROM functions "
-                           "WHERE binary_id = ?", (ids_of[path],)).fetchone()
-
-    top_binaries = [ids_of[b] for b in structural_binaries(labels, scores, refs, counts, len(code))]
+    counts = function_counts(con)
+    top_binaries = [ids_of[b] for b in structural_binaries(labels, scores, refs, lambda path: counts[ids_of[path]],
+                                                            len(code))]
     structural = structural_matches(con, code, vectors, top_binaries, cal, member_columns, sketch_columns)
     rows: list[dict] = []
     feats: list[list[float]] = []

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import ResourceLimitError, UsageError
 from ..match.matcher import callee_addresses, code_keys, data_keys, exported_addresses, table_keys
 from .ann import AnnIndex
-from .db import check_db_arg, connect, get_meta, set_meta
+from .db import check_db_arg, connect, function_counts, get_meta, set_meta
 
 MAX_STRINGS = 16
 MAX_FUNCTIONS = 2_000_000
@@ -174,12 +174,11 @@ class Store:
     def binaries(self) -> list[dict]:
         """Every binary in the library: path, sha256, functions, named (those with a name), build_id, model,
         dim, added_at."""
-        cur = self.con.execute(
-            "SELECT b.id, b.path, b.sha256, b.n_functions, b.build_id, b.model_name, b.dim, b.added_at, "
-            "(SELECT count(*) FROM functions f WHERE f.binary_id = b.id AND f.name != '') FROM binaries b "
-            "ORDER BY b.id")
-        return [{"id": r[0], "path": r[1], "sha256": r[2], "functions": r[3], "named": r[8], "build_id": r[4],
-                 "model": r[5], "dim": r[6], "added_at": r[7]} for r in cur]
+        counts = function_counts(self.con)
+        cur = self.con.execute("SELECT id, path, sha256, n_functions, build_id, model_name, dim, added_at "
+                               "FROM binaries ORDER BY id")
+        return [{"id": r[0], "path": r[1], "sha256": r[2], "functions": r[3], "named": counts.get(r[0], (0, 0))[0],
+                 "build_id": r[4], "model": r[5], "dim": r[6], "added_at": r[7]} for r in cur]
 
     def names(self) -> set[str]:
         """Every function name the library holds (not the functions kept without one)."""
