@@ -119,6 +119,10 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
         if name == "model":
             d.embed_seconds = time.perf_counter() - t0
             d.embed_count = len(p2c)
+    own = models["model"].own_columns()  # the model's vectors without context: its own-code column
+    for side in (d.xs, d.xp):
+        v = side["model"][:, own]
+        side["own-code"] = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
     d.docs = [mnemonic_ngrams(f) for f in sc + pc]
     if run_transfer:
         r = transfer(S, P, models["model"])
@@ -350,14 +354,20 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
          f"Model: `{model.name}` ({model.source}); baseline: TF-IDF over mnemonic 1-3-grams, cosine.",
          f"Command: `python benchmarks/accuracy.py {' '.join(sys.argv[1:])}`".rstrip(), ""]
     L += ["## Embedding alone: top-1 and MRR over the whole target binary", "",
-          "| pairs | kind | queries | model top-1 | model MRR | code-only top-1 | TF-IDF top-1 | TF-IDF MRR |",
-          "|---|---|---|---|---|---|---|---|"]
+          "| pairs | kind | queries | model top-1 | model MRR | own code only top-1 | code-only top-1 "
+          "| TF-IDF top-1 | TF-IDF MRR |",
+          "|---|---|---|---|---|---|---|---|---|"]
     for kind, ps in by_kind.items():
         m1, mm, n = whole_binary(ps, "model")
+        o1, _, _ = whole_binary(ps, "own-code")
         c1, _, _ = whole_binary(ps, "code-only")
         t1, tm, _ = whole_binary(ps, "tfidf")
-        L.append(f"| {len(ps)} | {KIND_TITLES.get(kind, kind)} | {n} | {m1:.3f} | {mm:.3f} | {c1:.3f} | {t1:.3f} | "
-                 f"{tm:.3f} |")
+        L.append(f"| {len(ps)} | {KIND_TITLES.get(kind, kind)} | {n} | {m1:.3f} | {mm:.3f} | {o1:.3f} | {c1:.3f} "
+                 f"| {t1:.3f} | {tm:.3f} |")
+    L += ["", "Model: the function's vector with its context (its callees' vectors and a sketch of the read-only "
+              "data it reads, `model.context`, where the model has it). Own code only: the same vectors' own-code "
+              "columns (no callee, no data). Code-only: strings, imports and callee names masked (the callees' "
+              "vectors stay)."]
     L += ["", "Diagnostic: top-1 lost to exact ties (the true counterpart scores best but shares its vector with other "
                "target functions, mostly identical code): " + ", ".join(
                    f"{kind} {tie_loss(ps, 'model'):.3f}" for kind, ps in by_kind.items())]

@@ -56,7 +56,8 @@ def test_numpy_forward_matches_torch(demo_functions):
 def test_an_ensemble_scores_the_mean_of_its_members_similarities(demo_functions):
     shipped = Model.default()
     single = Model({k: v for k, v in shipped.parts[0].items()},
-                   {k: v for k, v in shipped.meta.items() if k not in ("members", "identifier_weight")})
+                   {k: v for k, v in shipped.meta.items()
+                    if k not in ("members", "identifier_weight", "context_weight", "data_weight")})
     rng = np.random.default_rng(0)
     other = Model({k: v + rng.normal(scale=0.05, size=v.shape).astype(np.float32) for k, v in single.t.items()},
                   single.meta)
@@ -73,7 +74,7 @@ def test_member_columns_view_each_member_with_the_identifier_sketch(demo_functio
     n = shipped.n_members
     assert n >= 2 and len(cols) == n
     width = int(shipped.parts[0]["w2"].shape[1])
-    sketch = set(range(n * width, shipped.dim))
+    sketch = set(range(n * width, shipped.own_dim))
     for k in range(n):
         assert set(cols[k]) == set(range(k * width, (k + 1) * width)) | sketch
     v = shipped.embed(demo_functions)

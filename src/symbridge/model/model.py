@@ -12,6 +12,10 @@ A ``bag-mlp`` model may add an identifier sketch (metadata ``identifier_weight``
 projection of the function's imports, strings and constants only, concatenated to the learned vector
 with that weight. Exact identifiers are an open vocabulary that a table trained on a corpus cannot know;
 the sketch keeps their evidence for the nearest-neighbour search.
+
+A ``bag-mlp`` model may append context (metadata ``context_weight``, ``data_weight`` > 0; ``model.context``):
+the sum of the own vectors of the functions each one calls, and a sketch of the read-only data it reads.
+``embed`` returns vectors with it; ``own_columns`` are the columns of the function's own code.
 """
 
 from __future__ import annotations
@@ -115,6 +119,12 @@ class Model:
         self.parts = [self.member(self.t, k) for k in range(self.n_members)] if self.kind == "bag-mlp" else []
         self._check(self.t)
         self.identifier_weight = float(meta.get("identifier_weight", 0.0)) if self.kind == "bag-mlp" else 0.0
+        bag = self.kind == "bag-mlp"
+        self.context_weight = float(meta.get("context_weight", 0.0)) if bag else 0.0
+        self.data_weight = float(meta.get("data_weight", 0.0)) if bag else 0.0
+        self.context_members = int(meta.get("context_members", 2))
+        if not 1 <= self.context_members <= self.n_members:
+            self.context_members = self.n_members
         self.bits = 0  # the embedding tables came from quantized rows of this many bits (Model.load), else 0
         self._sketch: np.ndarray | None = None
 
@@ -233,11 +243,33 @@ class Model:
     SKETCH_SEED = 7
 
     @property
-    def dim(self) -> int:
+    def own_dim(self) -> int:
+        """The width of the own-code part of the vectors (the members' outputs and the identifier sketch)."""
         if self.kind == "bag-mlp":
             sketch = self.SKETCH_DIM if self.identifier_weight > 0 else 0
             return sum(int(p["w2"].shape[1]) for p in self.parts) + sketch
         return int(self.t["embedding"].shape[1])
+
+    @property
+    def context_width(self) -> int:
+        """The callees' columns: the outputs of the first `context_members` members (0 without context)."""
+        if self.context_weight <= 0:
+            return 0
+        return sum(int(p["w2"].shape[1]) for p in self.parts[:self.context_members])
+
+    @property
+    def dim(self) -> int:
+        from .context import DATA_DIM
+
+        return self.own_dim + self.context_width + (DATA_DIM if self.data_weight > 0 else 0)
+
+    @property
+    def has_context(self) -> bool:
+        return self.context_weight > 0 or self.data_weight > 0
+
+    def own_columns(self) -> np.ndarray:
+        """The columns of the function's own code within the model's vectors (all of them without context)."""
+        return np.arange(self.own_dim)
 
     def member_columns(self) -> list[np.ndarray]:
         """For an ensemble, the columns of each member's own embedding within the model's vectors (its output
@@ -246,7 +278,7 @@ class Model:
             return []
         widths = [int(p["w2"].shape[1]) for p in self.parts]
         total = sum(widths)
-        sketch = np.arange(total, self.dim)
+        sketch = np.arange(total, self.own_dim)
         starts = np.cumsum([0] + widths[:-1])
         return [np.concatenate([np.arange(a, a + w), sketch]) for a, w in zip(starts, widths)]
 
@@ -255,7 +287,7 @@ class Model:
         None when it has none: the matcher matches with the sketch alone for evidence."""
         if self.kind != "bag-mlp" or self.identifier_weight <= 0:
             return None
-        return np.arange(self.dim - self.SKETCH_DIM, self.dim)
+        return np.arange(self.own_dim - self.SKETCH_DIM, self.own_dim)
 
     def sketch_table(self) -> np.ndarray:
         if self._sketch is None:
@@ -285,11 +317,20 @@ class Model:
             bags = Model._bag_matrix(bags, table.shape[0])
         return np.asarray(bags @ table, dtype=np.float32)  # one sparse product: no loop over functions
 
+    def _context(self, own: np.ndarray, functions: Sequence, all_own: np.ndarray,
+                 groups: Sequence[Sequence[int]]) -> np.ndarray:
+        from .context import with_context
+
+        if not self.has_context:
+            return own
+        return with_context(own, functions, all_own, groups, self.context_width, self.context_weight,
+                            self.data_weight, read_data=not self.code_only)
+
     def forward(self, bags: Sequence[tuple[np.ndarray, np.ndarray]],
                 identifier_bags: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
         """Embeddings of featurized functions (lists of (ids, weights): all features, identifiers only)."""
         if not bags:
-            return np.zeros((0, self.dim), np.float32)
+            return np.zeros((0, self.own_dim), np.float32)
         if self.kind == "projection":
             return _normalize(self._bag_sum(self.t["embedding"], bags))
         outs = []
@@ -319,9 +360,20 @@ class Model:
             id_bags.append(bag_of(c, groups))  # the identifier sketch keeps one bucket a feature
         return bags, id_bags
 
-    def embed_merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
+    def embed_merged(self, functions: Sequence, groups: Sequence[Sequence[int]],
+                     vectors: np.ndarray | None = None) -> np.ndarray:
         """(len(groups), D): each row embeds the features of several functions together, as if their code were
-        one function (a caller with the callees a compiler would inline into it)."""
+        one function (a caller with the callees a compiler would inline into it). With context, `vectors` are
+        `embed(functions)` (the callees' own vectors come from them)."""
+        own = self._embed_merged_own(functions, groups)
+        if not self.has_context:
+            return own
+        if vectors is None or len(vectors) != len(functions):
+            raise ValueError("a model with context merges functions given the vectors of all of them")
+        all_own = _normalize(vectors[:, :self.own_dim])
+        return self._context(own, functions, all_own, groups)
+
+    def _embed_merged_own(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
         counts = {k: feature_counts(functions[k].facts, self.code_only, self.feature_set)
                   for k in sorted({k for g in groups for k in g})}  # only the functions some group holds
         merged = []
@@ -339,9 +391,18 @@ class Model:
     def embed(self, functions: Sequence, progress: Callable[[int], None] | None = None,
               batch: int = 2048) -> np.ndarray:
         """(N, D) float32 unit vectors for the functions, in order. Large sets are lifted, featurized and
-        embedded on two cores (`model.parallel`); the vectors are the same."""
+        embedded on two cores (`model.parallel`); the vectors are the same. With context, a function's
+        callees are looked up among `functions`: pass all of a binary's functions, not a few."""
+        own = self.embed_own(functions, progress, batch)
+        if not self.has_context or not len(own):
+            return own
+        return self._context(own, functions, own, [[i] for i in range(len(functions))])
+
+    def embed_own(self, functions: Sequence, progress: Callable[[int], None] | None = None,
+                  batch: int = 2048) -> np.ndarray:
+        """(N, own_dim) unit vectors of the functions' own code, without context."""
         if not functions:
-            return np.zeros((0, self.dim), np.float32)
+            return np.zeros((0, self.own_dim), np.float32)
         with gc_paused():
             return self._embed(functions, progress, batch)
 

@@ -62,7 +62,7 @@ def beside(job: Callable[[], Any], here: Callable[[], T]) -> tuple[T, Any]:
 
 def _child(model, part: Sequence) -> tuple:
     os.environ["SYMBRIDGE_WORKERS"] = "1"  # the child embeds its half alone (this is its own environment)
-    return [f.facts for f in part], model.embed(part)
+    return [f.facts for f in part], model.embed_own(part)
 
 
 def embed(model, functions: Sequence, chunk: Callable[[Sequence], Any],

@@ -27,6 +27,8 @@ def model_fingerprint(model) -> str:
     """A short hash of the model's kind, dimension, inputs and weights (a sample of each tensor)."""
     h = hashlib.sha256(f"{model.kind}:{model.dim}:{model.feature_set}:{model.code_only}:"
                        f"{model.identifier_weight}".encode())
+    if getattr(model, "has_context", False):
+        h.update(f":{model.context_weight}:{model.data_weight}:{model.context_members}".encode())
     for k in sorted(model.t):
         v = np.ascontiguousarray(model.t[k])
         h.update(k.encode() + str(v.shape).encode())

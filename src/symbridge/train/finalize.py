@@ -5,7 +5,11 @@
 
 The weight is chosen by plain nearest-neighbour top-1 over whole target binaries on train-sources pairs
 (never dev-eval) of packages the model was not trained on (`--model-packages`), then the model is written
-to src/symbridge/model/weights/symbridge-default.safetensors (or `--out`).
+to src/symbridge/model/weights/symbridge-default.safetensors (or `--out`), with the context weights
+(`model.context`: callees and read-only data; chosen with `heldout.py` on held-out train pairs, session 23).
+`--context-only` takes one finished model and sets only its context weights (its tables stay bit for bit):
+
+    python -m symbridge.train.finalize src/symbridge/model/weights/symbridge-default.safetensors --context-only
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 def top1(model: Model, pairs: list) -> float:
     hits = total = 0
     for sc, pc, q, g in pairs:
-        xs, xp = model.embed([sc[i] for i in q]), model.embed(pc)
+        xs, xp = model.embed(sc)[q], model.embed(pc)  # whole binaries: a function's context is its callees
         hits += int((np.argmax(xs @ xp.T, axis=1) == np.array(g)).sum())
         total += len(q)
     return hits / max(total, 1)
@@ -51,8 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bits", type=int, choices=(0, 4, 8), default=0,
                     help="Store the embedding tables as rows of 8- or 4-bit integers with a scale each (four "
                          "networks fit under 20 MB in 8 bits, eight in 4 bits); 0: float16.")
+    ap.add_argument("--context-weight", type=float, default=0.5,
+                    help="Weight of the callees' vectors appended to each function's own (0: none).")
+    ap.add_argument("--data-weight", type=float, default=0.2,
+                    help="Weight of the sketch of the read-only data a function reads (0: none).")
+    ap.add_argument("--context-members", type=int, default=2,
+                    help="The callees' vectors are the outputs of this many ensemble members.")
+    ap.add_argument("--context-only", action="store_true",
+                    help="One finished model: set its context weights only, no identifier-weight fit.")
     a = ap.parse_args(argv)
+    context = dict(context_weight=a.context_weight, data_weight=a.data_weight, context_members=a.context_members)
     ckpts = [Model.load(c) for c in a.checkpoint]
+    if a.context_only:
+        if len(ckpts) != 1:
+            ap.error("--context-only takes one model")
+        name = ckpts[0].name.removesuffix("-ctx") + ("-ctx" if a.context_weight > 0 or a.data_weight > 0 else "")
+        final = Model(ckpts[0].t, dict(ckpts[0].meta, **context, name=name), ckpts[0].source)
+        final.save(a.out, bits=ckpts[0].bits)
+        print(f"context {context}; wrote {a.out}")
+        return 0
     base = ckpts[0] if len(ckpts) == 1 else Model.ensemble(ckpts)
     rng = random.Random(0)
     seen = read_list(a.model_packages)
@@ -71,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
                 pairs.append(got)
     best_w, best = 0.0, -1.0
     for w in GRID:
-        m = Model(base.t, dict(base.meta, identifier_weight=w), base.source)
+        m = Model(base.t, dict(base.meta, identifier_weight=w, **context), base.source)
         score = top1(m, pairs)
         print(f"identifier weight {w}: train-pairs nearest-neighbour top-1 {score:.4f}", file=sys.stderr)
         if score > best:
             best_w, best = w, score
-    final = Model(base.t, dict(base.meta, identifier_weight=best_w,
+    final = Model(base.t, dict(base.meta, identifier_weight=best_w, **context,
                                identifier_weight_fit=f"{len(pairs)} train-sources pairs, top-1 {best:.4f}"))
     final.save(a.out, bits=a.bits)
     print(f"identifier weight {best_w} (top-1 {best:.4f} on {len(pairs)} train pairs); wrote {a.out}")

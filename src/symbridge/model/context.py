@@ -1,0 +1,93 @@
+"""What a function's vector carries beyond its own code: the functions it calls and the data it reads.
+
+A wrapper that tail-calls one internal function, a `*_free` that calls its own destructor, a pair of
+encoders that differ only in the table they pass: their own code is the same instruction for instruction, so
+their own vectors tie exactly, and nearest neighbours must guess. What tells them apart is what they call
+and what they read. A model with ``context_weight`` > 0 appends to each own vector (unit) the sum of its
+callees' own vectors (the first members' columns, made unit), and with ``data_weight`` > 0 a fixed random
+sketch of the read-only data it refers to (16 bytes at each address, or the strings a descriptor's pointers
+lead to), each with its weight, and makes the whole unit again. One hop of calls, as Asm2Vec's callee
+expansion: a callee is looked up among the functions embedded together (a binary's functions), never
+matched or named. Functions that call nothing and read no data keep their own vector's direction.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+DATA_DIM = 64
+DATA_ROWS = 1 << 16
+DATA_SEED = 5
+_DATA_TABLE: list[np.ndarray] = []
+
+
+def data_table() -> np.ndarray:
+    if not _DATA_TABLE:
+        _DATA_TABLE.append(np.random.default_rng(DATA_SEED).standard_normal((DATA_ROWS, DATA_DIM)).astype(np.float32))
+    return _DATA_TABLE[0]
+
+
+def data_hashes(f) -> list[int]:
+    """Hashes of the read-only data a function refers to: the first 16 bytes at each data address in a
+    read-only section, or, elsewhere, the strings behind the object's first pointers (ElfImage.strings_behind)."""
+    img = f.binary.image
+    out = []
+    for a in f.facts.data_refs:
+        b = img.read_only_data(a, 16)
+        if b:
+            out.append(zlib.crc32(b"R" + b))
+        elif s := img.strings_behind(a):
+            out.append(zlib.crc32(("B" + "\0".join(s)).encode()))
+    return out
+
+
+def callee_rows(functions: Sequence) -> list[list[int]]:
+    """For each function, the rows (in `functions`) of the functions it calls or tail-calls, itself aside."""
+    at = {f.address: i for i, f in enumerate(functions)}
+    return [[at[c] for c in dict.fromkeys(f.callees) if c in at and at[c] != i] for i, f in enumerate(functions)]
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """x's rows made unit in place (zero rows stay zero); float32."""
+    n = np.sqrt(np.einsum("ij,ij->i", x, x))
+    n[n == 0] = 1.0
+    x /= n[:, None]
+    return x
+
+
+def with_context(own: np.ndarray, functions: Sequence, all_own: np.ndarray, groups: Sequence[Sequence[int]],
+                 width: int, callee_weight: float, data_weight: float, read_data: bool = True) -> np.ndarray:
+    """Rows of `own` (one a group of `functions`, unit) with their context appended and made unit again.
+    A group is the functions whose code the row embeds (one function, or a caller with callees folded in, as
+    the inlined view has them); its callees are those of its members outside it, summed from `all_own`'s first
+    `width` columns (every function's own vector). Without `read_data` (a code-only model) the data columns
+    stay zero."""
+    d = own.shape[1]
+    out = np.zeros((len(groups), d + (width if callee_weight > 0 else 0) + (DATA_DIM if data_weight > 0 else 0)),
+                   np.float32)
+    out[:, :d] = own
+    at = d
+    if callee_weight > 0:
+        rows = callee_rows(functions)
+        ctx = out[:, at:at + width]
+        for r, g in enumerate(groups):
+            inside = set(g)
+            called = list(dict.fromkeys(c for k in g for c in rows[k] if c not in inside))
+            if called:
+                ctx[r] = all_own[called, :width].sum(axis=0)
+        _unit_rows(ctx)
+        ctx *= callee_weight
+        at += width
+    if data_weight > 0 and read_data:
+        table = data_table()
+        sk = out[:, at:at + DATA_DIM]
+        for r, g in enumerate(groups):
+            hs = {h for k in g for h in data_hashes(functions[k])}
+            if hs:
+                sk[r] = table[[h % DATA_ROWS for h in sorted(hs)]].sum(axis=0)
+        _unit_rows(sk)
+        sk *= data_weight
+    return _unit_rows(out)

@@ -1,0 +1,82 @@
+"""Context (model.context): what a function calls and the read-only data it reads join its vector."""
+
+import numpy as np
+import pytest
+
+from symbridge.binary import Binary
+from symbridge.model.context import DATA_DIM
+from symbridge.model.model import Model
+from tests.conftest import truth_of
+from tests.fixtures.build import build, strip_copy
+
+TWINS = ["wrap_parse", "wrap_count", "wrap_checksum", "lookup_prime", "lookup_square", "lookup_power"]
+
+
+@pytest.fixture(scope="module")
+def models():
+    d = Model.default()
+    meta = {k: v for k, v in d.meta.items() if k not in ("context_weight", "data_weight")}
+    return Model(d.t, meta), Model(d.t, dict(meta, context_weight=0.5, data_weight=0.2, context_members=2))
+
+
+@pytest.fixture(scope="module")
+def wrappers():
+    """wrappers.c at -O2 with symbols, at -O3 stripped; the -O3 names by address."""
+    ref, full = build("wrappers.c", opt="-O2"), build("wrappers.c", opt="-O3")
+    truth = {a: sorted(n)[0] for a, n in truth_of(full).items()}
+    return Binary(ref).code_functions, Binary(strip_copy(full), ignore_symbols=True).code_functions, truth
+
+
+def best_names(xs, xp, sc, pc, truth, name):
+    s = xs[[f.name for f in sc].index(name)] @ xp.T
+    return sorted(truth.get(pc[j].address, "?") for j in np.flatnonzero(s >= s.max() - 1e-6))
+
+
+def test_twins_that_tie_on_their_own_code_are_told_apart_by_callees_and_data(models, wrappers):
+    own, ctx = models
+    sc, pc, truth = wrappers
+    xs, xp = own.embed(sc), own.embed(pc)
+    for name in TWINS:  # their own code is the same: each ties with its two siblings
+        assert len(best_names(xs, xp, sc, pc, truth, name)) == 3, name
+    xs, xp = ctx.embed(sc), ctx.embed(pc)
+    for name in TWINS:
+        assert best_names(xs, xp, sc, pc, truth, name) == [name]
+
+
+def test_context_is_appended_to_the_unchanged_own_vector(models, wrappers):
+    own, ctx = models
+    sc = wrappers[0]
+    assert ctx.dim == own.dim + ctx.context_width + DATA_DIM and ctx.own_dim == own.dim
+    assert ctx.context_width == 2 * int(own.parts[0]["w2"].shape[1])
+    v, plain = ctx.embed(sc), own.embed(sc)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    head = v[:, ctx.own_columns()]
+    assert np.allclose(head / np.linalg.norm(head, axis=1, keepdims=True), plain, atol=1e-5)
+    leaf = [f.name for f in sc].index("count_spaces")  # calls nothing, reads no table
+    assert not v[leaf, ctx.own_dim:].any()
+    assert np.array_equal(ctx.embed(sc), v)  # deterministic
+    for cols in ctx.member_columns() + [ctx.sketch_columns()]:
+        assert cols.max() < ctx.own_dim
+
+
+def test_merged_rows_take_the_context_of_their_members(models, wrappers):
+    own, ctx = models
+    sc = wrappers[0]
+    v = ctx.embed(sc)
+    with pytest.raises(ValueError):
+        ctx.embed_merged(sc, [[0, 1]])
+    singles = ctx.embed_merged(sc, [[i] for i in range(len(sc))], v)
+    assert np.allclose(singles, v, atol=1e-5)
+    names = [f.name for f in sc]
+    w, p = names.index("wrap_parse"), names.index("parse_number")
+    merged = ctx.embed_merged(sc, [[w, p]], v)  # parse_number folded in: no callee left outside
+    assert not merged[0, ctx.own_dim:ctx.own_dim + ctx.context_width].any()
+
+
+def test_a_code_only_model_reads_callees_but_no_data(models, wrappers):
+    _, ctx = models
+    code = Model(ctx.t, dict(ctx.meta, code_only=True))
+    sc = wrappers[0]
+    v = code.embed(sc)
+    assert v.shape[1] == ctx.dim and not v[:, -DATA_DIM:].any()
+    assert v[[f.name for f in sc].index("wrap_parse"), ctx.own_dim:ctx.own_dim + ctx.context_width].any()
