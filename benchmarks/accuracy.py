@@ -111,18 +111,18 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
     d.tnames = [frozenset(truth.get(f.address, ())) for f in pc]
     d.qnames = [source_name(sc[i].name) for i in q]
     for name, m in models.items():
-        d.xs[name] = m.embed(sc)
+        own, d.xs[name] = m.embed_both(sc)
+        if name == "model":
+            d.xs["own-code"] = own
         t0 = time.perf_counter()
         P2 = Binary(anon, ignore_symbols=True)  # fresh: time lifting too
         p2c = P2.code_functions
-        d.xp[name] = m.embed(p2c)
+        own, d.xp[name] = m.embed_both(p2c)
+        if name == "model":
+            d.xp["own-code"] = own
         if name == "model":
             d.embed_seconds = time.perf_counter() - t0
             d.embed_count = len(p2c)
-    own = models["model"].own_columns()  # the model's vectors without context: its own-code column
-    for side in (d.xs, d.xp):
-        v = side["model"][:, own]
-        side["own-code"] = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
     d.docs = [mnemonic_ngrams(f) for f in sc + pc]
     if run_transfer:
         r = transfer(S, P, models["model"])
@@ -364,10 +364,10 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
         t1, tm, _ = whole_binary(ps, "tfidf")
         L.append(f"| {len(ps)} | {KIND_TITLES.get(kind, kind)} | {n} | {m1:.3f} | {mm:.3f} | {o1:.3f} | {c1:.3f} "
                  f"| {t1:.3f} | {tm:.3f} |")
-    L += ["", "Model: the function's vector with its context (its callees' vectors and a sketch of the read-only "
-              "data it reads, `model.context`, where the model has it). Own code only: the same vectors' own-code "
-              "columns (no callee, no data). Code-only: strings, imports and callee names masked (the callees' "
-              "vectors stay)."]
+    L += ["", "Model: the function's vector with its context where the model has one (its callees' vectors and a "
+              "sketch of the read-only data it reads, `model.context`), as `symbridge embed` writes it. Own code "
+              "only: the vector of the function's own code (no callee, no data), which the matching below "
+              "compares. Code-only: strings, imports and callee names masked (the callees' vectors stay)."]
     L += ["", "Diagnostic: top-1 lost to exact ties (the true counterpart scores best but shares its vector with other "
                "target functions, mostly identical code): " + ", ".join(
                    f"{kind} {tie_loss(ps, 'model'):.3f}" for kind, ps in by_kind.items())]

@@ -50,27 +50,29 @@ def test_context_is_appended_to_the_unchanged_own_vector(models, wrappers):
     assert ctx.context_width == 2 * int(own.parts[0]["w2"].shape[1])
     v, plain = ctx.embed(sc), own.embed(sc)
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
-    head = v[:, ctx.own_columns()]
+    head = v[:, :ctx.own_dim]
     assert np.allclose(head / np.linalg.norm(head, axis=1, keepdims=True), plain, atol=1e-5)
     leaf = [f.name for f in sc].index("count_spaces")  # calls nothing, reads no table
     assert not v[leaf, ctx.own_dim:].any()
+    assert ctx.embed([]).shape == (0, ctx.dim) and ctx.embed_own([]).shape == (0, ctx.own_dim)
     assert np.array_equal(ctx.embed(sc), v)  # deterministic
     for cols in ctx.member_columns() + [ctx.sketch_columns()]:
         assert cols.max() < ctx.own_dim
 
 
-def test_merged_rows_take_the_context_of_their_members(models, wrappers):
+def test_the_matcher_and_its_inlined_view_see_the_own_code_vectors(models, wrappers):
+    """Context serves nearest neighbours; the matcher compares own code (and brings the call graph itself)."""
+    from symbridge.match.transfer import embed_binary
+
     own, ctx = models
     sc = wrappers[0]
-    v = ctx.embed(sc)
-    with pytest.raises(ValueError):
-        ctx.embed_merged(sc, [[0, 1]])
-    singles = ctx.embed_merged(sc, [[i] for i in range(len(sc))], v)
-    assert np.allclose(singles, v, atol=1e-5)
-    names = [f.name for f in sc]
-    w, p = names.index("wrap_parse"), names.index("parse_number")
-    merged = ctx.embed_merged(sc, [[w, p]], v)  # parse_number folded in: no callee left outside
-    assert not merged[0, ctx.own_dim:ctx.own_dim + ctx.context_width].any()
+    binary = sc[0].binary
+    o, full = ctx.embed_both(sc)
+    assert np.array_equal(o, own.embed(sc)) and np.array_equal(full, ctx.embed(sc))
+    assert np.array_equal(embed_binary(binary, ctx, own=True), o)
+    assert np.array_equal(embed_binary(binary, ctx), full)
+    merged = ctx.embed_merged(sc, [[0, 1], [2]])
+    assert merged.shape == (2, ctx.own_dim) and np.allclose(merged[1], o[2], atol=1e-6)
 
 
 def test_a_code_only_model_reads_callees_but_no_data(models, wrappers):

@@ -33,7 +33,7 @@ def test_add_then_list(fixtures, db):
     assert rows[0]["named"] == len({f.address for f in Binary(fixtures["ref"]).code_functions if f.name})
     assert names == {f.name for f in Binary(fixtures["ref"]).code_functions if f.name}
     assert len(rows[0]["sha256"]) == 64
-    assert rows[0]["model"] == Model.default().name and rows[0]["dim"] == Model.default().dim
+    assert rows[0]["model"] == Model.default().name and rows[0]["dim"] == Model.default().own_dim
     idx, side = index_paths(db)
     assert idx.is_file() and side.is_file()
     con = sqlite3.connect(str(db))

@@ -26,7 +26,7 @@ def inlined_vectors(model, functions: list, vectors: np.ndarray, callees: list[l
     rows = [j for j, g in enumerate(groups) if len(g) > 1]
     out = vectors.copy()
     if rows:
-        out[rows] = model.embed_merged(functions, [groups[j] for j in rows], vectors)
+        out[rows] = model.embed_merged(functions, [groups[j] for j in rows])
     return out
 
 

@@ -20,12 +20,14 @@ def _label(f: Function) -> str:
     return f.name or f"sub_{f.address:x}"
 
 
-def embed_binary(binary: Binary, model, progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Embeddings of the binary's non-PLT functions (cached on the binary per model)."""
+def embed_binary(binary: Binary, model, progress: Callable[[int], None] | None = None,
+                 own: bool = False) -> np.ndarray:
+    """Embeddings of the binary's non-PLT functions, with their context (nearest neighbours, the analogy), or
+    with `own` their own code alone (what the matcher compares); both cached on the binary per model."""
     cache = binary.__dict__.setdefault("_embeddings", {})  # keyed by the model object itself (identity)
     if model not in cache:
-        cache[model] = model.embed(binary.code_functions, progress=progress)
-    return cache[model]
+        cache[model] = model.embed_both(binary.code_functions, progress=progress)
+    return cache[model][0 if own else 1]
 
 
 def match_binaries(reference: Binary, target: Binary, model, params: Params | None = None,
@@ -58,8 +60,9 @@ def match_sides(reference: Binary, target: Binary, model, params: Params | None 
     function counts tell one build from the other (match.inline)."""
     p = params or Params.default()
     s_code, p_code = reference.code_functions, target.code_functions
-    ref_side = build_side(s_code, embed_binary(reference, model, progress), use_names=True)
-    tgt_side = build_side(p_code, embed_binary(target, model, progress), use_names=not target.ignore_symbols)
+    ref_side = build_side(s_code, embed_binary(reference, model, progress, own=True), use_names=True)
+    tgt_side = build_side(p_code, embed_binary(target, model, progress, own=True),
+                          use_names=not target.ignore_symbols)
     blend_thunks(ref_side, s_code)
     blend_thunks(tgt_side, p_code)
     which = inline_side(len(s_code), len(p_code), p.inline_ratio)

@@ -9,6 +9,10 @@ sketch of the read-only data it refers to (16 bytes at each address, or the stri
 lead to), each with its weight, and makes the whole unit again. One hop of calls, as Asm2Vec's callee
 expansion: a callee is looked up among the functions embedded together (a binary's functions), never
 matched or named. Functions that call nothing and read no data keep their own vector's direction.
+
+The matcher and the library of known functions work on the own vectors (`Model.embed_both`): they bring the
+call graph themselves, and inside the matcher context broke exact ties among look-alike families by noise
+where address order had placed them right (gsl's `gsl_matrix_<type>_const_*`).
 """
 
 from __future__ import annotations
@@ -58,35 +62,29 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def with_context(own: np.ndarray, functions: Sequence, all_own: np.ndarray, groups: Sequence[Sequence[int]],
-                 width: int, callee_weight: float, data_weight: float, read_data: bool = True) -> np.ndarray:
-    """Rows of `own` (one a group of `functions`, unit) with their context appended and made unit again.
-    A group is the functions whose code the row embeds (one function, or a caller with callees folded in, as
-    the inlined view has them); its callees are those of its members outside it, summed from `all_own`'s first
-    `width` columns (every function's own vector). Without `read_data` (a code-only model) the data columns
-    stay zero."""
+def with_context(own: np.ndarray, functions: Sequence, width: int, callee_weight: float, data_weight: float,
+                 read_data: bool = True) -> np.ndarray:
+    """The own vectors of `functions` (unit rows, in order) with their context appended and made unit again:
+    the sum of each one's callees' own vectors (their first `width` columns) and the sketch of the data it
+    reads. Without `read_data` (a code-only model) the data columns stay zero."""
     d = own.shape[1]
-    out = np.zeros((len(groups), d + (width if callee_weight > 0 else 0) + (DATA_DIM if data_weight > 0 else 0)),
+    out = np.zeros((len(own), d + (width if callee_weight > 0 else 0) + (DATA_DIM if data_weight > 0 else 0)),
                    np.float32)
     out[:, :d] = own
     at = d
     if callee_weight > 0:
-        rows = callee_rows(functions)
         ctx = out[:, at:at + width]
-        for r, g in enumerate(groups):
-            inside = set(g)
-            called = list(dict.fromkeys(c for k in g for c in rows[k] if c not in inside))
+        for r, called in enumerate(callee_rows(functions)):
             if called:
-                ctx[r] = all_own[called, :width].sum(axis=0)
+                ctx[r] = own[called, :width].sum(axis=0)
         _unit_rows(ctx)
         ctx *= callee_weight
         at += width
     if data_weight > 0 and read_data:
         table = data_table()
         sk = out[:, at:at + DATA_DIM]
-        for r, g in enumerate(groups):
-            hs = {h for k in g for h in data_hashes(functions[k])}
-            if hs:
+        for r, f in enumerate(functions):
+            if hs := set(data_hashes(f)):
                 sk[r] = table[[h % DATA_ROWS for h in sorted(hs)]].sum(axis=0)
         _unit_rows(sk)
         sk *= data_weight

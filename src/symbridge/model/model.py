@@ -15,7 +15,8 @@ the sketch keeps their evidence for the nearest-neighbour search.
 
 A ``bag-mlp`` model may append context (metadata ``context_weight``, ``data_weight`` > 0; ``model.context``):
 the sum of the own vectors of the functions each one calls, and a sketch of the read-only data it reads.
-``embed`` returns vectors with it; ``own_columns`` are the columns of the function's own code.
+``embed`` returns vectors with it, ``embed_own`` without, ``embed_both`` both; the first ``own_dim`` columns
+of the first are the second.
 """
 
 from __future__ import annotations
@@ -267,10 +268,6 @@ class Model:
     def has_context(self) -> bool:
         return self.context_weight > 0 or self.data_weight > 0
 
-    def own_columns(self) -> np.ndarray:
-        """The columns of the function's own code within the model's vectors (all of them without context)."""
-        return np.arange(self.own_dim)
-
     def member_columns(self) -> list[np.ndarray]:
         """For an ensemble, the columns of each member's own embedding within the model's vectors (its output
         and the identifier sketch): the matcher matches with each member alone for evidence. [] otherwise."""
@@ -317,14 +314,16 @@ class Model:
             bags = Model._bag_matrix(bags, table.shape[0])
         return np.asarray(bags @ table, dtype=np.float32)  # one sparse product: no loop over functions
 
-    def _context(self, own: np.ndarray, functions: Sequence, all_own: np.ndarray,
-                 groups: Sequence[Sequence[int]]) -> np.ndarray:
+    def add_context(self, own: np.ndarray, functions: Sequence) -> np.ndarray:
+        """The full vectors of `functions` from their own vectors (`embed_own`): context appended."""
         from .context import with_context
 
         if not self.has_context:
             return own
-        return with_context(own, functions, all_own, groups, self.context_width, self.context_weight,
-                            self.data_weight, read_data=not self.code_only)
+        if not len(own):
+            return np.zeros((0, self.dim), np.float32)
+        return with_context(own, functions, self.context_width, self.context_weight, self.data_weight,
+                            read_data=not self.code_only)
 
     def forward(self, bags: Sequence[tuple[np.ndarray, np.ndarray]],
                 identifier_bags: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
@@ -360,20 +359,10 @@ class Model:
             id_bags.append(bag_of(c, groups))  # the identifier sketch keeps one bucket a feature
         return bags, id_bags
 
-    def embed_merged(self, functions: Sequence, groups: Sequence[Sequence[int]],
-                     vectors: np.ndarray | None = None) -> np.ndarray:
-        """(len(groups), D): each row embeds the features of several functions together, as if their code were
-        one function (a caller with the callees a compiler would inline into it). With context, `vectors` are
-        `embed(functions)` (the callees' own vectors come from them)."""
-        own = self._embed_merged_own(functions, groups)
-        if not self.has_context:
-            return own
-        if vectors is None or len(vectors) != len(functions):
-            raise ValueError("a model with context merges functions given the vectors of all of them")
-        all_own = _normalize(vectors[:, :self.own_dim])
-        return self._context(own, functions, all_own, groups)
-
-    def _embed_merged_own(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
+    def embed_merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
+        """(len(groups), own_dim): each row embeds the features of several functions together, as if their code
+        were one function (a caller with the callees a compiler would inline into it); own code, no context
+        (the matcher's inlined view)."""
         counts = {k: feature_counts(functions[k].facts, self.code_only, self.feature_set)
                   for k in sorted({k for g in groups for k in g})}  # only the functions some group holds
         merged = []
@@ -393,10 +382,15 @@ class Model:
         """(N, D) float32 unit vectors for the functions, in order. Large sets are lifted, featurized and
         embedded on two cores (`model.parallel`); the vectors are the same. With context, a function's
         callees are looked up among `functions`: pass all of a binary's functions, not a few."""
+        return self.embed_both(functions, progress, batch)[1]
+
+    def embed_both(self, functions: Sequence, progress: Callable[[int], None] | None = None,
+                   batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """(own-code vectors, full vectors) of the functions, the first computed once for both. The matcher and
+        the library work on the own-code vectors (they bring the call graph themselves); nearest-neighbour
+        uses take the full ones."""
         own = self.embed_own(functions, progress, batch)
-        if not self.has_context or not len(own):
-            return own
-        return self._context(own, functions, own, [[i] for i in range(len(functions))])
+        return own, self.add_context(own, functions)
 
     def embed_own(self, functions: Sequence, progress: Callable[[int], None] | None = None,
                   batch: int = 2048) -> np.ndarray:

@@ -25,10 +25,8 @@ MAX_FUNCTIONS = 2_000_000
 
 def model_fingerprint(model) -> str:
     """A short hash of the model's kind, dimension, inputs and weights (a sample of each tensor)."""
-    h = hashlib.sha256(f"{model.kind}:{model.dim}:{model.feature_set}:{model.code_only}:"
+    h = hashlib.sha256(f"{model.kind}:{model.own_dim}:{model.feature_set}:{model.code_only}:"
                        f"{model.identifier_weight}".encode())
-    if getattr(model, "has_context", False):
-        h.update(f":{model.context_weight}:{model.data_weight}:{model.context_members}".encode())
     for k in sorted(model.t):
         v = np.ascontiguousarray(model.t[k])
         h.update(k.encode() + str(v.shape).encode())
@@ -71,9 +69,9 @@ class Store:
         name, dim, fp = (get_meta(self.con, k) for k in ("model_name", "model_dim", "model_fingerprint"))
         if name is None:
             return
-        if (name, int(dim)) != (m.name, m.dim):
+        if (name, int(dim)) != (m.name, m.own_dim):
             raise UsageError(f"{self.db}: the library was built with model {name!r} (dimension {dim}), but this "
-                             f"run uses {m.name!r} (dimension {m.dim}); pass --model with the library's model "
+                             f"run uses {m.name!r} (dimension {m.own_dim}); pass --model with the library's model "
                              "or use another DB")
         if fp and fp != model_fingerprint(m):
             raise UsageError(f"{self.db}: the library was built with other weights of model {name!r} "
@@ -83,7 +81,7 @@ class Store:
     def ann(self) -> AnnIndex:
         if self._ann is None:
             self._check_model()
-            self._ann = AnnIndex(self.path, self.model.dim, self.model.name).open(self.con)
+            self._ann = AnnIndex(self.path, self.model.own_dim, self.model.name).open(self.con)
         return self._ann
 
     @contextmanager
@@ -119,7 +117,7 @@ class Store:
             raise ResourceLimitError(f"{path}: {len(funcs)} functions, more than {MAX_FUNCTIONS}")
         self._check_model()
         m = self.model
-        vectors = np.ascontiguousarray(m.embed(funcs), np.float32)
+        vectors = np.ascontiguousarray(m.embed_own(funcs), np.float32)  # what the matcher compares
         rows = []
         exported = exported_addresses(b)
         # as the matcher's build_side sees a binary: its callees, and the name a handler is registered under
@@ -158,12 +156,12 @@ class Store:
         m = self.model
         if get_meta(con, "model_name") is None:
             set_meta(con, "model_name", m.name)
-            set_meta(con, "model_dim", str(m.dim))
+            set_meta(con, "model_dim", str(m.own_dim))
             set_meta(con, "model_fingerprint", model_fingerprint(m))
         cur = con.execute(
             "INSERT INTO binaries(path, sha256, build_id, model_name, dim, added_at, n_functions) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (os.path.abspath(path), sha, b.image.build_id, m.name, m.dim,
+            (os.path.abspath(path), sha, b.image.build_id, m.name, m.own_dim,
              datetime.now(UTC).isoformat(timespec="seconds"), len(rows)))
         bid = cur.lastrowid
         con.executemany(
@@ -196,7 +194,7 @@ class Store:
             target = Binary(target, ignore_symbols=True)
         code = target.code_functions
         ann = self.ann
-        vectors = self.model.embed(code, progress=progress)  # one embedding call for the whole target
+        vectors = self.model.embed_own(code, progress=progress)  # one embedding call for the whole target
         if stage:
             stage("matching")
         return build_result(self.con, self.db, target, code, vectors, ann, self.model.name, min_confidence,

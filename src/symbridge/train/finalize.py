@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.context_only:
         if len(ckpts) != 1:
             ap.error("--context-only takes one model")
-        name = ckpts[0].name.removesuffix("-ctx") + ("-ctx" if a.context_weight > 0 or a.data_weight > 0 else "")
-        final = Model(ckpts[0].t, dict(ckpts[0].meta, **context, name=name), ckpts[0].source)
+        final = Model(ckpts[0].t, dict(ckpts[0].meta, **context), ckpts[0].source)
         final.save(a.out, bits=ckpts[0].bits)
         print(f"context {context}; wrote {a.out}")
         return 0
