@@ -1,5 +1,7 @@
 """The shipped model: NumPy inference matches the training framework, is deterministic, validates files."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -249,3 +251,20 @@ def test_a_quantized_table_without_its_scales_is_rejected(tmp_path, suffix, dtyp
     save_file(t, str(tmp_path / "m.safetensors"))
     with pytest.raises(ModelError, match="scale"):
         Model.load(tmp_path / "m.safetensors")
+
+
+@pytest.mark.parametrize("key, value", [("context_weight", "abc"), ("data_weight", -1.0), ("identifier_weight", 1e9),
+                                        ("context_weight", True), ("context_members", "x"), ("context_members", 0)])
+def test_model_metadata_that_is_no_weight_or_count_is_rejected(tmp_path, key, value):
+    from safetensors.numpy import save_file
+
+    shipped = Model.default()
+    single = {k: v for k, v in shipped.parts[0].items()}
+    meta = {k: v for k, v in shipped.meta.items() if k not in ("members", "member_runs")}
+    with pytest.raises(ModelError, match=key):
+        Model(single, dict(meta, **{key: value}))
+    path = tmp_path / "bad.safetensors"  # the same through a file, as --model reads it
+    save_file({k: v.astype(np.float16 if k == "embedding" else np.float32) for k, v in single.items()}, str(path),
+              metadata={"symbridge": json.dumps(dict(meta, format="symbridge-model", **{key: value}))})
+    with pytest.raises(ModelError, match=key):
+        Model.load(path)

@@ -119,15 +119,23 @@ class Model:
             raise ModelError(f"{source}: a tensor is not numeric ({exc})") from None
         self.parts = [self.member(self.t, k) for k in range(self.n_members)] if self.kind == "bag-mlp" else []
         self._check(self.t)
-        self.identifier_weight = float(meta.get("identifier_weight", 0.0)) if self.kind == "bag-mlp" else 0.0
         bag = self.kind == "bag-mlp"
-        self.context_weight = float(meta.get("context_weight", 0.0)) if bag else 0.0
-        self.data_weight = float(meta.get("data_weight", 0.0)) if bag else 0.0
-        self.context_members = int(meta.get("context_members", 2))
-        if not 1 <= self.context_members <= self.n_members:
-            self.context_members = self.n_members
+        self.identifier_weight = self._weight("identifier_weight") if bag else 0.0
+        self.context_weight = self._weight("context_weight") if bag else 0.0
+        self.data_weight = self._weight("data_weight") if bag else 0.0
+        k = meta.get("context_members", 2)
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 16:
+            raise ModelError(f"{source}: context_members {k!r} is not a count from 1 to 16")
+        self.context_members = min(k, self.n_members)  # a member taken alone out of an ensemble keeps its meta
         self.bits = 0  # the embedding tables came from quantized rows of this many bits (Model.load), else 0
         self._sketch: np.ndarray | None = None
+
+    def _weight(self, key: str) -> float:
+        """A weight from the metadata: a number from 0 to 100 (0 when absent)."""
+        v = self.meta.get(key, 0.0)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 100.0:
+            raise ModelError(f"{self.source}: {key} {v!r} is not a weight from 0 to 100")
+        return float(v)
 
     # ------------------------------------------------------------------ loading
     MLP_TENSORS = ("embedding", "ln_g", "ln_b", "w1", "b1", "w2", "b2")
