@@ -120,7 +120,6 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
         own, d.xp[name] = m.embed_both(p2c)
         if name == "model":
             d.xp["own-code"] = own
-        if name == "model":
             d.embed_seconds = time.perf_counter() - t0
             d.embed_count = len(p2c)
     d.docs = [mnemonic_ngrams(f) for f in sc + pc]
