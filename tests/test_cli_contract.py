@@ -7,6 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from symbridge.model.model import Model
 from tests.conftest import run_cli, truth_of
 
 
@@ -94,6 +95,8 @@ def test_analogy_matches_a_recomputation_from_embed_output(tmp_path, pair_o2_o3)
     S, P = np.load(es), np.load(ep)
     assert S["vectors"].dtype == np.float32 and S["addresses"].dtype == np.uint64
     assert np.allclose(np.linalg.norm(S["vectors"], axis=1), 1.0, atol=1e-5)
+    own = int(S["own_dim"])  # the own-code columns come first, the context after them
+    assert 0 < own <= S["vectors"].shape[1] == Model.default().dim and own == Model.default().own_dim
     names = list(S["names"])
     pa = list(P["addresses"]).index(anchor)
     q = S["vectors"][names.index("md5_process")] - S["vectors"][names.index("md5_init")] + P["vectors"][pa]

@@ -260,6 +260,9 @@ def embed(binary: Path, output: Annotated[Path, typer.Option("-o", "--output", h
           model: ModelOpt = None, quiet: Quiet = False) -> None:
     """Write the embedding of every function of BINARY to an .npz (addresses, names, vectors).
 
+    Each vector is unit length: the function's own code first (own_dim columns), then its context (the
+    functions it calls, the read-only data it reads), as nearest-neighbour search and `analogy` use it.
+
     Example: symbridge embed /usr/bin/ls -o ls.npz"""
     import numpy as np
 
@@ -278,7 +281,8 @@ def embed(binary: Path, output: Annotated[Path, typer.Option("-o", "--output", h
     tmp = output.with_name(f".{output.name}.tmp.npz")
     try:
         np.savez(tmp, addresses=np.array([f.address for f in code], np.uint64),
-                 names=np.array([f.name or "" for f in code], dtype=str), vectors=x.astype(np.float32))
+                 names=np.array([f.name or "" for f in code], dtype=str), vectors=x.astype(np.float32),
+                 own_dim=np.array(m.own_dim))
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
