@@ -23,11 +23,15 @@ def _label(f: Function) -> str:
 def embed_binary(binary: Binary, model, progress: Callable[[int], None] | None = None,
                  own: bool = False) -> np.ndarray:
     """Embeddings of the binary's non-PLT functions, with their context (nearest neighbours, the analogy), or
-    with `own` their own code alone (what the matcher compares); both cached on the binary per model."""
+    with `own` their own code alone (what the matcher compares); cached on the binary per model, the context
+    added only when asked for."""
     cache = binary.__dict__.setdefault("_embeddings", {})  # keyed by the model object itself (identity)
     if model not in cache:
-        cache[model] = model.embed_both(binary.code_functions, progress=progress)
-    return cache[model][0 if own else 1]
+        cache[model] = {"own": model.embed_own(binary.code_functions, progress=progress)}
+    got = cache[model]
+    if not own and "full" not in got:
+        got["full"] = model.add_context(got["own"], binary.code_functions)
+    return got["own"] if own else got["full"]
 
 
 def match_binaries(reference: Binary, target: Binary, model, params: Params | None = None,
