@@ -227,6 +227,12 @@ class ElfImage:
         raw = self.read(slot, 8)
         return int.from_bytes(raw, "little") if len(raw) == 8 else None
 
+    def referenced_data(self, addr: int, size: int = 16) -> bytes | tuple[str, ...]:
+        """What a function's reference to data at addr reads, as evidence of which data it is: `size` bytes there
+        in a read-only section (.rodata), else the strings behind the object's first pointers (a descriptor's
+        name: strings_behind); falsy for neither."""
+        return self.read_only_data(addr, size) or self.strings_behind(addr)
+
     def strings_behind(self, addr: int, window: int = 64) -> tuple[str, ...]:
         """The strings that the pointer-sized words in the first `window` bytes at addr point to (a descriptor
         struct's name: OpenSSL's ASN1_ITEM, an ops table, a command table), in order; () for none."""

@@ -214,7 +214,7 @@ def data_keys(functions: list, window: int = 16) -> list[int | None]:
     out: list[int | None] = []
     for f in functions:
         fx = f.facts
-        blobs = [b for a in fx.data_refs if (b := img.read_only_data(a, window) or img.strings_behind(a))]
+        blobs = [b for a in fx.data_refs if (b := img.referenced_data(a, window))]
         numbers = [v for v in fx.constants if img.section_at(v) is None]
         out.append(stable_hash((tuple(blobs), tuple(fx.small), tuple(numbers))) if blobs or fx.small or numbers
                    else None)

@@ -19,32 +19,30 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 
 DATA_DIM = 64
 DATA_ROWS = 1 << 16
 DATA_SEED = 5
-_DATA_TABLE: list[np.ndarray] = []
 
 
+@cache
 def data_table() -> np.ndarray:
-    if not _DATA_TABLE:
-        _DATA_TABLE.append(np.random.default_rng(DATA_SEED).standard_normal((DATA_ROWS, DATA_DIM)).astype(np.float32))
-    return _DATA_TABLE[0]
+    return np.random.default_rng(DATA_SEED).standard_normal((DATA_ROWS, DATA_DIM)).astype(np.float32)
 
 
 def data_hashes(f) -> list[int]:
     """Hashes of the read-only data a function refers to: the first 16 bytes at each data address in a
-    read-only section, or, elsewhere, the strings behind the object's first pointers (ElfImage.strings_behind)."""
+    read-only section, or, elsewhere, the strings behind the object's first pointers (ElfImage.referenced_data)."""
     img = f.binary.image
     out = []
     for a in f.facts.data_refs:
-        b = img.read_only_data(a, 16)
-        if b:
-            out.append(zlib.crc32(b"R" + b))
-        elif s := img.strings_behind(a):
-            out.append(zlib.crc32(("B" + "\0".join(s)).encode()))
+        if isinstance(d := img.referenced_data(a, 16), bytes):
+            out.append(zlib.crc32(b"R" + d))
+        elif d:
+            out.append(zlib.crc32(("B" + "\0".join(d)).encode()))
     return out
 
 
