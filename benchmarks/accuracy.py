@@ -25,6 +25,7 @@ from symbridge.binary import Binary
 from symbridge.evaluation import anonymize, counterpart_queries, name_right, source_name, truth_names
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
+from symbridge.model.shift import ShiftFilter
 from symbridge.model import parallel
 
 HERE = Path(__file__).resolve().parent
@@ -274,12 +275,13 @@ def pooled(pairs: list[PairData], everything: list[PairData], method: str, k: in
     return float(top.mean()), float(rr.mean()), len(top)
 
 
-def analogy_rows(pairs: list[PairData], method: str, seed: int = 0) -> tuple[float, float, float, int]:
-    """Top-1 of plain nearest neighbour, one random anchor, and the mean shift of 10 anchors (ties shared as
-    in tie_ranks). The query's norm does not change the ranking over unit target rows: it is not normalised.
+def analogy_rows(pairs: list[PairData], method: str, seed: int = 0, filt=None) -> tuple[list[float], int]:
+    """Top-1 of plain nearest neighbour, one random anchor, the mean shift of 10 anchors and, with the model's
+    shift filter (`filt`, symbridge.model.shift), the same two with the shift filtered (ties shared as in
+    tie_ranks). The query's norm does not change the ranking over unit target rows: it is not normalised.
     The anchors' own target functions are no answer (symbridge.analogy leaves them out)."""
     rng = random.Random(seed)
-    hits = np.zeros(3)
+    hits = np.zeros(5)
     total = 0
     for d in pairs:
         xs, xp = d.xs[method], d.xp[method]
@@ -290,9 +292,12 @@ def analogy_rows(pairs: list[PairData], method: str, seed: int = 0) -> tuple[flo
             others = [j for j in rng.sample(range(n), 11) if j != row][:10]
             a = others[0]
             base = xs[d.q[row]]
-            shift = xp[[d.t[j] for j in others]] - xs[[d.q[j] for j in others]]
-            queries = [base, base - xs[d.q[a]] + xp[d.t[a]], base + shift.mean(axis=0)]
+            one, ten = xp[d.t[a]] - xs[d.q[a]], (xp[[d.t[j] for j in others]] - xs[[d.q[j] for j in others]]).mean(0)
+            queries = [base, base + one, base + ten]
             known = [[], [d.t[a]], [d.t[j] for j in others]]  # the anchors' own target functions
+            if filt is not None:
+                queries += [base + filt.apply(np.asarray(sh).ravel(), k) for sh, k in ((one, 1), (ten, 10))]
+                known += known[1:]
             for k, qv in enumerate(queries):
                 sc = np.asarray(sim(xp, np.asarray(qv).reshape(1, -1) if not hasattr(qv, "toarray") else qv))
                 sc = sc.ravel().astype(np.float64)
@@ -301,8 +306,9 @@ def analogy_rows(pairs: list[PairData], method: str, seed: int = 0) -> tuple[flo
                 hits[k] += 0.0 if g else 1.0 / int((sc == sc[d.t[row]]).sum())
             total += 1
     if not total:
-        return float("nan"), float("nan"), float("nan"), 0
-    return (*(hits / total), total)
+        return [float("nan")] * 5, 0
+    out = list(hits / total)
+    return (out if filt is not None else out[:3] + [float("nan")] * 2), total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
+    shift_filter = ShiftFilter.for_model(model)
     L = [f"# symbridge accuracy on dev-eval ({time.strftime('%Y-%m-%d')})", "",
          f"Model: `{model.name}` ({model.source}); baseline: TF-IDF over mnemonic 1-3-grams, cosine.",
          f"Command: `python benchmarks/accuracy.py {' '.join(sys.argv[1:])}`".rstrip(), ""]
@@ -392,12 +399,19 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
     L += ["", "## The seed's analogy as a method (top-1 over the whole target binary)", "",
           "The anchors' own target functions are left out of the answers, as `symbridge analogy` does and as "
           "word-analogy tests leave out the question's words.", "",
-          "| kind | method | nearest neighbour | one random anchor | mean shift of 10 anchors | queries |",
-          "|---|---|---|---|---|---|"]
+          "The filtered columns pass the shift through the model's filter (`symbridge.model.shift`, fitted on "
+          "train pairs: it keeps the shift's part along the directions in which whole pairs of builds differ, "
+          "shrunk by what one anchor or ten can tell), as `symbridge analogy` does by default; the other "
+          "columns add it as the seed wrote it (`--raw-shift`). "
+          + ("" if shift_filter else "This model has no filter fitted for it."), "",
+          "| kind | method | nearest neighbour | one random anchor | mean shift of 10 anchors "
+          "| one anchor, filtered shift | 10 anchors, filtered shift | queries |",
+          "|---|---|---|---|---|---|---|---|"]
     for kind, ps in by_kind.items():
         for method in ("model", "tfidf"):
-            nn, one, ten, n = analogy_rows(ps, method)
-            L.append(f"| {kind} | {method} | {nn:.3f} | {one:.3f} | {ten:.3f} | {n} |")
+            (nn, one, ten, f1, f10), n = analogy_rows(ps, method, filt=shift_filter if method == "model" else None)
+            filtered = f"{f1:.3f} | {f10:.3f}" if method == "model" and shift_filter else "n/a | n/a"
+            L.append(f"| {kind} | {method} | {nn:.3f} | {one:.3f} | {ten:.3f} | {filtered} | {n} |")
     if any(d.transfer for ps in by_kind.values() for d in ps):
         L += ["", "## Whole-binary matching (transfer) at the default threshold", "",
               "Match top-1: the target functions with a counterpart whose match is right (named or not). Precision: "

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from symbridge.model.model import Model
+from symbridge.model.shift import ShiftFilter
 from tests.conftest import run_cli, truth_of
 
 
@@ -86,8 +87,9 @@ def test_analogy_matches_a_recomputation_from_embed_output(tmp_path, pair_o2_o3)
     anchor = next(a for a, n in truth_of(full).items() if "md5_init" in n)
     res = tmp_path / "a.json"
     r = run_cli("analogy", ref, stripped, "--anchor", f"md5_init={anchor:#x}", "--query", "md5_process",
-                "--top", "5", "--json", res)
+                "--top", "5", "--raw-shift", "--json", res)
     assert r.returncode == 0, r.stderr
+    assert json.loads(res.read_text())["shift"] == "raw"  # the seed's formula, as written
     got = [x["address"] for x in json.loads(res.read_text())["results"]]
     es, ep = tmp_path / "s.npz", tmp_path / "p.npz"
     run_cli("embed", ref, "-o", es, check=True)
@@ -106,7 +108,7 @@ def test_analogy_matches_a_recomputation_from_embed_output(tmp_path, pair_o2_o3)
     assert got[0] == md5_process
 
 
-def test_analogy_with_several_anchors_uses_their_mean_shift(tmp_path, pair_o2_o3):
+def test_analogy_with_several_anchors_uses_their_mean_shift_through_the_filter(tmp_path, pair_o2_o3):
     ref, stripped, full = pair_o2_o3
     truth = truth_of(full)
     at = {n: a for a, ns in truth.items() for n in ns}
@@ -123,7 +125,8 @@ def test_analogy_with_several_anchors_uses_their_mean_shift(tmp_path, pair_o2_o3
     names, paddr = list(S["names"]), list(P["addresses"])
     shift = np.mean([P["vectors"][paddr.index(at[n])] - S["vectors"][names.index(n)]
                      for n in ("md5_init", "md5_finish")], axis=0)
-    q = S["vectors"][names.index("md5_process")] + shift
+    assert d["shift"] == "filtered"  # the shipped model's filter, for two anchors
+    q = S["vectors"][names.index("md5_process")] + ShiftFilter.for_model(Model.default()).apply(shift, 2)
     anchors = {paddr.index(at[n]) for n in ("md5_init", "md5_finish")}
     order = [k for k in np.argsort(-(P["vectors"] @ (q / np.linalg.norm(q))), kind="stable") if k not in anchors]
     assert [int(P["addresses"][k]) for k in order[:5]] == [x["address"] for x in d["results"]]

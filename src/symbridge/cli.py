@@ -228,13 +228,18 @@ def analogy(reference: Path, target: Path,
                                                       "Repeat it to average the shift over several anchors.")],
             query: Annotated[str, typer.Option("--query", help="Name (in REFERENCE) of the function to find.")],
             top: Annotated[int, typer.Option("--top", min=1, help="How many results.")] = 10,
+            raw_shift: Annotated[bool, typer.Option(
+                "--raw-shift", help="Add the anchors' shift as it is, without the model's filter.")] = False,
             json_out: Annotated[Optional[Path], typer.Option("--json")] = None,
             model: ModelOpt = None) -> None:
     """The seed's analogy: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest in TARGET.
 
     Example: symbridge analogy miredo fdupes --anchor md5_init=0x3f07 --query md5_process
 
-    Several --anchor options use the mean of their shifts (emb_P(anchor) - emb_S(anchor))."""
+    Several --anchor options use the mean of their shifts (emb_P(anchor) - emb_S(anchor)). The shift passes
+    through the shipped model's filter, which keeps the part that tells how the whole target was built and
+    drops what is the anchor's own (fitted on train pairs: one anchor's own part moves the query away from
+    its answer); --raw-shift adds it unfiltered, as the seed wrote it."""
     from .match.transfer import analogy as run_analogy
 
     pairs = []
@@ -246,7 +251,8 @@ def analogy(reference: Path, target: Path,
     S = open_binary(reference)
     P = open_binary(target, ignore_symbols=True)
     (first, first_addr), *more = pairs
-    res = run_analogy(S, P, first, first_addr, query, load_model(model), top, more_anchors=more)
+    res = run_analogy(S, P, first, first_addr, query, load_model(model), top, more_anchors=more,
+                      raw_shift=raw_shift)
     if json_out is not None:
         emit_json(res, json_out)
         return

@@ -146,14 +146,17 @@ def plt_row(f, ref=None) -> dict:
 
 
 def analogy(reference: Binary, target: Binary, anchor: str, anchor_address: int, query: str, model=None,
-            top: int = 10, more_anchors: Sequence[tuple[str, int]] = ()) -> dict:
+            top: int = 10, more_anchors: Sequence[tuple[str, int]] = (), raw_shift: bool = False) -> dict:
     """The seed's query: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest over target. With
     ``more_anchors`` (name, target address) the shift is the mean over all anchors, which measures better
-    than one anchor (benchmarks/results/accuracy.md). The anchors' own target functions are left out of the
-    results (as word-analogy tests leave out the question's words): the query adds emb_P(anchor), which pulls
-    it towards the anchor, and the anchor is already known not to be the answer."""
+    than one anchor (benchmarks/results/accuracy.md). The shift goes through the model's filter
+    (`model.shift`: the part that tells how the whole target was built, fitted on train pairs) unless
+    ``raw_shift`` or the model has none. The anchors' own target functions are left out of the results (as
+    word-analogy tests leave out the question's words): the query adds emb_P(anchor), which pulls it towards
+    the anchor, and the anchor is already known not to be the answer."""
     from ..errors import UsageError
     from ..model.model import Model
+    from ..model.shift import ShiftFilter
 
     model = model or Model.default()
     s_code, p_code = reference.code_functions, target.code_functions
@@ -170,6 +173,9 @@ def analogy(reference: Binary, target: Binary, anchor: str, anchor_address: int,
             raise UsageError(f"{target.path}: {address:#x} is a PLT stub, not a function to anchor on")
         placed.append((name, p_at))
     shift = np.mean([xp[p_code.index(p_at)] - xs[s_index[name]] for name, p_at in placed], axis=0)
+    filt = None if raw_shift else ShiftFilter.for_model(model)
+    if filt is not None:
+        shift = filt.apply(shift, len(placed))
     q = xs[s_index[query]] + shift
     q = q / (np.linalg.norm(q) or 1.0)
     scores = xp @ q
@@ -178,5 +184,6 @@ def analogy(reference: Binary, target: Binary, anchor: str, anchor_address: int,
     return {"reference": str(reference.path), "target": str(target.path), "anchor": anchor,
             "anchor_address": placed[0][1].address, "query": query,
             "anchors": [{"name": name, "address": p_at.address} for name, p_at in placed],
+            "shift": "raw" if filt is None else "filtered",
             "results": [{"address": p_code[int(k)].address, "name": p_code[int(k)].name,
                          "score": round(float(scores[int(k)]), 4)} for k in order]}

@@ -3,8 +3,9 @@
     python -m symbridge.train.heldout /work/data/runs/f11/final.safetensors /work/data/runs/f12/last.safetensors
 
 Nearest-neighbour top-1 (ties shared) over the whole target binary, per kind of pair that the benchmark
-scores (`fit_matcher.hard_pair`), plus the seed's analogy with one random anchor on -O0 -> -O3. This is how
-a checkpoint is chosen without looking at dev-eval; `default` stands for the shipped model.
+scores (`fit_matcher.hard_pair`), plus the seed's analogy on each kind (one random anchor, and the mean shift
+of 10; the shift raw and through the model's filter). This is how a checkpoint is chosen without looking at
+dev-eval; `default` stands for the shipped model.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from ..errors import SymbridgeError
 from ..evaluation import counterpart_queries, truth_names
 from ..model.model import Model
+from ..model.shift import ShiftFilter
 from .dataset import read_list, read_manifest
 from .fit_matcher import heldout_pairs, load_pair
 
@@ -38,6 +40,24 @@ def top1(scores: np.ndarray, true: np.ndarray) -> np.ndarray:
     greater = (scores > st + 1e-7).sum(1)
     ties = (np.abs(scores - st) <= 1e-7).sum(1)
     return np.where(greater == 0, 1.0 / ties, 0.0)
+
+
+def analogy_hits(xs: np.ndarray, xp: np.ndarray, q: list[int], t: list[int], filt=None) -> dict[str, list]:
+    """Top-1 of the seed's analogy for each query, with one random anchor and with the mean shift of 10
+    (the anchors' own target functions are no answer, as in symbridge.analogy), the shift as it is and, with
+    the model's filter, filtered."""
+    rng = np.random.default_rng(0)
+    out: dict[str, list] = defaultdict(list)
+    for r in range(len(q)):
+        others = [int(j) + (j >= r) for j in rng.choice(len(q) - 1, 10, replace=False)]
+        for k in (1, 10):
+            used = others[:k]
+            shift = (xp[[t[j] for j in used]] - xs[[q[j] for j in used]]).mean(axis=0)
+            for label, sh in [("raw", shift)] + ([("filtered", filt.apply(shift, k))] if filt else []):
+                sv = (xp @ (xs[q[r]] + sh))[None, :].astype(np.float64)
+                sv[0, [t[j] for j in used]] = -np.inf
+                out[f"analogy, {k} anchor{'s' if k > 1 else ''}, {label}"].extend(top1(sv, sv[:, t[r]]))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,15 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                 xs, xp = m.embed(sc), m.embed(pc)
                 s = xs[q] @ xp.T
                 hits[kind][name].extend(top1(s, s[np.arange(len(q)), t]))
-                if kind == "cross-opt" and len(q) >= 12:
-                    arng = np.random.default_rng(0)
-                    for r in range(len(q)):
-                        k = int(arng.integers(len(q) - 1))
-                        k += k >= r
-                        qv = xs[q[r]] - xs[q[k]] + xp[t[k]]
-                        sv = (xp @ qv)[None, :].astype(np.float64)
-                        sv[0, t[k]] = -np.inf  # the anchor is no answer (as in symbridge.analogy)
-                        hits["analogy, one anchor, cross-opt"][name].extend(top1(sv, sv[:, t[r]]))
+                if len(q) >= 12:
+                    for label, k in analogy_hits(xs, xp, q, t, ShiftFilter.for_model(m)).items():
+                        hits[f"{label}, {kind}"][name].extend(k)
     for kind in sorted(hits):
         row = "  ".join(f"{name}: {np.mean(v):.3f}" for name, v in hits[kind].items())
         n = len(next(iter(hits[kind].values())))
