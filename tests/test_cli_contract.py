@@ -166,3 +166,15 @@ def test_the_summary_counts_named_matches_just_under_the_threshold(capsys):
     result["functions"] = result["functions"][:1]
     cli._summary(result, Path("t"), None)
     assert len(capsys.readouterr().err.splitlines()) == 1  # no hint when there is nothing under the threshold
+
+
+def test_analogy_with_a_model_without_a_filter_says_it_adds_the_raw_shift(tmp_path, pair_o2_o3):
+    ref, stripped, full = pair_o2_o3
+    anchor = next(a for a, n in truth_of(full).items() if "md5_init" in n)
+    model = tmp_path / "projection.safetensors"
+    Model.projection().save(model)
+    res = tmp_path / "a.json"
+    r = run_cli("analogy", ref, stripped, "--anchor", f"md5_init={anchor:#x}", "--query", "md5_process",
+                "--model", model, "--json", res)
+    assert r.returncode == 0, r.stderr
+    assert "no shift filter" in r.stderr and json.loads(res.read_text())["shift"] == "raw"

@@ -253,6 +253,9 @@ def analogy(reference: Path, target: Path,
     (first, first_addr), *more = pairs
     res = run_analogy(S, P, first, first_addr, query, load_model(model), top, more_anchors=more,
                       raw_shift=raw_shift)
+    if res["shift"] == "raw" and not raw_shift:
+        err.print("warning: no shift filter was fitted for this model: the anchors' shift is added as it is "
+                  "(python -m symbridge.train.fit_analogy --model MODEL fits one)", highlight=False)
     if json_out is not None:
         emit_json(res, json_out)
         return

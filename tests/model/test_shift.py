@@ -5,7 +5,7 @@ import pytest
 
 from symbridge.errors import ModelError
 from symbridge.model.model import Model
-from symbridge.model.shift import ShiftFilter, model_key
+from symbridge.model.shift import ShiftFilter, beside, model_key
 from symbridge.train.fit_analogy import fit
 
 
@@ -60,3 +60,17 @@ def test_shipped_filter_belongs_to_the_shipped_model_only():
     other = Model(d.t, dict(d.meta, context_weight=0.25))
     assert ShiftFilter.for_model(other) is None
     assert ShiftFilter.for_model(Model.projection()) is None
+
+
+def test_a_model_file_finds_the_filter_fitted_beside_it(tmp_path):
+    path = tmp_path / "mine.safetensors"
+    Model.projection().save(path)
+    m = Model.load(path)
+    assert ShiftFilter.for_model(m) is None  # none fitted for it; the shipped one belongs to another model
+    f = fit(synthetic_shifts(dim=m.dim), rank=4, key=model_key(m))
+    f.save(beside(str(path)))
+    assert beside(str(path)).name == "mine.shift.npz"
+    g = ShiftFilter.for_model(m)
+    assert g is not None and np.array_equal(g.basis, f.basis)
+    fit(synthetic_shifts(dim=m.dim), rank=4, key="another model").save(beside(str(path)))
+    assert ShiftFilter.for_model(m) is None  # a filter of another model is not used

@@ -73,7 +73,12 @@ class ShiftFilter:
 
     @classmethod
     def for_model(cls, model) -> ShiftFilter | None:
-        """The shipped filter when it was fitted for this model, else None (the shift is then used as it is)."""
+        """The filter fitted for this model, else None (the shift is then used as it is): the file beside a
+        model loaded from a file (`MODEL.shift.npz`), or the shipped one."""
+        for p in [beside(model.source)] if Path(model.source).is_file() else []:
+            if p.is_file():
+                f = cls.load(p)
+                return f if f.basis.shape[0] == model.dim and f.model == model_key(model) else None
         ref = resources.files("symbridge.model") / "weights" / SHIFT_FILE
         with resources.as_file(ref) as p:
             if not Path(p).is_file():
@@ -82,3 +87,9 @@ class ShiftFilter:
         if f.basis.shape[0] != model.dim or f.model != model_key(model):
             return None
         return f
+
+
+def beside(model_path: str) -> Path:
+    """Where the filter of a model file goes: MODEL.shift.npz."""
+    p = Path(model_path)
+    return p.with_name(p.stem + ".shift.npz")

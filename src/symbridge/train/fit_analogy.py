@@ -6,7 +6,8 @@ For held-out train pairs of every kind benchmarks score (packages the model was 
 `heldout.py` draws them), the shift emb_P(f) - emb_S(f) of each function with a counterpart: the principal
 directions of the pairs' mean shifts, the mean square of the mean shifts along them (signal) and of each
 function's shift about its pair's mean (noise). Written to src/symbridge/model/weights/analogy-shift.npz
-(or `--out`), bound to the model it was fitted with.
+for the shipped model, or beside a `--model` file (MODEL.shift.npz, where `symbridge analogy --model MODEL`
+finds it), or to `--out`; bound to the model it was fitted with.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..errors import SymbridgeError
 from ..model.model import Model
-from ..model.shift import SHIFT_FILE, ShiftFilter, model_key
+from ..model.shift import SHIFT_FILE, ShiftFilter, beside, model_key
 from .dataset import read_list, read_manifest
 from .fit_matcher import WEIGHTS, heldout_pairs
 from .heldout import queries
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-bytes", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--rank", type=int, default=32, help="Directions kept.")
-    ap.add_argument("--out", type=Path, default=WEIGHTS / SHIFT_FILE)
+    ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
     model = Model.load(a.model) if a.model else Model.default()
     by_kind = heldout_pairs(json.loads(a.pairs.read_text()), read_manifest(a.manifest),
@@ -77,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(shifts) < 2:
         raise SystemExit("fit_analogy: fewer than two pairs with counterparts; is the corpus on this machine?")
     f = fit(shifts, a.rank, model_key(model))
-    f.save(a.out)
+    out = a.out or (beside(str(a.model)) if a.model else WEIGHTS / SHIFT_FILE)
+    f.save(out)
     print(f"{len(shifts)} pairs, {sum(map(len, shifts))} functions; one-anchor gains of the first directions "
-          f"{np.round(f.gains(1)[:6], 3).tolist()}; wrote {a.out}")
+          f"{np.round(f.gains(1)[:6], 3).tolist()}; wrote {out}")
     return 0
 
 
