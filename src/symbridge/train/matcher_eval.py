@@ -15,10 +15,12 @@ import json
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import SymbridgeError
 from ..evaluation import name_right, source_name
+from ..match.matcher import Params
 from ..model.model import Model
 from .dataset import read_list, read_manifest
 from .fit_matcher import heldout_pairs, prepare, run_pair
@@ -52,7 +54,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", nargs="+", default=["cross-opt", "cross-compiler", "cross-release"])
     ap.add_argument("--per-kind", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--params", nargs="+", default=[""], metavar="NAME=VALUE,...",
+                    help="Matcher settings to compare on the same pairs, each a comma-separated list of "
+                         "overrides of the shipped ones (e.g. --params '' prop_sim=0.8,refine=false); "
+                         "default: the shipped.")
     a = ap.parse_args(argv)
+    base = Params.default()
+    configs = []
+    for spec in a.params:
+        over = dict(kv.split("=", 1) for kv in spec.split(",") if kv)
+        unknown = set(over) - set(base.to_dict())
+        if unknown:
+            raise SystemExit(f"matcher_eval: no matcher setting {', '.join(sorted(unknown))}")
+        configs.append((spec or "shipped", replace(base, **{k: type(getattr(base, k))(
+            v if not isinstance(getattr(base, k), bool) else v.lower() in ("1", "true")) for k, v in over.items()})))
     model = Model.load(a.model) if a.model else Model.default()
     seen = read_list(a.model_packages)
     rows = read_manifest(a.manifest)
@@ -61,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     for kind in a.kinds:
         ps = by_kind.get(kind, [])
-        tot = [0, 0, 0]
+        tot = {label: [0, 0, 0] for label, _ in configs}
         for p in rng.sample(ps, min(a.per_kind, len(ps))):
             if not (a.corpus / p["reference"]).exists() or not (a.corpus / p["target"]).exists():
                 print(f"skip {p['target']}: not in the corpus on this machine", file=sys.stderr)
@@ -71,11 +86,12 @@ def main(argv: list[str] | None = None) -> int:
             except (SymbridgeError, OSError) as exc:
                 print(f"skip {p['target']}: {exc}", file=sys.stderr)
                 continue
-            tot = [x + y for x, y in zip(tot, score(prepared))]
-        right, nn, n = tot
-        print(f"{kind:22s} pairs {min(a.per_kind, len(ps)):3d}  functions {n:6d}  match top-1 "
-              f"{right / max(n, 1):.4f}  nearest neighbour {nn / max(n, 1):.4f}  [{time.time() - t0:.0f}s]",
-              flush=True)
+            for label, params in configs:
+                tot[label] = [x + y for x, y in zip(tot[label], score(prepared, params))]
+        for label, (right, nn, n) in tot.items():
+            print(f"{kind:22s} pairs {min(a.per_kind, len(ps)):3d}  functions {n:6d}  match top-1 "
+                  f"{right / max(n, 1):.4f}  nearest neighbour {nn / max(n, 1):.4f}  {label}  "
+                  f"[{time.time() - t0:.0f}s]", flush=True)
     return 0
 
 
