@@ -15,6 +15,7 @@ import json
 import random
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -60,25 +61,26 @@ def analogy_hits(xs: np.ndarray, xp: np.ndarray, q: list[int], t: list[int], fil
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="+", help="Model files, or `default` for the shipped model.")
+def pair_arguments(ap: argparse.ArgumentParser, per_kind: int, seed: int) -> None:
+    """The options that say which held-out train pairs to draw (held_out_queries reads them)."""
     ap.add_argument("--pairs", type=Path, default=Path("corpus/pairs-train.json"))
     ap.add_argument("--manifest", type=Path, default=Path("corpus/manifest-train.jsonl"))
     ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
     ap.add_argument("--work", type=Path, default=Path("/work/data/fit"))
     ap.add_argument("--model-packages", type=Path, default=Path("corpus/model-train-packages.txt"),
                     help="Packages a model may have seen: left out.")
-    ap.add_argument("--per-kind", type=int, default=14)
+    ap.add_argument("--per-kind", type=int, default=per_kind)
     ap.add_argument("--min-bytes", type=int, default=20000)
-    ap.add_argument("--seed", type=int, default=7)
-    a = ap.parse_args(argv)
-    models = {m: Model.default() if m == "default" else Model.load(Path(m)) for m in a.models}
-    seen = read_list(a.model_packages)
-    rows = read_manifest(a.manifest)
-    by_kind = heldout_pairs(json.loads(a.pairs.read_text()), rows, seen, a.min_bytes)
+    ap.add_argument("--seed", type=int, default=seed)
+
+
+def held_out_queries(a: argparse.Namespace) -> Iterator[tuple[str, dict, list, list, list[int], list[int]]]:
+    """(kind, pair, reference functions, target functions, reference rows, target rows) of each pair drawn
+    (--per-kind a kind, --seed) from the held-out train pairs that have queries; pairs that fail to load are
+    reported and skipped."""
+    by_kind = heldout_pairs(json.loads(a.pairs.read_text()), read_manifest(a.manifest),
+                            read_list(a.model_packages), a.min_bytes)
     rng = random.Random(a.seed)
-    hits: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for kind, ps in sorted(by_kind.items()):
         for p in rng.sample(ps, min(a.per_kind, len(ps))):
             try:
@@ -86,15 +88,25 @@ def main(argv: list[str] | None = None) -> int:
             except (SymbridgeError, OSError) as exc:
                 print(f"skip {p['target']}: {exc}", file=sys.stderr)
                 continue
-            if not q:
-                continue
-            for name, m in models.items():
-                xs, xp = m.embed(sc), m.embed(pc)
-                s = xs[q] @ xp.T
-                hits[kind][name].extend(top1(s, s[np.arange(len(q)), t]))
-                if len(q) >= 12:
-                    for label, k in analogy_hits(xs, xp, q, t, ShiftFilter.for_model(m)).items():
-                        hits[f"{label}, {kind}"][name].extend(k)
+            if q:
+                yield kind, p, sc, pc, q, t
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+", help="Model files, or `default` for the shipped model.")
+    pair_arguments(ap, per_kind=14, seed=7)
+    a = ap.parse_args(argv)
+    models = {m: Model.default() if m == "default" else Model.load(Path(m)) for m in a.models}
+    hits: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for kind, _, sc, pc, q, t in held_out_queries(a):
+        for name, m in models.items():
+            xs, xp = m.embed(sc), m.embed(pc)
+            s = xs[q] @ xp.T
+            hits[kind][name].extend(top1(s, s[np.arange(len(q)), t]))
+            if len(q) >= 12:
+                for label, k in analogy_hits(xs, xp, q, t, ShiftFilter.for_model(m)).items():
+                    hits[f"{label}, {kind}"][name].extend(k)
     for kind in sorted(hits):
         row = "  ".join(f"{name}: {np.mean(v):.3f}" for name, v in hits[kind].items())
         n = len(next(iter(hits[kind].values())))
