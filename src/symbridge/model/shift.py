@@ -75,18 +75,15 @@ class ShiftFilter:
     def for_model(cls, model) -> ShiftFilter | None:
         """The filter fitted for this model, else None (the shift is then used as it is): the file beside a
         model loaded from a file (`MODEL.shift.npz`), or the shipped one."""
-        for p in [beside(model.source)] if Path(model.source).is_file() else []:
-            if p.is_file():
-                f = cls.load(p)
-                return f if f.basis.shape[0] == model.dim and f.model == model_key(model) else None
-        ref = resources.files("symbridge.model") / "weights" / SHIFT_FILE
-        with resources.as_file(ref) as p:
-            if not Path(p).is_file():
-                return None
-            f = cls.load(Path(p))
-        if f.basis.shape[0] != model.dim or f.model != model_key(model):
-            return None
-        return f
+        own = beside(model.source) if Path(model.source).is_file() else None
+        if own is not None and own.is_file():
+            f = cls.load(own)
+        else:
+            with resources.as_file(resources.files("symbridge.model") / "weights" / SHIFT_FILE) as p:
+                if not Path(p).is_file():
+                    return None
+                f = cls.load(Path(p))
+        return f if f.basis.shape[0] == model.dim and f.model == model_key(model) else None
 
 
 def beside(model_path: str) -> Path:

@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     pair_arguments(ap, per_kind=14, seed=7)
     a = ap.parse_args(argv)
     models = {m: Model.default() if m == "default" else Model.load(Path(m)) for m in a.models}
+    filters = {name: ShiftFilter.for_model(m) for name, m in models.items()}
     hits: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for kind, _, sc, pc, q, t in held_out_queries(a):
         for name, m in models.items():
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             s = xs[q] @ xp.T
             hits[kind][name].extend(top1(s, s[np.arange(len(q)), t]))
             if len(q) >= 12:
-                for label, k in analogy_hits(xs, xp, q, t, ShiftFilter.for_model(m)).items():
+                for label, k in analogy_hits(xs, xp, q, t, filters[name]).items():
                     hits[f"{label}, {kind}"][name].extend(k)
     for kind in sorted(hits):
         row = "  ".join(f"{name}: {np.mean(v):.3f}" for name, v in hits[kind].items())
