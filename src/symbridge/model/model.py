@@ -21,6 +21,7 @@ of the first are the second.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import Counter
@@ -93,6 +94,18 @@ def dequantize(tensors: dict[str, np.ndarray], source: str) -> dict[str, np.ndar
                 raise ModelError(f"{source}: quantized tensor {name} lacks a scale a row")
             out[name] = (unpack4(q) if four else q).astype(np.float32) * scale.astype(np.float32)[:, None]
     return out
+
+
+def model_fingerprint(model) -> str:
+    """A short hash of the model's kind, dimension, inputs and weights (a sample of each tensor)."""
+    h = hashlib.sha256(f"{model.kind}:{model.own_dim}:{model.feature_set}:{model.code_only}:"
+                       f"{model.identifier_weight}".encode())
+    for k in sorted(model.t):
+        v = np.ascontiguousarray(model.t[k])
+        h.update(k.encode() + str(v.shape).encode())
+        flat = v.reshape(-1)
+        h.update(flat[:4096].tobytes() + flat[-4096:].tobytes())
+    return h.hexdigest()[:16]
 
 
 class Model:

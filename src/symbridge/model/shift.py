@@ -19,14 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from .model import model_fingerprint
 
 SHIFT_FILE = "analogy-shift.npz"
 
 
 def model_key(model) -> str:
     """What the filter is bound to: the model's weights and everything that shapes its full vectors."""
-    from ..store.store import model_fingerprint
-
     return (f"{model_fingerprint(model)}:{model.dim}:{model.context_weight}:{model.data_weight}:"
             f"{model.context_members}")
 

@@ -16,23 +16,12 @@ import numpy as np
 
 from ..errors import ResourceLimitError, UsageError
 from ..match.matcher import callee_addresses, code_keys, data_keys, exported_addresses, table_keys
+from ..model.model import model_fingerprint
 from .ann import AnnIndex
 from .db import check_db_arg, connect, function_counts, get_meta, set_meta
 
 MAX_STRINGS = 16
 MAX_FUNCTIONS = 2_000_000
-
-
-def model_fingerprint(model) -> str:
-    """A short hash of the model's kind, dimension, inputs and weights (a sample of each tensor)."""
-    h = hashlib.sha256(f"{model.kind}:{model.own_dim}:{model.feature_set}:{model.code_only}:"
-                       f"{model.identifier_weight}".encode())
-    for k in sorted(model.t):
-        v = np.ascontiguousarray(model.t[k])
-        h.update(k.encode() + str(v.shape).encode())
-        flat = v.reshape(-1)
-        h.update(flat[:4096].tobytes() + flat[-4096:].tobytes())
-    return h.hexdigest()[:16]
 
 
 class Store:
