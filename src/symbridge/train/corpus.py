@@ -400,8 +400,11 @@ def write_records(path: Path, records: list[Record]) -> None:
 # ---------------------------------------------------------------- rebuilds
 
 class Rebuilder(Builder):
+    suites: list[str] | None = None  # the suites whose sources are rebuilt (default: REBUILD_SUITES of the split)
+    compilers: list[str] = COMPILERS
+
     def rebuild(self, src: str, opts: list[str]) -> None:
-        for suite in REBUILD_SUITES[self.split]:
+        for suite in self.suites or REBUILD_SUITES[self.split]:
             if suite == "sid" and (self.out / "src" / self.split / src / "trixie" / ".done").exists():
                 continue
             try:
@@ -409,7 +412,7 @@ class Rebuilder(Builder):
             except Exception as exc:
                 self.log(f"FAIL rebuild {src} {suite}: source: {exc}")
                 continue
-            for cc, opt in itertools.product(COMPILERS, opts):
+            for cc, opt in itertools.product(self.compilers, opts):
                 unit = self.root / src / "rebuild" / suite / f"{cc}{opt}"
                 if (unit / ".done").exists():
                     continue
@@ -678,6 +681,8 @@ def train_pairs(recs: list[dict]) -> list[dict]:
         kind = "cross-compiler" if x[0] != y[0] and x[1] == y[1] else (
             "cross-opt" if x[0] == y[0] else "cross-compiler-opt")
         combos.append((kind, (None, *x), (None, *y)))
+    # the same build of bookworm's and of trixie's source (where trixie's was rebuilt: `--suite trixie`)
+    combos += [("cross-version", ("bookworm", *c), ("trixie", *c)) for c in configs]
     return pairs + rebuild_pairs(recs, combos)
 
 
@@ -687,10 +692,16 @@ def atomic_write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_manifest(split: str, out: Path, log: Log) -> None:
+def write_manifest(split: str, out: Path, log: Log, keep_missing: bool = False) -> None:
+    """The manifest and pairs of what is on disk; with `keep_missing`, also the committed manifest's rows whose
+    files are not on this machine (a run that adds to a corpus only partly on disk keeps the record of the rest)."""
     recs = load_records(out / split)
-    recs.sort(key=lambda r: r["relpath"])
     cdir = REPO / "corpus"
+    if keep_missing and (old := cdir / f"manifest-{split}.jsonl").exists():
+        here = {r["relpath"] for r in recs}
+        recs += [r for line in old.read_text().splitlines() if line.strip()
+                 for r in [json.loads(line)] if r["relpath"] not in here and not (out / r["relpath"]).exists()]
+    recs.sort(key=lambda r: r["relpath"])
     cdir.mkdir(exist_ok=True)
     lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in recs)
     atomic_write(cdir / f"manifest-{split}.jsonl", lines)
@@ -712,9 +723,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="rebuild only the essential optimisation levels (-O0, -O2, -O3), not the extra ones")
     ap.add_argument("--reverse", action="store_true",
                     help="walk the package list backwards (run a second downloader beside one)")
+    ap.add_argument("--suite", nargs="+", choices=SUITES, help="rebuild these suites' sources (default: "
+                    "bookworm's for train, all four for dev-eval); e.g. --suite trixie for cross-version pairs")
+    ap.add_argument("--compilers", nargs="+", choices=COMPILERS, default=COMPILERS)
+    ap.add_argument("--opts", nargs="+", help="rebuild at these optimisation levels only (e.g. -O2)")
+    ap.add_argument("--keep-missing", action="store_true",
+                    help="keep the committed manifest's rows whose files are not on this machine")
     args = ap.parse_args(argv)
     allowed = read_sources(args.split)
     builder = (Rebuilder if args.rebuild else Builder)(args.split, args.out)
+    if args.rebuild:
+        builder.suites, builder.compilers = args.suite, args.compilers  # type: ignore[attr-defined]
     if not args.manifest_only:
         builder.ensure_apt()
         todo = REBUILDS[args.split] if args.rebuild else allowed
@@ -722,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
         todo = todo[::-1] if args.reverse else todo
         passes = OPT_PASSES[args.split] if args.rebuild else [[]]
         passes = passes[:1] if args.first_pass else passes
+        passes = [args.opts] if args.opts else passes
         for opts in passes:
             for src in todo:
                 builder.log(f"== {src} {' '.join(opts)}")
@@ -729,8 +749,8 @@ def main(argv: list[str] | None = None) -> int:
                     builder.rebuild(src, opts)  # type: ignore[attr-defined]
                 else:
                     builder.fetch_official(src)
-                write_manifest(args.split, args.out, builder.log)
-    write_manifest(args.split, args.out, builder.log)
+                write_manifest(args.split, args.out, builder.log, args.keep_missing)
+    write_manifest(args.split, args.out, builder.log, args.keep_missing)
     return 0
 
 
