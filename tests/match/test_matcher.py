@@ -66,6 +66,22 @@ def test_functions_whose_candidates_are_all_taken_still_get_the_best_free_match(
     assert m.match[0].s == 1 and m.match[0].via == ["embedding"]
 
 
+def test_address_order_does_not_hand_a_function_to_a_stranger_when_its_own_copy_is_elsewhere():
+    """Partial overlap: between two matched anchors the target holds a function of its other part (1) where the
+    reference holds a library function (1) whose own copy lies elsewhere (3). Order alone pairs 1 with 1; the
+    veto keeps reference 1 for target 3, its mutual nearest by far."""
+    e = np.eye(5, dtype=np.float32)
+    ref = side([e[0], e[1], e[2]])
+    tgt = side([e[0], 0.2 * e[1] + 0.98 * e[3], e[2], 0.6 * e[1] + 0.8 * e[4]])
+    pairs = {}
+    for veto in (0.0, 0.1):
+        res = Matcher(ref, tgt, Params(order_sim=0.0, order_veto=veto)).run()
+        pairs[veto] = {i: m.s for i, m in res.matches.items()}
+    assert pairs[0.0][1] == 1 and 3 not in pairs[0.0]
+    assert pairs[0.1][3] == 1 and 1 not in pairs[0.1]
+    assert pairs[0.1][0] == 0 and pairs[0.1][2] == 2
+
+
 def test_caller_difference_and_look_alike_count_are_recorded():
     a, b = np.eye(2, dtype=np.float32)
     ref = side([a, a, b], callees=[[], [0], [0]])  # ref 0 has two callers
@@ -285,8 +301,8 @@ def test_agreement_of_other_views_is_the_share_of_their_matchings_that_pair_the_
     rng = np.random.default_rng(5)
     views = []
     for _ in range(2):  # two noisier views of the same functions
-        a = ref.vectors + 0.3 * rng.standard_normal(ref.vectors.shape)
-        b = tgt.vectors + 0.3 * rng.standard_normal(tgt.vectors.shape)
+        a = ref.vectors + 0.2 * rng.standard_normal(ref.vectors.shape)
+        b = tgt.vectors + 0.2 * rng.standard_normal(tgt.vectors.shape)
         views.append((vector_view(ref, a / np.linalg.norm(a, axis=1, keepdims=True)),
                       vector_view(tgt, b / np.linalg.norm(b, axis=1, keepdims=True))))
     res = match_both_ways(ref, tgt, Params(), views=views)

@@ -49,6 +49,8 @@ class Params:
     export_ratio: float = 0.5  # both sides export functions and the smaller export count is this share of the larger
     swap_weight: float = 0.3  # last pass: a match moves (or two swap) when similarity plus this much per
     swap_gain: float = 0.25  # consistently matched call-graph neighbour rises by more than swap_gain
+    order_veto: float = 0.1  # address order does not pair (a, b) when b and another free target function are
+    # each other's nearest with a similarity at least this much higher (0: never vetoes)
     vote: int = 0  # match_both_ways: a target function moves to the reference function that at least this many
     # of its agreement runs choose, when they outvote the first matching (0: never)
 
@@ -427,6 +429,7 @@ class Matcher:
         self.taken: dict[int, int] = {}  # reference index -> target index
         self.export_penalty = self.p.export_penalty if exports_agree(ref, tgt, self.p.export_ratio) else 0.0
         self.table_places: dict[int, list[tuple[int, int]]] = defaultdict(list)  # reference function -> (table, place)
+        self.nearest: tuple | None = None  # run's candidates: (idx, val) of the targets, (ridx, rval) of the references
         for t, tab in enumerate(ref.tables):
             for k, j in enumerate(tab):
                 self.table_places[j].append((t, k))
@@ -574,13 +577,26 @@ class Matcher:
                 continue
             if len(ps) == len(ss) and len(ps) <= 64:
                 for a, b in zip(ps, ss):
-                    if self.sim(a, b) >= self.p.order_sim and self.accept(a, b, "order"):
+                    if self.sim(a, b) >= self.p.order_sim and not self.vetoed(a, b) and self.accept(a, b, "order"):
                         added += 1
             elif len(ps) <= 64 and len(ss) <= 64:
                 for a, b in self.align(ps, ss, self.p.order_sim):
-                    if self.accept(a, b, "order"):
+                    if not self.vetoed(a, b) and self.accept(a, b, "order"):
                         added += 1
         return added
+
+    def vetoed(self, i: int, j: int) -> bool:
+        """Reference function j has another free target function that is its nearest, whose nearest j is, by
+        order_veto more similar than target function i: where the two binaries share only part of their code,
+        address order runs on past the shared part and would hand j to a function of the other part."""
+        if self.p.order_veto <= 0 or self.nearest is None:
+            return False
+        (idx, val), (ridx, rval) = self.nearest
+        if not ridx.shape[1] or not idx.shape[1]:
+            return False
+        t = int(ridx[j, 0])
+        return (t != i and t not in self.match and int(idx[t, 0]) == j
+                and float(rval[j, 0]) - self.sim(i, j) >= self.p.order_veto)
 
     def propagate_tables(self) -> int:
         """Unmatched entries of a table of code pointers pair up by place with those of the reference's table
@@ -842,6 +858,7 @@ class Matcher:
     def run(self, candidates: tuple | None = None) -> MatchResult:
         """Match; ``candidates`` are those of `candidates(K)` where the caller has them already."""
         (idx, val), (ridx, rval) = candidates if candidates is not None else self.candidates(K)
+        self.nearest = ((idx, val), (ridx, rval))
         self.seed_names()
         self.seed_identical()
         self.seed_strings()

@@ -681,8 +681,8 @@ def train_pairs(recs: list[dict]) -> list[dict]:
         kind = "cross-compiler" if x[0] != y[0] and x[1] == y[1] else (
             "cross-opt" if x[0] == y[0] else "cross-compiler-opt")
         combos.append((kind, (None, *x), (None, *y)))
-    # the same build of bookworm's and of trixie's source (where trixie's was rebuilt: `--suite trixie`)
-    combos += [("cross-version", ("bookworm", *c), ("trixie", *c)) for c in configs]
+    # the same build of bookworm's and of trixie's source (`--suite trixie`; sid's where trixie's was not found)
+    combos += [("cross-version", ("bookworm", *c), (new, *c)) for new in ("trixie", "sid") for c in configs]
     return pairs + rebuild_pairs(recs, combos)
 
 

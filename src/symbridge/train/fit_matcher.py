@@ -68,7 +68,8 @@ def run_pair(prepared: tuple, params: Params, evidence: bool = True) -> tuple[Ma
 
 def hard_pair(p: dict) -> bool:
     """The pairs of the kinds benchmarks score: official builds from bullseye to trixie, gcc -O0 -> -O3 and
-    gcc -O2 -> clang -O2 rebuilds (neighbouring suites or optimisation levels are too easy to teach much)."""
+    gcc -O2 -> clang -O2 rebuilds, rebuilds of two versions of the source (neighbouring suites or optimisation
+    levels are too easy to teach much)."""
     if p["kind"] == "cross-opt":
         return "gcc-O0/" in p["reference"] and "gcc-O3/" in p["target"] or (
             "clang-O0/" in p["reference"] and "clang-O3/" in p["target"])
@@ -76,7 +77,7 @@ def hard_pair(p: dict) -> bool:
         return "gcc-O2/" in p["reference"] and "clang-O2/" in p["target"]
     if p["kind"] in ("cross-release", "cross-release-static"):  # the widest gap: gcc 10 -> gcc 14
         return (p.get("ref_suite"), p.get("target_suite")) == ("bullseye", "trixie")
-    return False
+    return p["kind"] == "cross-version"  # bookworm's and trixie's (or sid's) source, one compiler and flags
 
 
 def heldout_pairs(pairs: list[dict], rows: list[dict], seen: set[str], min_bytes: int) -> dict[str, list]:
