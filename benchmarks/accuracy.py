@@ -434,8 +434,10 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
         L += renames_table(by_kind)
         conf = [c for ps in by_kind.values() for d in ps for c in d.transfer["confidences"]]
         L += calibration_table(conf)
-        per_kind = {kind: auroc_of([c for d in ps for c in d.transfer["confidences"]]) for kind, ps in by_kind.items()}
-        L.append("AUROC by kind: " + ", ".join(f"{k} {v:.3f}" for k, v in per_kind.items()))
+        per_kind = {kind: [c for d in ps for c in d.transfer["confidences"]] for kind, ps in by_kind.items()}
+        # with few wrong matches, each moves a kind's AUROC by 1/wrong: the count says how far to trust it
+        L.append("AUROC by kind (wrong matches): " + ", ".join(
+            f"{k} {auroc_of(c):.3f} ({sum(not ok for _, ok in c)})" for k, c in per_kind.items()))
         kept = [c for ps in by_kind.values() for d in ps
                 for c, r in zip(d.transfer["confidences"], d.transfer["renamed"]) if not r]
         L.append(f"Diagnostic: AUROC {auroc_of(kept):.3f} with the {len(conf) - len(kept)} wrong names that look like "

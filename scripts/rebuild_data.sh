@@ -4,7 +4,8 @@
 #
 #   scripts/rebuild_data.sh eval          # dev-eval downloads, then rebuilds (about 45 min on 2 cores)
 #   scripts/rebuild_data.sh calibration   # train downloads (about 40 min), then first-pass rebuilds of the
-#                                         # packages fit_matcher's draw needs (about 40 min), then the static
+#                                         # packages fit_matcher's draw needs (about 40 min) and the newer
+#                                         # source of its cross-version pairs (10 min), then the static
 #                                         # programs of its shared-static pairs (a minute)
 #   scripts/rebuild_data.sh all           # both, one after the other
 #
@@ -49,6 +50,12 @@ calibration_data() {
     for p in $(python -m symbridge.train.fit_matcher --missing-packages --per-kind 40 --related 40 \
                --unrelated 24 --corpus "$CORPUS"); do
         corpus "rebuild-$p" --split train --rebuild --first-pass --only "$p" || echo "failed: $p (see its log)"
+    done
+    # the cross-version pairs' newer source: trixie's, or sid's where the mirror no longer has trixie's (gcc -O2)
+    for p in $(python -m symbridge.train.fit_matcher --missing-packages --per-kind 40 --related 40 \
+               --unrelated 24 --corpus "$CORPUS"); do
+        corpus "rebuild-cv-$p" --split train --rebuild --suite bookworm trixie sid --compilers gcc --opts=-O2 \
+            --only "$p" || echo "failed: $p (see its log)"
     done
     echo "still missing: $(python -m symbridge.train.fit_matcher --missing-packages --per-kind 40 --related 40 \
           --unrelated 24 --corpus "$CORPUS" | tr '\n' ' ')"

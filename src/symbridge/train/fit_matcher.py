@@ -248,8 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     seen = read_list(a.model_packages)
     rows = read_manifest(a.manifest)
     by_kind = heldout_pairs(pairs, rows, seen, a.min_bytes)
+    later = ("cross-version",)  # kinds added since: their own draw below, so that the others' stay as they were
     chosen = [(a.corpus / p["reference"], a.corpus / p["target"], p["kind"])
-              for kind, ps in sorted(by_kind.items()) for p in rng.sample(ps, min(a.per_kind, len(ps)))]
+              for kind, ps in sorted(by_kind.items()) if kind not in later
+              for p in rng.sample(ps, min(a.per_kind, len(ps)))]
     # binaries that keep their full symbol tables, so that every function of the pair can be judged
     shared = [r for r in rows if r["origin"] in ("rebuild", "static-dev") and r["size"] < 3_000_000
               and r["source_package"] not in seen]
@@ -270,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     # own draw: adding these pairs leaves the others as they were)
     for lib, prog in shared_static.choose(shared_static.pairs(rows, a.corpus, seen), a.shared_static, a.seed):
         chosen.append((lib, prog, "shared-static"))
+    for kind in later:
+        ps = by_kind.get(kind, [])
+        chosen += [(a.corpus / p["reference"], a.corpus / p["target"], kind)
+                   for p in random.Random(a.seed).sample(ps, min(a.per_kind, len(ps)))]
     if a.missing_packages:
         for package in sorted({package_of(path, a.corpus) for ref, tgt, _ in chosen for path in (ref, tgt)
                                if not path.exists()}):
