@@ -2,8 +2,8 @@
 
     python -m symbridge.train.fit_analogy
 
-For held-out train pairs of every kind benchmarks score (packages the model was not trained on, as
-`heldout.py` draws them), the shift emb_P(f) - emb_S(f) of each function with a counterpart: the principal
+For held-out train pairs of the kinds whose builds differ in compiler, flags or release (packages the model
+was not trained on, as `heldout.py` draws them; `--kinds`), the shift emb_P(f) - emb_S(f) of each function with a counterpart: the principal
 directions of the pairs' mean shifts, the mean square of the mean shifts along them (signal) and of each
 function's shift about its pair's mean (noise). Written to src/symbridge/model/weights/analogy-shift.npz
 for the shipped model, or beside a `--model` file (MODEL.shift.npz, where `symbridge analogy --model MODEL`
@@ -42,7 +42,9 @@ def fit(shifts: list[np.ndarray], rank: int, key: str) -> ShiftFilter:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None, help="Model file (default: the shipped model).")
-    pair_arguments(ap, per_kind=30, seed=11)
+    # the kinds whose builds differ in compiler, flags or release (cross-version pairs, added since, differ least)
+    pair_arguments(ap, per_kind=30, seed=11,
+                   kinds=["cross-compiler", "cross-opt", "cross-release", "cross-release-static"])
     ap.add_argument("--rank", type=int, default=32, help="Directions kept.")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
