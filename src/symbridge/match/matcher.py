@@ -586,9 +586,9 @@ class Matcher:
         return added
 
     def vetoed(self, i: int, j: int) -> bool:
-        """Reference function j has another free target function that is its nearest, whose nearest j is, by
-        order_veto more similar than target function i: where the two binaries share only part of their code,
-        address order runs on past the shared part and would hand j to a function of the other part."""
+        """Whether reference function j and another, still free target function t are each other's nearest,
+        with t at least order_veto more similar to j than target function i is: where two binaries share only
+        part of their code, address order runs on past the shared part and would hand j to a stranger."""
         if self.p.order_veto <= 0 or self.nearest is None:
             return False
         (idx, val), (ridx, rval) = self.nearest

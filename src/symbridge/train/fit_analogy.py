@@ -3,11 +3,12 @@
     python -m symbridge.train.fit_analogy
 
 For held-out train pairs of the kinds whose builds differ in compiler, flags or release (packages the model
-was not trained on, as `heldout.py` draws them; `--kinds`), the shift emb_P(f) - emb_S(f) of each function with a counterpart: the principal
-directions of the pairs' mean shifts, the mean square of the mean shifts along them (signal) and of each
-function's shift about its pair's mean (noise). Written to src/symbridge/model/weights/analogy-shift.npz
-for the shipped model, or beside a `--model` file (MODEL.shift.npz, where `symbridge analogy --model MODEL`
-finds it), or to `--out`; bound to the model it was fitted with.
+was not trained on, as `heldout.py` draws them; `--kinds`), the shift emb_P(f) - emb_S(f) of each function
+with a counterpart: the principal directions of the pairs' mean shifts, the mean square of the mean shifts
+along them (signal) and of each function's shift about its pair's mean (noise). Written to
+src/symbridge/model/weights/analogy-shift.npz for the shipped model, or beside a `--model` file
+(MODEL.shift.npz, where `symbridge analogy --model MODEL` finds it), or to `--out`; bound to the model it was
+fitted with.
 """
 
 from __future__ import annotations
