@@ -82,6 +82,23 @@ def test_address_order_does_not_hand_a_function_to_a_stranger_when_its_own_copy_
     assert pairs[0.1][0] == 0 and pairs[0.1][2] == 2
 
 
+def test_nearby_is_the_share_of_sure_matches_around_a_match_in_address_order():
+    """Targets 0-9 and 14 are sure (mutual nearest at 1.0), 10-13 and 15-19 are not matched: a match inside the
+    run has 8 sure ones among the 4 before and 4 after it, one at its end 4, the lone one at 14 none."""
+    v = np.eye(20, dtype=np.float32)
+    m = Matcher(side(v), side(v))
+    for i in list(range(10)) + [14]:
+        m.match[i] = Match(i, 1.0, ["embedding"])
+    m.add_support(np.arange(20).reshape(-1, 1), np.ones((20, 1)), np.arange(20).reshape(-1, 1), np.ones((20, 1)))
+    assert m.match[5].nearby == 1.0
+    assert m.match[0].nearby == 0.5  # 1-4 after it, nothing before
+    assert m.match[9].nearby == 0.5  # 5-8 before it, 10-13 unmatched
+    assert m.match[14].nearby == 0.0  # 10-13 and 15-18 unmatched
+    m.match[3].sim = 0.5  # no longer sure: 5 loses one
+    m.add_support(np.arange(20).reshape(-1, 1), np.ones((20, 1)), np.arange(20).reshape(-1, 1), np.ones((20, 1)))
+    assert m.match[5].nearby == 7 / 8
+
+
 def test_caller_difference_and_look_alike_count_are_recorded():
     a, b = np.eye(2, dtype=np.float32)
     ref = side([a, a, b], callees=[[], [0], [0]])  # ref 0 has two callers

@@ -16,7 +16,7 @@ FEATURES = ("sim", "margin", "support", "log_size", "size_ratio", "top1", "rever
             "support_ratio", "mutual_sim", "order_support", "seed_share", "order_run", "size_dev",
             "sim_rel", "caller_diff", "n_close") + tuple("via_" + v for v in VIAS) + (
                 "identical_size", "conflict", "callee_diff", "reverse_margin", "rank", "reverse_agrees",
-                "plain_agrees", "members_agree", "views_agree", "signature_agrees")
+                "plain_agrees", "members_agree", "views_agree", "signature_agrees", "nearby")
 # How more of a feature may move the confidence (+1 up, -1 down, 0 either way): the trees are held to it, so
 # that stronger evidence never lowers a confidence, also for pairs unlike those of the fit.
 MONOTONE = {"sim": 1, "margin": 1, "support": 1, "size_ratio": -1, "top1": 1, "reverse_top1": 1,
@@ -24,7 +24,7 @@ MONOTONE = {"sim": 1, "margin": 1, "support": 1, "size_ratio": -1, "top1": 1, "r
             "size_dev": -1, "sim_rel": 1, "caller_diff": -1, "n_close": -1, "via_symbol": 1, "via_identical": 1,
             "via_string": 1, "identical_size": 1, "conflict": -1, "callee_diff": -1, "reverse_margin": 1,
             "rank": -1, "reverse_agrees": 1, "plain_agrees": 1, "members_agree": 1,
-            "views_agree": 1, "signature_agrees": 1}
+            "views_agree": 1, "signature_agrees": 1, "nearby": 1}
 CALIBRATION_FILE = "calibration.json"
 
 
@@ -34,7 +34,7 @@ def match_features(sim: float, margin: float, support: int, size_p: int, size_s:
                    sim_median: float = 0.0, caller_diff: int = 0, n_close: int = 1, conflict: int = 0,
                    callee_diff: int = 0, reverse_margin: float = 1.0, rank: int = 0,
                    reverse_agrees: bool = True, plain_agrees: bool = True, members_agree: float = 1.0,
-                   views_agree: float = 1.0, signature_agrees: float = 1.0) -> list[float]:
+                   views_agree: float = 1.0, signature_agrees: float = 1.0, nearby: float = 1.0) -> list[float]:
     """The evidence of one match as the calibration model reads it. `top1`: the reference function is the
     target's nearest neighbour; `reverse_top1`: and the other way round; `degree`: the target function's
     callers + callees (a match with many neighbours and no support is suspicious); `order_support`: how many
@@ -53,7 +53,10 @@ def match_features(sim: float, margin: float, support: int, size_p: int, size_s:
     so does matching without address-order propagation and refinement; `members_agree`: the share of the
     ensemble's members whose own matching does; `views_agree`: the share of other views of the code (TF-IDF of
     mnemonic n-grams, the identifier sketch alone) whose matching does; `signature_agrees`: see
-    signature_agreement."""
+    signature_agreement; `nearby`: the share of the 8 target functions around it in address order (4 each
+    side) whose match is sure (a symbol, identical code, or mutual nearest neighbours at similarity 0.8 or
+    more): where two binaries share part of their code, a match inside the shared part has sure ones around
+    it, and one out in the other part has none."""
     return [sim, margin, math.log1p(support), math.log2(max(size_p, 1)),
             abs(math.log2(max(size_p, 1) / max(size_s, 1))), float(top1), float(reverse_top1),
             math.log1p(degree), support / max(degree, 1), sim * float(top1 and reverse_top1), order_support,
@@ -63,7 +66,8 @@ def match_features(sim: float, margin: float, support: int, size_p: int, size_s:
                                                            math.log1p(conflict), math.log1p(callee_diff),
                                                            reverse_margin, float(rank), float(reverse_agrees),
                                                            float(plain_agrees), float(members_agree),
-                                                           float(views_agree), float(signature_agrees)]
+                                                           float(views_agree), float(signature_agrees),
+                                                           float(nearby)]
 
 
 def signature_agreement(a, b) -> float:
@@ -103,7 +107,7 @@ class Calibrator:
     coef: list[float] = field(default_factory=lambda: [6.0, 8.0, 0.8, 0.3, -0.8, 0.5, 0.5, 0.0, 0.5, 0.5, 0.5,
                                                        1.0, 1.0, -0.5, 2.0, -0.5, -0.5,
                                                        3.0, 2.0, 1.0, 0.0, 0.5, 0.3, 0.3, 0.2,
-                                                       -0.5, -0.3, 2.0, -0.2, 1.0, 0.5, 0.5, 0.5, 0.5])
+                                                       -0.5, -0.3, 2.0, -0.2, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5])
     intercept: float = -6.0
     iso_x: list[float] = field(default_factory=list)  # isotonic map of sigmoid(raw score)
     iso_y: list[float] = field(default_factory=list)

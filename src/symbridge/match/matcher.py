@@ -111,6 +111,7 @@ class Match:
     plain_agrees: bool = True  # and matching without address-order propagation or refinement
     members_agree: float = 1.0  # the share of ensemble members whose own matching makes the same pair
     views_agree: float = 1.0  # and the share of other views of the code (match_both_ways's views) whose does
+    nearby: float = 1.0  # the share of the 8 target functions around it in address order whose match is sure
 
 
 @dataclass
@@ -137,7 +138,7 @@ class MatchResult:
                               conflict=m.conflict, callee_diff=m.callee_diff, reverse_margin=m.reverse_margin,
                               rank=m.rank, reverse_agrees=m.reverse_agrees, plain_agrees=m.plain_agrees,
                               members_agree=m.members_agree, views_agree=m.views_agree,
-                              signature_agrees=signature_agrees)
+                              signature_agrees=signature_agrees, nearby=m.nearby)
 
 
 def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:
@@ -921,4 +922,21 @@ class Matcher:
                     n += o.s in s_nb
                     bad += o.s not in s_nb
             m.support, m.conflict = n, bad
+        self.add_nearby()
+
+    def add_nearby(self, reach: int = 4, sure_sim: float = 0.8) -> None:
+        """Each match's share of sure matches among the `reach` target functions before and after it in
+        address order (see confidence.match_features: `nearby`)."""
+        order = sorted(range(len(self.P.addrs)), key=lambda i: self.P.addrs[i])
+        sure = np.zeros(len(order))
+        for k, i in enumerate(order):
+            m = self.match.get(i)
+            sure[k] = m is not None and (m.via[0] in ("symbol", "identical")
+                                         or (m.top1 and m.reverse_top1 and m.sim >= sure_sim))
+        ahead = np.r_[0.0, np.cumsum(sure)]
+        for k, i in enumerate(order):
+            m = self.match.get(i)
+            if m is not None:
+                lo, hi = max(0, k - reach), min(len(order), k + reach + 1)
+                m.nearby = float(ahead[hi] - ahead[lo] - sure[k]) / (2 * reach)
 

@@ -203,7 +203,7 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
             feats.append(match_features(sim, margin, 0, f.size, r.size, ["embedding"], top1=top1, reverse_top1=top1,
                                         n_close=max(n_close, 1), reverse_margin=margin, rank=rank,
                                         reverse_agrees=False, plain_agrees=False, members_agree=0.0,
-                                        views_agree=0.0))
+                                        views_agree=0.0, nearby=0.0))
             owners.append((row, r))
             row.update(reference_address=r.address, binary=r.binary, via=["embedding"])
             if not any(c["address"] == r.address and c["binary"] == r.binary for c in cands):
