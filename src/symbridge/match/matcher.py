@@ -925,18 +925,14 @@ class Matcher:
         self.add_nearby()
 
     def add_nearby(self, reach: int = 4, sure_sim: float = 0.8) -> None:
-        """Each match's share of sure matches among the `reach` target functions before and after it in
-        address order (see confidence.match_features: `nearby`)."""
-        order = sorted(range(len(self.P.addrs)), key=lambda i: self.P.addrs[i])
-        sure = np.zeros(len(order))
-        for k, i in enumerate(order):
-            m = self.match.get(i)
-            sure[k] = m is not None and (m.via[0] in ("symbol", "identical")
-                                         or (m.top1 and m.reverse_top1 and m.sim >= sure_sim))
+        """Each match's share of sure matches among the `reach` target functions before and after it (the
+        target's functions are in address order, as propagate_order reads them; confidence.match_features:
+        `nearby`)."""
+        sure = np.array([m is not None and (m.via[0] in ("symbol", "identical")
+                                            or (m.top1 and m.reverse_top1 and m.sim >= sure_sim))
+                         for m in map(self.match.get, range(len(self.P.addrs)))], float)
         ahead = np.r_[0.0, np.cumsum(sure)]
-        for k, i in enumerate(order):
-            m = self.match.get(i)
-            if m is not None:
-                lo, hi = max(0, k - reach), min(len(order), k + reach + 1)
-                m.nearby = float(ahead[hi] - ahead[lo] - sure[k]) / (2 * reach)
+        for i, m in self.match.items():
+            lo, hi = max(0, i - reach), min(len(sure), i + reach + 1)
+            m.nearby = float(ahead[hi] - ahead[lo] - sure[i]) / (2 * reach)
 
