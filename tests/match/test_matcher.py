@@ -82,6 +82,26 @@ def test_address_order_does_not_hand_a_function_to_a_stranger_when_its_own_copy_
     assert pairs[0.1][0] == 0 and pairs[0.1][2] == 2
 
 
+def test_address_order_pairs_a_gap_by_similarity_when_the_compiler_laid_it_out_in_another_order():
+    """Between two anchors the reference holds look-alikes A, B, C and the target the same three as C, A, B (as
+    gcc 10 and gcc 14 lay out a file's probe functions). In order, each goes to the one before its own (0.30
+    similar, its own 0.45); no swap of two gains enough for the last pass (improve); the most similar one-to-one
+    pairing of the gap is better by 0.15 a pair, so order_perm takes it. (No veto: in the binaries where this
+    happens each look-alike's nearest functions lie elsewhere.)"""
+    e = np.eye(6, dtype=np.float32)
+    ref = side([e[0], e[2], e[3], e[4], e[1]])  # anchor, A, B, C, anchor
+    look = [0.45 * e[own] + 0.30 * e[prev] + 0.841 * e[5] for own, prev in ((4, 2), (2, 3), (3, 4))]  # C', A', B'
+    tgt = side([e[0], *look, e[1]])
+    pairs = {}
+    for perm in (0.0, 0.04):
+        res = Matcher(ref, tgt, Params(order_sim=0.0, order_perm=perm, order_veto=0.0, assign_all=False,
+                                       refine=False)).run()
+        pairs[perm] = {i: (m.s, m.via[0]) for i, m in res.matches.items()}
+    assert [pairs[0.0][i] for i in (1, 2, 3)] == [(1, "order"), (2, "order"), (3, "order")]
+    assert [pairs[0.04][i] for i in (1, 2, 3)] == [(3, "order"), (1, "order"), (2, "order")]
+    assert pairs[0.04][0][0] == 0 and pairs[0.04][4][0] == 4
+
+
 def test_nearby_is_the_share_of_sure_matches_around_a_match_in_address_order():
     """Targets 0-9 and 14 are sure (mutual nearest at 1.0), 10-13 and 15-19 are not matched: a match inside the
     run has 8 sure ones among the 4 before and 4 after it, one at its end 4, the lone one at 14 none."""

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from .runs import run_all
 from .similarity import scores, top_k
@@ -49,6 +50,8 @@ class Params:
     export_ratio: float = 0.5  # both sides export functions and the smaller export count is this share of the larger
     swap_weight: float = 0.3  # last pass: a match moves (or two swap) when similarity plus this much per
     swap_gain: float = 0.25  # consistently matched call-graph neighbour rises by more than swap_gain
+    order_perm: float = 0.04  # address order pairs a gap's functions by similarity instead when that is this much
+    # more similar per pair (0: always in order)
     order_veto: float = 0.1  # address order does not pair (a, b) when b and another free target function are
     # each other's nearest with a similarity at least this much higher (0: never vetoes)
     vote: int = 0  # match_both_ways: a target function moves to the reference function that at least this many
@@ -577,7 +580,7 @@ class Matcher:
             if not ps or not ss:
                 continue
             if len(ps) == len(ss) and len(ps) <= 64:
-                for a, b in zip(ps, ss):
+                for a, b in self.in_order(ps, ss):
                     if self.sim(a, b) >= self.p.order_sim and not self.vetoed(a, b) and self.accept(a, b, "order"):
                         added += 1
             elif len(ps) <= 64 and len(ss) <= 64:
@@ -585,6 +588,19 @@ class Matcher:
                     if not self.vetoed(a, b) and self.accept(a, b, "order"):
                         added += 1
         return added
+
+    def in_order(self, ps: list[int], ss: list[int]) -> list[tuple[int, int]]:
+        """The pairs of two gaps of equal length: in order, unless the most similar one-to-one pairing of the two
+        is more similar by over order_perm per pair (a compiler that lays a file's functions out in another
+        order, look-alikes among them, as ext2/ext3/ext4 probes)."""
+        pairs = list(zip(ps, ss))
+        if self.p.order_perm <= 0 or len(ps) < 2:
+            return pairs
+        m = self.block(ps, ss)
+        rows, cols = linear_sum_assignment(m, maximize=True)
+        if float(m[rows, cols].sum() - np.trace(m)) > self.p.order_perm * len(ps):
+            return [(ps[r], ss[c]) for r, c in zip(rows, cols)]
+        return pairs
 
     def vetoed(self, i: int, j: int) -> bool:
         """Whether reference function j and another, still free target function t are each other's nearest,
