@@ -102,6 +102,28 @@ def test_address_order_pairs_a_gap_by_similarity_when_the_compiler_laid_it_out_i
     assert pairs[0.04][0][0] == 0 and pairs[0.04][4][0] == 4
 
 
+def test_unequal_gaps_pair_by_similarity_only_where_the_seeds_say_address_order_is_not_kept():
+    """Target gap T1, T2 between anchors, reference gap R1, R2, R3: T1 is R3's copy, T2 is R1's. Aligned in order
+    the best is T1 -> R2, T2 -> R3 (0.30 each), both wrong; the most similar pairing is right and 0.15 a pair
+    better. It is taken only where the seeds themselves leave address order (three anchors in reverse: 2 of 4
+    consecutive seeds go on in order, under order_trust 0.9), not where they keep it."""
+    e = np.eye(9, dtype=np.float32)  # 0-4 anchors, 5-7 R1-R3, 8 the look-alikes' common part
+    t1 = 0.45 * e[7] + 0.30 * e[6] + 0.841 * e[8]
+    t2 = 0.45 * e[5] + 0.30 * e[7] + 0.841 * e[8]
+    ref = side([e[0], e[5], e[6], e[7], e[1], e[2], e[3], e[4]])
+    scrambled = side([e[0], t1, t2, e[1], e[4], e[3], e[2]])  # the last three anchors in reverse order
+    kept = side([e[0], t1, t2, e[1], e[2], e[3], e[4]])
+    got = {}
+    for name, tgt in (("scrambled", scrambled), ("kept", kept)):
+        for trust in (0.0, 0.9):
+            m = Matcher(ref, tgt, Params(order_sim=0.0, order_perm=0.04, order_trust=trust, order_veto=0.0,
+                                         assign_all=False, refine=False))
+            res = m.run()
+            got[name, trust] = [res.matches[i].s for i in (1, 2)]
+    assert got["scrambled", 0.0] == [2, 3] and got["kept", 0.9] == [2, 3]  # in order: both wrong
+    assert got["scrambled", 0.9] == [3, 1]
+
+
 def test_nearby_is_the_share_of_sure_matches_around_a_match_in_address_order():
     """Targets 0-9 and 14 are sure (mutual nearest at 1.0), 10-13 and 15-19 are not matched: a match inside the
     run has 8 sure ones among the 4 before and 4 after it, one at its end 4, the lone one at 14 none."""

@@ -52,6 +52,8 @@ class Params:
     swap_gain: float = 0.25  # consistently matched call-graph neighbour rises by more than swap_gain
     order_perm: float = 0.04  # address order pairs a gap's functions by similarity instead when that is this much
     # more similar per pair (0: always in order)
+    order_trust: float = 0.9  # below this share of seeds in address order, unequal gaps pair by similarity
+    # where that is order_perm a pair more similar (0: never)
     order_veto: float = 0.1  # address order does not pair (a, b) when b and another free target function are
     # each other's nearest with a similarity at least this much higher (0: never vetoes)
     vote: int = 0  # match_both_ways: a target function moves to the reference function that at least this many
@@ -434,6 +436,7 @@ class Matcher:
         self.export_penalty = self.p.export_penalty if exports_agree(ref, tgt, self.p.export_ratio) else 0.0
         self.table_places: dict[int, list[tuple[int, int]]] = defaultdict(list)  # reference function -> (table, place)
         self.nearest: tuple | None = None  # run's candidates: (idx, val) of the targets, (ridx, rval) of the references
+        self.seed_order = 1.0  # run's seeds: the share of them (in target order) whose reference goes on in order
         for t, tab in enumerate(ref.tables):
             for k, j in enumerate(tab):
                 self.table_places[j].append((t, k))
@@ -584,7 +587,7 @@ class Matcher:
                     if self.sim(a, b) >= self.p.order_sim and not self.vetoed(a, b) and self.accept(a, b, "order"):
                         added += 1
             elif len(ps) <= 64 and len(ss) <= 64:
-                for a, b in self.align(ps, ss, self.p.order_sim):
+                for a, b in self.align_or_best(ps, ss, self.p.order_sim):
                     if not self.vetoed(a, b) and self.accept(a, b, "order"):
                         added += 1
         return added
@@ -600,6 +603,23 @@ class Matcher:
         rows, cols = linear_sum_assignment(m, maximize=True)
         if float(m[rows, cols].sum() - np.trace(m)) > self.p.order_perm * len(ps):
             return [(ps[r], ss[c]) for r, c in zip(rows, cols)]
+        return pairs
+
+    def align_or_best(self, ps: list[int], ss: list[int], tau: float) -> list[tuple[int, int]]:
+        """Two gaps of unequal length: their order-preserving alignment, unless the two binaries' seeds keep
+        address order less often than order_trust (other compilers lay a file's functions out in other orders)
+        and the most similar one-to-one pairing of the gaps (pairs over tau) is more than order_perm a pair more
+        similar."""
+        pairs = self.align(ps, ss, tau)
+        if self.seed_order >= self.p.order_trust or self.p.order_perm <= 0:
+            return pairs
+        m = self.block(ps, ss)
+        rows, cols = linear_sum_assignment(m, maximize=True)
+        best = [(r, c) for r, c in zip(rows, cols) if m[r, c] > tau]
+        at = {p: k for k, p in enumerate(ps)}, {q: k for k, q in enumerate(ss)}
+        here = sum(float(m[at[0][a], at[1][b]]) for a, b in pairs)
+        if sum(float(m[r, c]) for r, c in best) - here > self.p.order_perm * max(len(best), len(pairs), 1):
+            return [(ps[r], ss[c]) for r, c in best]
         return pairs
 
     def vetoed(self, i: int, j: int) -> bool:
@@ -881,6 +901,8 @@ class Matcher:
         self.seed_strings()
         self.seed_mutual(idx, val, ridx, rval)
         seed_share = len(self.match) / max(len(self.P.addrs), 1)
+        js = [self.match[i].s for i in sorted(self.match)]
+        self.seed_order = sum(b > a for a, b in zip(js, js[1:])) / max(len(js) - 1, 1)
         for _ in range(8):
             n = self.propagate_calls() + self.propagate_tables() + self.propagate_order()
             if n == 0:
