@@ -593,31 +593,32 @@ class Matcher:
         return added
 
     def in_order(self, ps: list[int], ss: list[int]) -> list[tuple[int, int]]:
-        """The pairs of two gaps of equal length: in order, unless the most similar one-to-one pairing of the two
-        is more similar by over order_perm per pair (a compiler that lays a file's functions out in another
-        order, look-alikes among them, as ext2/ext3/ext4 probes)."""
+        """The pairs of two gaps of equal length: in order, unless their most similar pairing is order_perm a
+        pair more similar (a compiler that lays a file's functions out in another order, look-alikes among
+        them, as ext2/ext3/ext4 probes)."""
         pairs = list(zip(ps, ss))
-        if self.p.order_perm <= 0 or len(ps) < 2:
-            return pairs
-        m = self.block(ps, ss)
-        rows, cols = linear_sum_assignment(m, maximize=True)
-        if float(m[rows, cols].sum() - np.trace(m)) > self.p.order_perm * len(ps):
-            return [(ps[r], ss[c]) for r, c in zip(rows, cols)]
-        return pairs
+        return self.better_pairing(ps, ss, pairs) if len(ps) >= 2 else pairs
 
     def align_or_best(self, ps: list[int], ss: list[int], tau: float) -> list[tuple[int, int]]:
         """Two gaps of unequal length: their order-preserving alignment, unless the two binaries' seeds keep
         address order less often than order_trust (other compilers lay a file's functions out in other orders)
-        and the most similar one-to-one pairing of the gaps (pairs over tau) is more than order_perm a pair more
-        similar."""
+        and their most similar pairing (pairs over tau) is order_perm a pair more similar."""
         pairs = self.align(ps, ss, tau)
-        if self.seed_order >= self.p.order_trust or self.p.order_perm <= 0:
+        if self.seed_order >= self.p.order_trust or not pairs:
+            return pairs
+        return self.better_pairing(ps, ss, pairs, tau)
+
+    def better_pairing(self, ps: list[int], ss: list[int], pairs: list[tuple[int, int]],
+                       tau: float = -math.inf) -> list[tuple[int, int]]:
+        """The most similar one-to-one pairing of two gaps (its pairs over tau) where it is more than order_perm
+        a pair more similar than `pairs`, else `pairs` (order_perm 0: always `pairs`)."""
+        if self.p.order_perm <= 0:
             return pairs
         m = self.block(ps, ss)
         rows, cols = linear_sum_assignment(m, maximize=True)
         best = [(r, c) for r, c in zip(rows, cols) if m[r, c] > tau]
-        at = {p: k for k, p in enumerate(ps)}, {q: k for k, q in enumerate(ss)}
-        here = sum(float(m[at[0][a], at[1][b]]) for a, b in pairs)
+        at_p, at_s = {p: k for k, p in enumerate(ps)}, {q: k for k, q in enumerate(ss)}
+        here = sum(float(m[at_p[a], at_s[b]]) for a, b in pairs)
         if sum(float(m[r, c]) for r, c in best) - here > self.p.order_perm * max(len(best), len(pairs), 1):
             return [(ps[r], ss[c]) for r, c in best]
         return pairs
