@@ -165,6 +165,22 @@ def test_exported_functions_match_exported_ones_when_both_libraries_export():
     assert Matcher(ref, tgt, Params()).export_penalty == 0.0
 
 
+def test_a_cold_part_does_not_take_the_name_of_the_whole_function_it_was_split_from():
+    """The target's foo.cold (gcc's split-off error branch) looks more like the reference's foo (clang: no split)
+    than the target's foo itself does; with the cold-part penalty foo goes to foo, the part elsewhere."""
+    a, b, c = np.eye(3, dtype=np.float32)
+    ref = side([a, c])
+    ref.cold = np.array([False, False])
+    tgt = side([(0.7 * a + 0.71 * b) / np.hypot(0.7, 0.71), (0.9 * a + 0.44 * b) / np.hypot(0.9, 0.44)])
+    tgt.cold = np.array([False, True])
+    got = {}
+    for pen in (0.0, 1.0):
+        res = Matcher(ref, tgt, Params(cold_penalty=pen, assign_all=False)).run()
+        got[pen] = {i: m.s for i, m in res.matches.items()}
+    assert got[0.0][1] == 0 and got[0.0].get(0) != 0
+    assert got[1.0][0] == 0 and got[1.0].get(1) != 0
+
+
 def test_export_status_counts_only_between_libraries_of_about_the_same_interface():
     from symbridge.match.matcher import exports_agree
 
@@ -201,8 +217,9 @@ def test_single_pair_similarity_agrees_with_the_block():
     ref, tgt = side(v[:3]), side(v[3:])
     ref.inlined = np.roll(v[:3], 1, axis=1)
     ref.exported, tgt.exported = np.array([1, 0, 1], bool), np.array([1, 1, 0], bool)
-    m = Matcher(ref, tgt, Params())
-    assert m.export_penalty > 0
+    ref.cold, tgt.cold = np.array([0, 0, 1], bool), np.array([0, 1, 1], bool)
+    m = Matcher(ref, tgt, Params(cold_penalty=0.5))
+    assert m.export_penalty > 0 and len(m.penalties) == 2
     blk = m.block([0, 1, 2], [0, 1, 2])
     assert np.allclose([[m.sim(i, j) for j in range(3)] for i in range(3)], blk, atol=1e-6)
 

@@ -225,8 +225,9 @@ def test_a_librarys_export_status_is_stored_and_read_back(tmp_path):
     assert {r.address for r, e in zip(refs, side.exported) if e} == want
 
 
-@pytest.mark.parametrize("version, dropped", [(1, ("exported", "code_key", "data_key")),
-                                               (2, ("code_key", "data_key"))])
+@pytest.mark.parametrize("version, dropped", [(1, ("exported", "code_key", "data_key", "cold")),
+                                               (2, ("code_key", "data_key", "cold")),
+                                               (3, ("cold",))])
 def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixtures, tmp_path, version, dropped):
     from symbridge.store.db import SCHEMA_VERSION
     from symbridge.store.identify import reference_side
@@ -243,12 +244,15 @@ def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixture
     with open_store(str(db), Model.default()) as s:
         assert len(s.binaries()) == 1
         res = s.identify(fixtures["stripped"])
-    assert not any("identical" in f["via"] for f in res["functions"])  # no keys, no identical-code seeds
+    if "code_key" in dropped:  # no keys, no identical-code seeds
+        assert not any("identical" in f["via"] for f in res["functions"])
     con = sqlite3.connect(str(db))
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     side, _ = reference_side(con, 1, str(fixtures["ref"]))
-    assert side.code_key == [None] * len(side.addrs) and side.data_key == [None] * len(side.addrs)
+    assert (side.code_key == [None] * len(side.addrs)) == ("code_key" in dropped)
+    assert (side.data_key == [None] * len(side.addrs)) == ("data_key" in dropped)
     assert (side.exported is None) == ("exported" in dropped)
+    assert side.cold is None  # unknown, so no cold-part penalty
 
 
 def test_identify_seeds_identical_code_from_the_library(fixtures, db):

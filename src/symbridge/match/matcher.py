@@ -2,7 +2,9 @@
 then the rest best-first by a structural score, then a one-to-one pass on the similarity alone, and a last
 local pass that moves matches the call graph contradicts. Similarity is the embeddings' cosine, the better of
 it and the inlined view's where one side has one, less a penalty between exported and internal functions of
-two libraries. Every match keeps the evidence behind it (``via``)."""
+two libraries and between a whole function and a part split off one (gcc's ``foo.cold``, which holds foo's
+error messages and would take foo's name from a build that splits nothing off). Every match keeps the
+evidence behind it (``via``)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..binary import cold_parts
 from .runs import run_all
 from .similarity import scores, top_k
 
@@ -56,6 +59,7 @@ class Params:
     # where that is order_perm a pair more similar (0: never)
     order_veto: float = 0.1  # address order does not pair (a, b) when b and another free target function are
     # each other's nearest with a similarity at least this much higher (0: never vetoes)
+    cold_penalty: float = 0.0  # similarity taken off a pair of a split-off cold part and a whole function
     vote: int = 0  # match_both_ways: a target function moves to the reference function that at least this many
     # of its agreement runs choose, when they outvote the first matching (0: never)
 
@@ -90,6 +94,7 @@ class Side:
     exported: np.ndarray | None = None  # bool per function: in .dynsym (an address, even with its name blanked)
     tables: list[list[int]] = field(default_factory=list)  # runs of code pointers in data (pointer_tables)
     data_key: list[int | None] = field(default_factory=list)  # the constants each function reads (data_keys)
+    cold: np.ndarray | None = None  # bool per function: a part split off another function (binary.cold_parts)
 
     def __post_init__(self) -> None:
         self.neighbours = [set(a) | set(b) for a, b in zip(self.callees, self.callers)]
@@ -170,8 +175,10 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
     if functions:
         dyn = exported_addresses(functions[0].binary)
         exported = np.array([a in dyn for a in addrs], bool)
+    cold = np.zeros(len(functions), bool)
+    cold[[c for c, _ in cold_parts(functions)]] = True
     return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, code_keys(functions), names,
-                exported=exported, tables=pointer_tables(functions), data_key=data_keys(functions))
+                exported=exported, tables=pointer_tables(functions), data_key=data_keys(functions), cold=cold)
 
 
 def blend_thunks(side: Side, functions: list) -> int:
@@ -434,6 +441,11 @@ class Matcher:
         self.match: dict[int, Match] = {}
         self.taken: dict[int, int] = {}  # reference index -> target index
         self.export_penalty = self.p.export_penalty if exports_agree(ref, tgt, self.p.export_ratio) else 0.0
+        self.penalties = []  # (target flags, reference flags, penalty): pairs whose flags differ lose the penalty
+        if self.export_penalty:
+            self.penalties.append((tgt.exported, ref.exported, self.export_penalty))
+        if self.p.cold_penalty and ref.cold is not None and tgt.cold is not None:
+            self.penalties.append((tgt.cold, ref.cold, self.p.cold_penalty))
         self.table_places: dict[int, list[tuple[int, int]]] = defaultdict(list)  # reference function -> (table, place)
         self.nearest: tuple | None = None  # run's candidates: (idx, val) of the targets, (ridx, rval) of the references
         self.seed_order = 1.0  # run's seeds: the share of them (in target order) whose reference goes on in order
@@ -448,23 +460,24 @@ class Matcher:
             v = max(v, float(P.vectors[i] @ S.inlined[j]))
         if P.inlined is not None:
             v = max(v, float(P.inlined[i] @ S.vectors[j]))
-        if self.export_penalty and P.exported[i] != S.exported[j]:
-            v -= self.export_penalty
+        for pf, sf, pen in self.penalties:
+            if pf[i] != sf[j]:
+                v -= pen
         return v
 
     def views(self, ps, ss) -> tuple:
         """similarity.scores' arguments for target rows ps and reference rows ss (lists or slices): the plain
-        vectors, the inlined view where one side has one, and the export penalty where it applies."""
+        vectors, the inlined view where one side has one, and the penalties where they apply."""
         P, S = self.P, self.S
         extra = [(P.inlined[ps], S.vectors[ss])] if P.inlined is not None else []
         if S.inlined is not None:
             extra.append((P.vectors[ps], S.inlined[ss]))
-        pen = self.export_penalty
-        return P.vectors[ps], S.vectors[ss], extra, (P.exported[ps], S.exported[ss], pen) if pen else None
+        return P.vectors[ps], S.vectors[ss], extra, [(pf[ps], sf[ss], pen) for pf, sf, pen in self.penalties]
 
     def block(self, ps: list[int], ss: list[int]) -> np.ndarray:
         """Similarities of target functions ps to reference functions ss (the better of the plain and the
-        inlined view where one side has one, less the export penalty where export status differs)."""
+        inlined view where one side has one, less the penalties where export status or cold-part status
+        differ)."""
         return scores(*self.views(ps, ss))
 
     def candidates(self, k: int, k_reverse: int = 2) -> tuple[tuple[np.ndarray, np.ndarray],

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
 def scores(query: np.ndarray, base: np.ndarray, extra: list[tuple[np.ndarray, np.ndarray]] = (),
-           differ: tuple[np.ndarray, np.ndarray, float] | None = None) -> np.ndarray:
+           differ: Sequence[tuple[np.ndarray, np.ndarray, float]] = ()) -> np.ndarray:
     """The similarity matrix of query rows to base rows: the best of the views (``extra``: other views
-    (query', base') of the same rows), less the penalty where the flags of ``differ`` (query flags, base flags,
-    penalty) differ."""
+    (query', base') of the same rows), less each penalty of ``differ`` (query flags, base flags, penalty) where
+    its flags differ."""
     s = query @ base.T
     for q2, b2 in extra:
         np.maximum(s, q2 @ b2.T, out=s)
-    if differ is not None:  # in the vectors' own precision (a Python float would make it float64)
-        s -= np.asarray(differ[2], s.dtype) * (differ[0][:, None] != differ[1][None, :])
+    for qf, bf, pen in differ:  # in the vectors' own precision (a Python float would make it float64)
+        s -= np.asarray(pen, s.dtype) * (qf[:, None] != bf[None, :])
     return s
 
 
@@ -64,12 +66,13 @@ def _best(s: np.ndarray, k: int, sample: int = 1024) -> tuple[np.ndarray, np.nda
 
 def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 2048,
           extra: list[tuple[np.ndarray, np.ndarray]] = (),
-          differ: tuple[np.ndarray, np.ndarray, float] | None = None,
+          differ: Sequence[tuple[np.ndarray, np.ndarray, float]] = (),
           k_reverse: int = 0) -> tuple[np.ndarray, np.ndarray] | tuple[tuple, tuple]:
     """(indices, scores), each (len(query), k'), best first; k' = min(k, len(base)). ``extra`` holds other views
-    (query', base') of the same rows; a pair scores the best of its views. ``differ`` (query flags, base flags,
-    penalty) takes the penalty off pairs whose flags differ. With ``k_reverse`` also the best k_reverse query
-    rows of each base row, from the same matrix: ((indices, scores), (reverse indices, reverse scores))."""
+    (query', base') of the same rows; a pair scores the best of its views. Each of ``differ`` (query flags,
+    base flags, penalty) takes its penalty off pairs whose flags differ. With ``k_reverse`` also the best
+    k_reverse query rows of each base row, from the same matrix: ((indices, scores), (reverse indices, reverse
+    scores))."""
     n, m = len(query), len(base)
     k = min(k, m)
     idx = np.zeros((n, k), np.int64)
@@ -81,7 +84,7 @@ def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 2048,
         for lo in range(0, n, block):
             hi = lo + block
             s = scores(query[lo:hi], base, [(q2[lo:hi], b2) for q2, b2 in extra],
-                       (differ[0][lo:hi], differ[1], differ[2]) if differ is not None else None)
+                       [(qf[lo:hi], bf, pen) for qf, bf, pen in differ])
             if k:
                 idx[lo:lo + block], val[lo:lo + block] = _best(s, k)
             if kr:  # merge this block's best rows of each column with the best so far

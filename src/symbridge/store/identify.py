@@ -74,8 +74,8 @@ def assign_one_to_one(labels: np.ndarray, scores: np.ndarray, refs: dict[int, Re
 
 def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[Side, list[RefFunction]]:
     """One stored binary as the matcher's reference side: vectors, call graph and strings from the library."""
-    rows = con.execute("SELECT id, address, size, name, vector, callees, strings, exported, code_key, data_key "
-                       "FROM functions WHERE binary_id = ? ORDER BY address", (binary_id,)).fetchall()
+    rows = con.execute("SELECT id, address, size, name, vector, callees, strings, exported, code_key, data_key, "
+                       "cold FROM functions WHERE binary_id = ? ORDER BY address", (binary_id,)).fetchall()
     refs = [RefFunction(fid, path, addr, size, name) for fid, addr, size, name, *_ in rows]
     index = {r.address: k for k, r in enumerate(refs)}
     callees = [[index[a] for a in dict.fromkeys(json.loads(row[5])) if a in index and index[a] != k]
@@ -87,10 +87,12 @@ def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[
     vectors = np.stack([np.frombuffer(row[4], np.float32) for row in rows]) if rows else np.zeros((0, 1))
     flags = [row[7] for row in rows]
     exported = np.array(flags, bool) if rows and None not in flags else None  # None: added by schema version 1
+    parts = [row[10] for row in rows]
+    cold = np.array(parts, bool) if rows and None not in parts else None  # None: added before schema version 4
     # code and data keys: NULL (None, no evidence) in rows added before schema version 3
     side = Side([r.address for r in refs], [r.size for r in refs], vectors, callees, callers,
                 [set(json.loads(row[6])) for row in rows], [row[8] for row in rows], [r.name or None for r in refs],
-                exported=exported, data_key=[row[9] for row in rows])
+                exported=exported, data_key=[row[9] for row in rows], cold=cold)
     return side, refs
 
 

@@ -92,7 +92,7 @@ class Store:
         """Add the non-PLT functions of the binary at path, those it has no name for too (name "": no name to
         give, but the call graph and address order around the named ones, as transfer matches a shared
         library's internal functions); returns how many, 0 if the binary is already in the library."""
-        from ..binary import Binary
+        from ..binary import Binary, cold_parts
 
         b = Binary(path)
         sha = hashlib.sha256(b.image.data).hexdigest()
@@ -114,13 +114,14 @@ class Store:
         at = [f.address for f in code]
         called, registered = dict(zip(at, callee_addresses(code))), dict(zip(at, table_keys(code)))
         keys = dict(zip(at, zip(code_keys(code), data_keys(code))))  # identical code (and constants)
+        cold = {at[c] for c, _ in cold_parts(code)}
         for f, v in zip(funcs, vectors):
             facts = f.facts
             callees = list(dict.fromkeys(called[f.address]))
             strings = facts.strings[:MAX_STRINGS] + sorted(registered.get(f.address, ()))
             rows.append((f.address, f.size, f.name or "", v.tobytes(), json.dumps(callees), json.dumps(facts.imports),
                          json.dumps(strings), facts.n_blocks, int(f.address in exported),
-                         *keys.get(f.address, (None, None))))
+                         *keys.get(f.address, (None, None)), int(f.address in cold)))
         ann = self.ann  # opened (or rebuilt) before this add's rows exist
         con = self.con
         con.execute("BEGIN IMMEDIATE")
@@ -155,7 +156,8 @@ class Store:
         bid = cur.lastrowid
         con.executemany(
             "INSERT INTO functions(binary_id, address, size, name, vector, callees, imports, strings, n_blocks, "
-            "exported, code_key, data_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(bid, *r) for r in rows])
+            "exported, code_key, data_key, cold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(bid, *r) for r in rows])
         return np.array([r[0] for r in con.execute("SELECT id FROM functions WHERE binary_id = ? ORDER BY address",
                                                    (bid,))], np.int64)
 
