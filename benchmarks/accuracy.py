@@ -23,6 +23,7 @@ import numpy as np
 
 from symbridge.binary import Binary
 from symbridge.evaluation import anonymize, counterpart_queries, name_right, source_name, truth_names
+from symbridge.match.confidence import Calibrator
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
 from symbridge.model.shift import ShiftFilter
@@ -125,14 +126,19 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
             d.embed_count = len(p2c)
     d.docs = [mnemonic_ngrams(f) for f in sc + pc]
     if run_transfer:
-        r = transfer(S, P, models["model"])
-        d.transfer = score_transfer(r, truth, {pc[j].address for j in t}, partial=pair["kind"] == "cross-release")
+        r = transfer(S, P, models["model"], min_confidence=0.0)  # every name, for the curve: see score_transfer
+        d.transfer = score_transfer(r, truth, {pc[j].address for j in t}, partial=pair["kind"] == "cross-release",
+                                    threshold=Calibrator.default().threshold)
     return d
 
 
-def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int], partial: bool) -> dict:
+def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int], partial: bool,
+                   threshold: float = 0.0) -> dict:
     """Names given, right, and the calibration data of one transfer. With `partial` truth (official shared
-    libraries: only exported names are known) a name on a function the target does not export is not judged."""
+    libraries: only exported names are known) a name on a function the target does not export is not judged.
+    Names count as given at or above `threshold`: give r made with min_confidence 0 and the calibrated
+    threshold here, so that the curve holds the cold parts of matches under the threshold too (transfer names
+    a cold part after its owner only where the owner is named)."""
     named = right = matched_right = 0
     ref_names = {}
     for f in r["functions"]:
@@ -159,7 +165,7 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
         renamed = ref_named and not ok and not has and bool(names) and source_name(ref) not in target_names
         if ref_named:
             curve.append((f["confidence"], ok, has, renamed))
-        if f["name"]:
+        if f["name"] and (threshold <= 0 or f["confidence"] >= threshold):
             given_ok = name_right(f["name"], names)
             named += 1
             right += given_ok

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from accuracy import score_transfer  # benchmarks/ is on the path when run as a script
-from partial_overlap import score_identify, table_row
+from partial_overlap import THRESHOLD, score_identify, table_row
 
 from symbridge.binary import Binary
 from symbridge.elf.debuginfo import find_debug_file
@@ -92,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         names = {k: all_names(p) for k, p in LIBS.items()}
         for lib, prog in (("libcrypto", "evp"), ("libc", "evp"), ("libstdc++", "words")):
             t0 = time.time()
-            r = transfer(Binary(LIBS[lib]), Binary(anon[prog], ignore_symbols=True), model)
+            r = transfer(Binary(LIBS[lib]), Binary(anon[prog], ignore_symbols=True), model, min_confidence=0.0)
             secs = time.time() - t0
             funcs = [f for f in r["functions"] if "import" not in f["via"]]
             has = {f["address"] for f in funcs
                    if {n for x in truth[prog].get(f["address"], ()) for n in (x, source_name(x))} & names[lib]}
-            sc = score_transfer(r, truth[prog], has, partial=False)
+            sc = score_transfer(r, truth[prog], has, partial=False, threshold=THRESHOLD)
             rows.append(table_row([f"{LIBS[lib].name}", prog], len(funcs), sc, sc["right"]) + f" {secs:.0f} |")
             print(rows[-1], file=sys.stderr)
         db = work / "library.db"
@@ -110,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                     added.append(lib)
                 known = set().union(*(names[k] for k in added))
                 t0 = time.time()
-                r = store.identify(Binary(anon[prog], ignore_symbols=True))
+                r = store.identify(Binary(anon[prog], ignore_symbols=True), min_confidence=0.0)
                 secs = time.time() - t0
-                sc = score_identify(r, truth[prog], known)
+                sc = score_identify(r, truth[prog], known, THRESHOLD)
                 rows.append(table_row([f"library: {label}", prog], sc["functions"], sc, sc["right_counterparts"])
                             + f" {secs:.0f} |")
                 print(rows[-1], file=sys.stderr)

@@ -29,12 +29,16 @@ from accuracy import operating_points, score_transfer  # benchmarks/ is on the p
 
 from symbridge.binary import Binary
 from symbridge.evaluation import anonymize, name_right, source_name, truth_names
+from symbridge.match.confidence import Calibrator
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
 from symbridge.store.store import open_store
 from symbridge.train.identify_eval import score
 
 HERE = Path(__file__).resolve().parent
+# results are made with every name given (min_confidence 0) and judged at the calibrated threshold, so that the
+# operating-point curves hold the cold parts of matches under it too (accuracy.score_transfer)
+THRESHOLD = Calibrator.default().threshold
 
 
 # dev-eval libraries with a static build in their -dev package: (-dev package, static library, the packages
@@ -82,13 +86,13 @@ def build(src: Path, out: Path, lib: Path, opt: str) -> Path:
     return out
 
 
-def score_identify(r: dict, truth: dict[int, set[str]], known: set[str]) -> dict:
+def score_identify(r: dict, truth: dict[int, set[str]], known: set[str], threshold: float = 0.0) -> dict:
     """Names given and right (symbridge.train.identify_eval.score: a target function has a counterpart when one
     of its names is in the library, known: their source names), and the operating-point curve: the name a
     match stands for is its library function's (binary, address; sub_ADDRESS where the library has none),
-    or the name given without one (a cold part)."""
+    or the name given without one (a cold part). Names count at or above `threshold` (accuracy.score_transfer)."""
     funcs = [f for f in r["functions"] if "import" not in f["via"]]
-    named, right, counterparts, right_cp = score(r, truth, known)
+    named, right, counterparts, right_cp = score(r, truth, known, threshold)
     names_at = {(c["binary"], c["address"]): c["name"] for f in funcs for c in f["candidates"]}
     curve = []
     for f in funcs:
@@ -137,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         anon = anonymize(tgt, a.work / f"{source}{tgt_opt}.anon")
         truth, ref_names = truth_names(tgt), {n for ns in truth_names(ref).values() for n in ns}
         t0 = time.time()
-        r = transfer(Binary(ref), Binary(anon, ignore_symbols=True), model)
+        r = transfer(Binary(ref), Binary(anon, ignore_symbols=True), model, min_confidence=0.0)
         secs = time.time() - t0
         funcs = [f for f in r["functions"] if "import" not in f["via"]]
         has = {f["address"] for f in funcs if truth.get(f["address"], set()) & ref_names}
-        sc = score_transfer(r, truth, has, partial=False)
+        sc = score_transfer(r, truth, has, partial=False, threshold=THRESHOLD)
         rows.append(table_row([ref_label, f"{source} {tgt_opt}"], len(funcs), sc, sc["right"]))
         print(rows[-1], f"({secs:.1f} s)", file=sys.stderr)
     # the library of known functions: the three shared libraries, then libcrypto (a large distractor) and the
@@ -171,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                 tgt = build(HERE / "partial" / f"{source}.c", a.work / f"{source}-O2", lib, "-O2")
                 anon = anonymize(tgt, a.work / f"{source}-O2.anon")
                 t0 = time.time()
-                r = store.identify(Binary(anon, ignore_symbols=True))
+                r = store.identify(Binary(anon, ignore_symbols=True), min_confidence=0.0)
                 secs = time.time() - t0
-                sc = score_identify(r, truth_names(tgt), known)
+                sc = score_identify(r, truth_names(tgt), known, THRESHOLD)
                 rows.append(table_row([label, f"{source} -O2"], sc["functions"], sc, sc["right_counterparts"]))
                 print(rows[-1], f"({secs:.1f} s)", file=sys.stderr)
     text = ("# Partial overlap: static programs named from another program or from the shared library "

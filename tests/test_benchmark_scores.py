@@ -103,3 +103,16 @@ def test_a_name_given_without_a_reference_function_is_judged_by_itself():
     out = accuracy.score_transfer({"functions": rows}, truth, has_counterpart={0x10, 0x20}, partial=False)
     assert out["confidences"] == [(0.8, True), (0.7, False)] and out["right"] == 1
     assert [c[:2] for c in out["curve"]] == [(0.8, True), (0.7, False)]
+
+
+def test_names_under_the_threshold_are_not_given_but_stay_on_the_curve():
+    """A result made at min_confidence 0 and judged at the threshold: the cold part of a match under it counts
+    as not named, and is on the operating-point curve at its owner's confidence."""
+    truth = {0x10: {"foo"}, 0x20: {"foo.cold"}}
+    rows = [_row(0x10, 0x110, "foo", 0.5),
+            dict(_row(0x20, 0x120, "x", 0.5), reference_address=None, name="foo.cold", candidates=[])]
+    out = accuracy.score_transfer({"functions": rows}, truth, has_counterpart={0x10, 0x20}, partial=False,
+                                  threshold=0.68)
+    assert out["named"] == 0 and out["right"] == 0
+    assert [c[:2] for c in out["curve"]] == [(0.5, True), (0.5, True)]
+    assert accuracy.operating_points(out["curve"], 2) == (1.0, 1.0)

@@ -30,9 +30,10 @@ from . import shared_static
 from .dataset import read_list, read_manifest
 
 
-def score(result: dict, truth: dict[int, set[str]], known: set[str]) -> tuple[int, int, int, int]:
+def score(result: dict, truth: dict[int, set[str]], known: set[str],
+          threshold: float = 0.0) -> tuple[int, int, int, int]:
     """(names given, right, target functions with a counterpart, of them named right) of one result; known:
-    the source names (evaluation.source_name) of the library's names."""
+    the source names (evaluation.source_name) of the library's names. Names count at or above `threshold`."""
     named = right = has = right_cp = 0
     for f in result["functions"]:
         if "import" in f["via"]:
@@ -40,7 +41,7 @@ def score(result: dict, truth: dict[int, set[str]], known: set[str]) -> tuple[in
         names = truth.get(f["address"], set())
         counterpart = any(source_name(n) in known for n in names)
         has += counterpart
-        if f["name"]:
+        if f["name"] and (threshold <= 0 or f["confidence"] >= threshold):
             ok = name_right(f["name"], names)
             named += 1
             right += ok
