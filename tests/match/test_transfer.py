@@ -47,15 +47,18 @@ def test_look_alikes_and_cold_parts_are_named_from_a_library_with_exports_only()
 def test_a_cold_part_leaves_its_owner_the_name_where_the_reference_has_no_cold_parts():
     """gcc -O0 splits nothing off checked_update; at -O2 its error branch, with the message string, becomes
     checked_update.cold. The part is a cold part on one side only: it does not take checked_update (the string
-    would hand it over), the owner does, and the part follows its owner's name."""
-    ref = build("twins.c", opt="-O0")
+    would hand it over), the owner does, and the part follows its owner's name, also where every match is named
+    (the reference has more code, libbig.c: the part is left one of its leftovers, qs_rec, at confidence 0.01)."""
+    ref = build(["twins.c", "libbig.c"], opt="-O0")
     tgt = cold_build(opt="-O2")
     truth = {a: next(iter(ns)) for a, ns in truth_of(tgt).items()}
-    r = transfer(Binary(ref), Binary(strip_copy(tgt), ignore_symbols=True))
-    by_truth = {truth[f["address"]]: f for f in r["functions"] if f["address"] in truth}
-    assert by_truth["checked_update"]["name"] == "checked_update"
-    assert (by_truth["checked_update.cold"]["name"], by_truth["checked_update.cold"]["via"]) == (
-        "checked_update.cold", ["cold-part"])
+    stripped = strip_copy(tgt)
+    for every_name in (False, True):
+        r = transfer(Binary(ref), Binary(stripped, ignore_symbols=True), min_confidence=0.0 if every_name else None)
+        by_truth = {truth[f["address"]]: f for f in r["functions"] if f["address"] in truth}
+        assert by_truth["checked_update"]["name"] == "checked_update"
+        assert (by_truth["checked_update.cold"]["name"], by_truth["checked_update.cold"]["via"]) == (
+            "checked_update.cold", ["cold-part"])
 
 
 def test_every_match_says_what_evidence_made_it(pair_o2_o3):

@@ -110,25 +110,30 @@ def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: f
             row["confidence"] = round(float(p), 4)
             if p >= thr and s.name:
                 row["name"] = s.name
-    name_target_cold_parts(rows, p_code)
+    name_target_cold_parts(rows, p_code, cal.threshold)
     rows += [plt_row(f, s_plt.get(f.name) if f.name else None) for f in target.functions if f.is_plt]
     rows.sort(key=lambda r: r["address"])
     return {"reference": str(reference.path), "target": str(target.path), "model": model.name,
             "min_confidence": thr, "functions": rows}
 
 
-def name_target_cold_parts(rows: list[dict], p_code: list[Function]) -> int:
+def name_target_cold_parts(rows: list[dict], p_code: list[Function], weak: float = 0.0) -> int:
     """Target functions left unnamed that are cold parts of named ones (binary.cold_parts) take the owner's
     name with ``.cold`` and its confidence (``via`` cold-part): a reference without them (a shared library's
-    unnamed internals, another compiler's build) has nothing to name them with. rows: one per p_code
-    function, in the same order. Returns how many were named."""
+    unnamed internals, another compiler's build) has nothing to name them with. So do those named by a match
+    of their own under `weak` (the calibrated threshold, where a caller asks for every name) and under the
+    owner's confidence: with nothing to pair with, a part is left the reference's leftovers. rows: one per
+    p_code function, in the same order. Returns how many were named."""
     taken = {r["name"] for r in rows if r["name"]}
     named = 0
     for c, x in cold_parts(p_code):
         part, owner = rows[c], rows[x]
         name = f"{owner['name']}.cold" if owner["name"] else None
-        if part["name"] or name is None or name in taken or owner["name"].endswith(".cold"):
+        if name is None or name in taken or owner["name"].endswith(".cold"):
             continue
+        if part["name"] and not part["confidence"] < min(weak, owner["confidence"]):
+            continue
+        taken.discard(part["name"])
         part.update(name=name, confidence=owner["confidence"], reference_address=None, via=["cold-part"])
         if "binary" in owner:  # identify: the library binary the owner's name came from
             part["binary"] = owner["binary"]

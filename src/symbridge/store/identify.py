@@ -217,7 +217,7 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
             row["confidence"] = round(float(p), 4)
             if p >= thr and r.name:
                 row["name"] = r.name
-    name_target_cold_parts(rows, code)
+    name_target_cold_parts(rows, code, cal.threshold)
     rows += [dict(plt_row(f), binary=None) for f in target.functions if f.is_plt]
     rows.sort(key=lambda r: r["address"])
     return {"reference": db, "target": str(target.path), "model": model_name, "min_confidence": thr,
