@@ -1,5 +1,8 @@
 """Which library binaries identify matches whole, and the evidence of a match outside them."""
 
+import sqlite3
+import subprocess
+
 import numpy as np
 
 from symbridge.store.identify import MAX_STRUCTURAL_BINARIES, STRONG_SIM, RefFunction, structural_binaries
@@ -97,3 +100,44 @@ def test_startup_code_is_no_evidence_of_a_library():
     assert structural_binaries(labels, scores, refs, lambda b: (12, 12), 1000) == []
     labels[:5, 0] += 5  # five of its own functions instead
     assert structural_binaries(labels, scores, refs, lambda b: (12, 12), 1000) == ["tiny.so"]
+
+
+def test_a_function_one_library_binary_leaves_unnamed_takes_the_name_another_gives_the_same_code(tmp_path):
+    """One build of twins.c twice in the library: stripped to its exports (internal functions unnamed) and with
+    all its symbols. Each unnamed function's named copy is the other binary's function at the same address."""
+    from symbridge.model.model import Model
+    from symbridge.store import open_store
+    from symbridge.store.identify import named_copies
+    from tests.fixtures.build import build
+
+    full = build("twins.c", opt="-O2", kind="shared")
+    exports = tmp_path / "exports.so"
+    subprocess.run(["strip", "-o", str(exports), str(full)], check=True)
+    db = tmp_path / "lib.db"
+    with open_store(str(db), Model.default()) as s:
+        s.add(exports)
+        s.add(full)
+    con = sqlite3.connect(str(db))
+    paths = dict(con.execute("SELECT path, id FROM binaries"))
+    unnamed = {fid: addr for fid, addr in con.execute(
+        "SELECT id, address FROM functions WHERE binary_id = ? AND name = ''", (paths[str(exports)],))}
+    named = dict(con.execute("SELECT address, name FROM functions WHERE binary_id = ?", (paths[str(full)],)))
+    copies = named_copies(con, set(unnamed))
+    assert len(copies) >= 3
+    for fid, copy in copies.items():
+        assert copy.binary == str(full) and copy.address == unnamed[fid] and copy.name == named[unnamed[fid]]
+
+
+def test_a_function_without_a_name_takes_the_one_name_of_its_exact_neighbours_in_other_binaries():
+    from symbridge.store.identify import same_vector
+
+    r = RefFunction(1, "a.so", 0x10, 48, "")
+    twin = RefFunction(2, "b.so", 0x20, 48, "th_comment_add")
+    other = RefFunction(3, "c.so", 0x30, 48, "_gnutls_buffer_append")
+    near = RefFunction(4, "b.so", 0x40, 48, "th_comment_clear")
+    assert same_vector(r, [(0.9, r), (0.9, twin), (0.8, near)]) == twin
+    assert same_vector(r, [(1.0, r), (1.0, twin), (1.0, other)]) is None  # two names: no telling
+    assert same_vector(r, [(1.0, r), (1.0, twin), (1.0, other)], lambda a, b: b != "c.so") == twin  # unrelated
+    assert same_vector(r, [(0.9, twin)]) is None  # r is not among the neighbours
+    stub = RefFunction(5, "a.so", 0x50, 6, "")  # a vtable call: the same few bytes in unrelated libraries
+    assert same_vector(stub, [(1.0, stub), (1.0, twin)]) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +20,9 @@ N_CANDIDATES = 5
 MAX_STRUCTURAL_BINARIES = 4  # whole-binary matching against at most this many library binaries
 STRONG_SIM = 0.8  # a nearest neighbour at least this close is seldom chance (structural_binaries)
 MIN_STRONG = 3  # a binary is matched whole when at least this many of its functions are such neighbours
+COPY_MIN_SIZE = 16  # bytes: shorter code without constants (a getter, a vtable call) is no copy's evidence
+RELATED_SHARE = 0.1  # library binaries holding much the same code (RelatedBinaries): this share of the
+RELATED_MIN = 10  # smaller one's code keys, and at least this many, are the other's too
 MIN_SHARE = 0.1  # and they are at least this share of its named functions, or of all of them
 # the startup code gcc's crt files put into every binary: no evidence of which library a target holds
 STARTUP = frozenset({"_init", "_fini", "_start", "deregister_tm_clones", "register_tm_clones",
@@ -51,6 +54,81 @@ def fetch_functions(con: sqlite3.Connection, ids: set[int], chunk: int = 900) ->
                 f"SELECT id, binary_id, address, size, name FROM functions WHERE id IN ({marks})", part):
             out[fid] = RefFunction(fid, paths[bid], addr, size, name)
     return out
+
+
+class RelatedBinaries:
+    """Whether two library binaries hold much the same code: of the smaller one's distinct code keys, at least
+    RELATED_SHARE (and RELATED_MIN of them) are the other's too, as a legacy library that bundles the new one
+    (libtheora.so and libtheoradec.so) or two builds of one library. Short stubs, the same few instructions,
+    are found across unrelated libraries (a vtable call: gnulib's gl_list_next_node is speex_encode)."""
+
+    def __init__(self, con: sqlite3.Connection):
+        self.con = con
+        self.keys: dict[int, set[int]] = {}
+        self.known: dict[tuple[int, int], bool] = {}
+
+    def code_keys(self, bid: int) -> set[int]:
+        if bid not in self.keys:
+            self.keys[bid] = {k for k, in self.con.execute(
+                "SELECT code_key FROM functions WHERE binary_id = ? AND code_key IS NOT NULL", (bid,))}
+        return self.keys[bid]
+
+    def __call__(self, a: int, b: int) -> bool:
+        key = (min(a, b), max(a, b))
+        if key not in self.known:
+            ka, kb = self.code_keys(a), self.code_keys(b)
+            shared = len(ka & kb)
+            self.known[key] = shared >= RELATED_MIN and shared >= RELATED_SHARE * min(len(ka), len(kb))
+        return self.known[key]
+
+
+def named_copies(con: sqlite3.Connection, unnamed: set[int], chunk: int = 900) -> dict[int, RefFunction]:
+    """For stored functions without a name (ids): the named function of another, related library binary
+    (RelatedBinaries) with the same code and constants (code and data keys), where all such copies carry one
+    name; code shorter than COPY_MIN_SIZE only where it reads constants. A library often holds one
+    code twice: libtheora.so's internal `th_decode_alloc` is libtheoradec.so's export of that name."""
+    paths = dict(con.execute("SELECT id, path FROM binaries"))
+    keys: dict[int, tuple[int, int, int | None]] = {}  # id -> (binary, code key, data key)
+    ordered = sorted(unnamed)
+    for i in range(0, len(ordered), chunk):
+        part = ordered[i:i + chunk]
+        marks = ",".join("?" * len(part))
+        for fid, bid, size, code_key, data_key in con.execute(
+                f"SELECT id, binary_id, size, code_key, data_key FROM functions WHERE id IN ({marks})", part):
+            if code_key is not None and (size >= COPY_MIN_SIZE or data_key is not None):
+                keys[fid] = (bid, code_key, data_key)
+    copies: dict[tuple[int, int | None], list[tuple[int, int, int, int, str]]] = defaultdict(list)
+    wanted = sorted({k for _, k, _ in keys.values()})
+    for i in range(0, len(wanted), chunk):
+        part = wanted[i:i + chunk]
+        marks = ",".join("?" * len(part))
+        for fid, bid, addr, size, name, code_key, data_key in con.execute(
+                "SELECT id, binary_id, address, size, name, code_key, data_key FROM functions "
+                f"WHERE name != '' AND code_key IN ({marks})", part):
+            copies[code_key, data_key].append((fid, bid, addr, size, name))
+    related = RelatedBinaries(con)
+    out: dict[int, RefFunction] = {}
+    for fid, (bid, code_key, data_key) in keys.items():
+        found = sorted(c for c in copies.get((code_key, data_key), ()) if c[1] != bid and related(bid, c[1]))
+        if found and len({c[4] for c in found}) == 1:
+            cid, cbid, addr, size, name = found[0]
+            out[fid] = RefFunction(cid, paths[cbid], addr, size, name)
+    return out
+
+
+def same_vector(r: RefFunction, cand: list[tuple[float, RefFunction]],
+                related: Callable[[str, str], bool] = lambda a, b: True) -> RefFunction | None:
+    """For a function r without a name among a target function's nearest neighbours (score, function): the
+    named neighbour of another, related binary exactly as near (the same vector), where all such carry one
+    name."""
+    if r.name or r.size < COPY_MIN_SIZE:
+        return None
+    at = next((sc for sc, c in cand if c.id == r.id), None)
+    if at is None:
+        return None
+    found = [c for sc, c in cand
+             if c.name and c.binary != r.binary and abs(sc - at) <= 1e-6 and related(r.binary, c.binary)]
+    return found[0] if found and len({c.name for c in found}) == 1 else None
 
 
 def assign_one_to_one(labels: np.ndarray, scores: np.ndarray, refs: dict[int, RefFunction]) -> dict[int, int]:
@@ -171,6 +249,9 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
     top_binaries = [ids_of[b] for b in structural_binaries(labels, scores, refs, lambda path: counts[ids_of[path]],
                                                             len(code))]
     structural = structural_matches(con, code, vectors, top_binaries, cal, member_columns, sketch_columns)
+    copies = named_copies(con, {r.id for _, r, _, _ in structural.values() if not r.name})
+    lent: set[int] = set()  # the named copies given: each names one target function
+    related = RelatedBinaries(con)
     rows: list[dict] = []
     feats: list[list[float]] = []
     owners: list[tuple[dict, RefFunction]] = []
@@ -186,8 +267,14 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
         if i in structural:
             _, r, m, x = structural[i]
             feats.append(x)
+            via = list(m.via)
+            copy = copies.get(r.id) or same_vector(r, cand, lambda a, b: related(ids_of[a], ids_of[b]))
+            if copy is not None and copy.id not in lent:  # the matched binary has no name for it: another
+                r = copy  # has the same code named
+                lent.add(r.id)
+                via += [] if "identical" in via else ["identical"]
             owners.append((row, r))
-            row.update(reference_address=r.address, binary=r.binary, via=list(m.via))
+            row.update(reference_address=r.address, binary=r.binary, via=via)
             if not any(c["address"] == r.address and c["binary"] == r.binary for c in cands):
                 cands.append({"name": r.label, "address": r.address, "score": round(m.sim, 4), "binary": r.binary})
         elif fid is not None:
