@@ -82,7 +82,8 @@ class RelatedBinaries:
         return self.known[key]
 
 
-def named_copies(con: sqlite3.Connection, unnamed: set[int], chunk: int = 900) -> dict[int, RefFunction]:
+def named_copies(con: sqlite3.Connection, unnamed: set[int], related: RelatedBinaries | None = None,
+                 chunk: int = 900) -> dict[int, RefFunction]:
     """For stored functions without a name (ids): the named function of another, related library binary
     (RelatedBinaries) with the same code and constants (code and data keys), where all such copies carry one
     name; code shorter than COPY_MIN_SIZE only where it reads constants. A library often holds one
@@ -106,7 +107,7 @@ def named_copies(con: sqlite3.Connection, unnamed: set[int], chunk: int = 900) -
                 "SELECT id, binary_id, address, size, name, code_key, data_key FROM functions "
                 f"WHERE name != '' AND code_key IN ({marks})", part):
             copies[code_key, data_key].append((fid, bid, addr, size, name))
-    related = RelatedBinaries(con)
+    related = related or RelatedBinaries(con)
     out: dict[int, RefFunction] = {}
     for fid, (bid, code_key, data_key) in keys.items():
         found = sorted(c for c in copies.get((code_key, data_key), ()) if c[1] != bid and related(bid, c[1]))
@@ -249,9 +250,9 @@ def build_result(con: sqlite3.Connection, db: str, target, code: list, vectors: 
     top_binaries = [ids_of[b] for b in structural_binaries(labels, scores, refs, lambda path: counts[ids_of[path]],
                                                             len(code))]
     structural = structural_matches(con, code, vectors, top_binaries, cal, member_columns, sketch_columns)
-    copies = named_copies(con, {r.id for _, r, _, _ in structural.values() if not r.name})
-    lent: set[int] = set()  # the named copies given: each names one target function
     related = RelatedBinaries(con)
+    copies = named_copies(con, {r.id for _, r, _, _ in structural.values() if not r.name}, related)
+    lent = {r.id for _, r, _, _ in structural.values()}  # a named copy names one target function, not one more
     rows: list[dict] = []
     feats: list[list[float]] = []
     owners: list[tuple[dict, RefFunction]] = []
