@@ -42,18 +42,19 @@ class RefFunction:
         return self.name or f"sub_{self.address:x}"
 
 
-def fetch_functions(con: sqlite3.Connection, ids: set[int], chunk: int = 900) -> dict[int, RefFunction]:
+def rows_in(con: sqlite3.Connection, sql: str, values: list, chunk: int = 900):
+    """The rows of sql, whose `{marks}` is an IN list, over values, chunk at a time (SQLite's limit on host
+    parameters)."""
+    for i in range(0, len(values), chunk):
+        part = values[i:i + chunk]
+        yield from con.execute(sql.format(marks=",".join("?" * len(part))), part)
+
+
+def fetch_functions(con: sqlite3.Connection, ids: set[int]) -> dict[int, RefFunction]:
     """The stored functions with these ids (looked up by primary key, binaries joined in Python)."""
     paths = dict(con.execute("SELECT id, path FROM binaries"))
-    out: dict[int, RefFunction] = {}
-    ordered = sorted(ids)
-    for i in range(0, len(ordered), chunk):
-        part = ordered[i:i + chunk]
-        marks = ",".join("?" * len(part))
-        for fid, bid, addr, size, name in con.execute(
-                f"SELECT id, binary_id, address, size, name FROM functions WHERE id IN ({marks})", part):
-            out[fid] = RefFunction(fid, paths[bid], addr, size, name)
-    return out
+    return {fid: RefFunction(fid, paths[bid], addr, size, name) for fid, bid, addr, size, name in rows_in(
+        con, "SELECT id, binary_id, address, size, name FROM functions WHERE id IN ({marks})", sorted(ids))}
 
 
 class RelatedBinaries:
@@ -82,31 +83,24 @@ class RelatedBinaries:
         return self.known[key]
 
 
-def named_copies(con: sqlite3.Connection, unnamed: set[int], related: RelatedBinaries | None = None,
-                 chunk: int = 900) -> dict[int, RefFunction]:
+def named_copies(con: sqlite3.Connection, unnamed: set[int],
+                 related: RelatedBinaries | None = None) -> dict[int, RefFunction]:
     """For stored functions without a name (ids): the named function of another, related library binary
     (RelatedBinaries) with the same code and constants (code and data keys), where all such copies carry one
     name; code shorter than COPY_MIN_SIZE only where it reads constants. A library often holds one
     code twice: libtheora.so's internal `th_decode_alloc` is libtheoradec.so's export of that name."""
     paths = dict(con.execute("SELECT id, path FROM binaries"))
     keys: dict[int, tuple[int, int, int | None]] = {}  # id -> (binary, code key, data key)
-    ordered = sorted(unnamed)
-    for i in range(0, len(ordered), chunk):
-        part = ordered[i:i + chunk]
-        marks = ",".join("?" * len(part))
-        for fid, bid, size, code_key, data_key in con.execute(
-                f"SELECT id, binary_id, size, code_key, data_key FROM functions WHERE id IN ({marks})", part):
-            if code_key is not None and (size >= COPY_MIN_SIZE or data_key is not None):
-                keys[fid] = (bid, code_key, data_key)
+    for fid, bid, size, code_key, data_key in rows_in(
+            con, "SELECT id, binary_id, size, code_key, data_key FROM functions WHERE id IN ({marks})",
+            sorted(unnamed)):
+        if code_key is not None and (size >= COPY_MIN_SIZE or data_key is not None):
+            keys[fid] = (bid, code_key, data_key)
     copies: dict[tuple[int, int | None], list[tuple[int, int, int, int, str]]] = defaultdict(list)
-    wanted = sorted({k for _, k, _ in keys.values()})
-    for i in range(0, len(wanted), chunk):
-        part = wanted[i:i + chunk]
-        marks = ",".join("?" * len(part))
-        for fid, bid, addr, size, name, code_key, data_key in con.execute(
-                "SELECT id, binary_id, address, size, name, code_key, data_key FROM functions "
-                f"WHERE name != '' AND code_key IN ({marks})", part):
-            copies[code_key, data_key].append((fid, bid, addr, size, name))
+    for fid, bid, addr, size, name, code_key, data_key in rows_in(
+            con, "SELECT id, binary_id, address, size, name, code_key, data_key FROM functions "
+            "WHERE name != '' AND code_key IN ({marks})", sorted({k for _, k, _ in keys.values()})):
+        copies[code_key, data_key].append((fid, bid, addr, size, name))
     related = related or RelatedBinaries(con)
     out: dict[int, RefFunction] = {}
     for fid, (bid, code_key, data_key) in keys.items():
