@@ -97,6 +97,11 @@ def ranks(scores_true: np.ndarray, scores_all: np.ndarray) -> tuple[np.ndarray, 
     return tie_ranks(greater, np.maximum(ties, 0))
 
 
+# transfer results are made with every name given (min_confidence 0) and judged at the calibrated threshold, so
+# that the operating-point curves hold the cold parts of matches under it too (score_transfer)
+THRESHOLD = Calibrator.default().threshold
+
+
 def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], run_transfer: bool) -> PairData | None:
     ref, tgt = corpus / pair["reference"], corpus / pair["target"]
     if not ref.exists() or not tgt.exists():
@@ -128,7 +133,7 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
     if run_transfer:
         r = transfer(S, P, models["model"], min_confidence=0.0)  # every name, for the curve: see score_transfer
         d.transfer = score_transfer(r, truth, {pc[j].address for j in t}, partial=pair["kind"] == "cross-release",
-                                    threshold=Calibrator.default().threshold)
+                                    threshold=THRESHOLD)
     return d
 
 

@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from accuracy import score_transfer  # benchmarks/ is on the path when run as a script
-from partial_overlap import THRESHOLD, score_identify, table_row
+from accuracy import THRESHOLD, score_transfer  # benchmarks/ is on the path when run as a script
+from partial_overlap import score_identify, table_row
 
 from symbridge.binary import Binary
 from symbridge.elf.debuginfo import find_debug_file

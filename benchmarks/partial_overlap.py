@@ -25,20 +25,16 @@ import sys
 import time
 from pathlib import Path
 
-from accuracy import operating_points, score_transfer  # benchmarks/ is on the path when run as a script
+from accuracy import THRESHOLD, operating_points, score_transfer  # benchmarks/ is on the path when run as a script
 
 from symbridge.binary import Binary
 from symbridge.evaluation import anonymize, name_right, source_name, truth_names
-from symbridge.match.confidence import Calibrator
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
 from symbridge.store.store import open_store
 from symbridge.train.identify_eval import score
 
 HERE = Path(__file__).resolve().parent
-# results are made with every name given (min_confidence 0) and judged at the calibrated threshold, so that the
-# operating-point curves hold the cold parts of matches under it too (accuracy.score_transfer)
-THRESHOLD = Calibrator.default().threshold
 
 
 # dev-eval libraries with a static build in their -dev package: (-dev package, static library, the packages
