@@ -1,6 +1,8 @@
 """The matcher's structural steps on small hand-made sides (no binaries)."""
 
+import bisect
 import itertools
+import math
 
 import numpy as np
 
@@ -293,14 +295,40 @@ def noisy_views(ref: Side, tgt: Side, count: int, noise: float, seed: int, base:
     return views
 
 
+def all_candidate_scores(m: Matcher, i: int, idx: np.ndarray, done: list[int]) -> list[tuple[float, int]]:
+    """(structural score, reference index) of every free candidate of target function i, as refine_best's
+    docstring defines them, with nothing remembered and nothing skipped."""
+    n_p = len(m.P.addrs)
+    mapped = {m.match[x].s for x in m.P.neighbours[i] if x in m.match}
+    k = bisect.bisect_left(done, i)
+    i_lo, i_hi = (done[k - 1] if k > 0 else -1), (done[k] if k < len(done) else n_p)
+    lo = m.match[i_lo].s if k > 0 else -1
+    hi = m.match[i_hi].s if k < len(done) else len(m.S.addrs)
+    expect = lo + (i - i_lo) * (hi - lo) / max(i_hi - i_lo, 1)
+    cands = {int(j) for j in idx[i]}
+    for s in mapped:
+        cands.update(m.S.neighbours[s])
+    if 0 < hi - lo <= 32:
+        cands.update(range(lo + 1, hi))
+    out = []
+    for j in cands - set(m.taken):
+        nb_j = m.S.neighbours[j]
+        nb = len(mapped & nb_j) / math.sqrt(len(mapped) * max(len(nb_j), 1)) if mapped else 0.0
+        order = 1.0 if lo < j < hi else 0.0
+        near = 1.0 / (1.0 + abs(j - expect))
+        out.append((m.sim(i, j) + m.p.nb_weight * nb + m.p.order_weight * order + 0.02 * near, j))
+    return out
+
+
 def full_refine(m: Matcher, idx: np.ndarray) -> None:
-    """refine_matches as first written: every unmatched function scored again every round."""
+    """refine_matches as first written: every unmatched function scored again every round, against all of
+    its candidates."""
     while True:
         done = sorted(m.match)
         best = {}
         for i in range(len(m.P.addrs)):
             if i not in m.match:
-                scored = m.refine_candidates(i, idx, done)
+                scored = all_candidate_scores(m, i, idx, done)
                 if scored:
                     best[i] = max(scored)
         if not best:

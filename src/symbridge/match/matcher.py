@@ -89,15 +89,16 @@ class Side:
     strings: list[set[str]]
     code_key: list[int | None]
     names: list[str | None]
-    neighbours: list[set[int]] = field(init=False)  # callers and callees of each function
     inlined: np.ndarray | None = None  # the inlined view of the vectors (match.inline), when it is compared
     exported: np.ndarray | None = None  # bool per function: in .dynsym (an address, even with its name blanked)
     tables: list[list[int]] = field(default_factory=list)  # runs of code pointers in data (pointer_tables)
     data_key: list[int | None] = field(default_factory=list)  # the constants each function reads (data_keys)
     cold: np.ndarray | None = None  # bool per function: a part split off another function (binary.cold_parts)
+    neighbours: list[set[int]] = None  # callers and callees of each function (views share their side's)
 
     def __post_init__(self) -> None:
-        self.neighbours = [set(a) | set(b) for a, b in zip(self.callees, self.callers)]
+        if self.neighbours is None:
+            self.neighbours = [set(a) | set(b) for a, b in zip(self.callees, self.callers)]
 
 
 @dataclass
@@ -760,13 +761,13 @@ class Matcher:
         best: dict[int, tuple[float, int]] = {}
         dirty = [i for i in range(n_p) if i not in self.match]
         done = sorted(self.match)
-        sims: dict[int, dict[int, float]] = {}  # later rounds score a function against mostly the same candidates
+        memo: dict[int, tuple] = {}  # later rounds score a function against mostly the same candidates
         while True:
             for i in dirty:  # unmatched, each of them
                 best.pop(i, None)
-                scored = self.refine_candidates(i, idx, done, sims)
-                if scored:
-                    best[i] = max(scored)
+                top = self.refine_best(i, idx, done, memo)
+                if top is not None:
+                    best[i] = top
             if not best:
                 return
             # each reference function goes to the target function that wants it most (one-to-one per round)
@@ -785,51 +786,77 @@ class Matcher:
             stale: set[int] = set()
             for i in added:
                 del best[i]
-                sims.pop(i, None)  # matched: never scored again
+                memo.pop(i, None)  # matched: never scored again
                 stale.update(self.P.neighbours[i])
                 k = bisect.bisect_left(done, i)  # the unmatched ones between i and its matched neighbours
                 stale.update(range(done[k - 1] + 1 if k > 0 else 0, done[k + 1] if k + 1 < len(done) else n_p))
             stale.update(i for i, (_, j) in best.items() if j in self.taken)
             dirty = sorted(i for i in stale if i not in self.match)
 
-    def refine_candidates(self, i: int, idx: np.ndarray, done: list[int],
-                          sims: dict[int, dict[int, float]] | None = None) -> list[tuple[float, int]]:
-        """(structural score, reference index) of the free candidates of unmatched target function i: its
-        embedding candidates, the neighbours of its matched neighbours' matches, and the functions between
-        the matches of its nearest matched functions in address order when few lie there. The structural
-        score of j: the similarity, plus the share of i's matched call-graph neighbours whose matches are j's
-        neighbours, plus a bonus when j lies between the matches of i's nearest matched functions in address
-        order, and a small one for lying where that order puts it (this breaks ties between look-alikes).
-        `sims` remembers the similarities (the same pairs come back round after round)."""
+    def refine_best(self, i: int, idx: np.ndarray, done: list[int],
+                    memo: dict[int, tuple] | None = None) -> tuple[float, int] | None:
+        """The best (structural score, reference index) among the free candidates of unmatched target
+        function i (of equal scores the higher index), None without any. The candidates: i's embedding
+        candidates, the neighbours of its matched neighbours' matches, and the functions between the matches
+        of its nearest matched functions in address order when few lie there. The structural score of j: the
+        similarity, plus the share of i's matched call-graph neighbours whose matches are j's neighbours
+        (together j's base score), plus a bonus when j lies between the matches of i's nearest matched
+        functions in address order, and a small one for lying where that order puts it (this breaks ties
+        between look-alikes). `memo` keeps, per function, its other candidates by base score, best first, for
+        as long as its matched neighbours stay the same, and its similarities: the scan stops where no bonus
+        could lift a base score to the best one."""
         n_p = len(self.P.addrs)
-        mapped = {self.match[x].s for x in self.P.neighbours[i] if x in self.match}
+        mapped = frozenset(self.match[x].s for x in self.P.neighbours[i] if x in self.match)
         k = bisect.bisect_left(done, i)
         i_lo, i_hi = (done[k - 1] if k > 0 else -1), (done[k] if k < len(done) else n_p)
         lo = self.match[i_lo].s if k > 0 else -1
         hi = self.match[i_hi].s if k < len(done) else len(self.S.addrs)
         expect = lo + (i - i_lo) * (hi - lo) / max(i_hi - i_lo, 1)
-        cands = {int(j) for j in idx[i]}
-        for m in mapped:
-            cands.update(self.S.neighbours[m])
-        if 0 < hi - lo <= 32:
-            cands.update(range(lo + 1, hi))
-        known = {} if sims is None else sims.setdefault(i, {})  # i's similarities computed so far
-        nb_weight, order_weight, neighbours, n_mapped = self.p.nb_weight, self.p.order_weight, self.S.neighbours, \
-            max(len(mapped), 1)
+        key, ranked, known = memo.get(i, (None, None, {})) if memo is not None else (None, None, {})
         taken = self.taken
-        out = []
-        for j in cands:
+        if key != mapped:  # taken ones never come free again: left out for good
+            cands = {int(j) for j in idx[i]}
+            for m in mapped:
+                cands.update(self.S.neighbours[m])
+            ranked = self.base_scores(i, [j for j in cands if j not in taken], mapped, known)
+            ranked.sort(reverse=True)
+            if memo is not None:
+                memo[i] = (mapped, ranked, known)
+        order_weight = self.p.order_weight
+        top: tuple[float, int] | None = None
+        if 0 < hi - lo <= 32:
+            between = [j for j in range(lo + 1, hi) if j not in taken]
+            for base, j in self.base_scores(i, between, mapped, known):
+                score = (base + order_weight) + 0.02 * (1.0 / (1.0 + abs(j - expect)))
+                if top is None or (score, j) > top:
+                    top = (score, j)
+        reach = order_weight + 0.02 + 1e-9  # the most the bonuses add
+        for base, j in ranked:
+            if top is not None and base + reach < top[0]:
+                break
             if j in taken:
                 continue
-            s = known.get(j)
-            if s is None:
-                s = known[j] = self.sim(i, j)
-            nb_j = neighbours[j]
-            nb = len(mapped & nb_j) / math.sqrt(n_mapped * max(len(nb_j), 1)) if mapped else 0.0
             order = 1.0 if lo < j < hi else 0.0
-            near = 1.0 / (1.0 + abs(j - expect))
-            out.append((s + nb_weight * nb + order_weight * order + 0.02 * near, j))
-        return out
+            score = (base + order_weight * order) + 0.02 * (1.0 / (1.0 + abs(j - expect)))
+            if top is None or (score, j) > top:
+                top = (score, j)
+        return top
+
+    def base_scores(self, i: int, js, mapped: frozenset[int], known: dict[int, float]) -> list[tuple[float, int]]:
+        """(base score, j) for reference functions js: the similarity of target function i and j plus the
+        share of i's matched call-graph neighbours (their matches: mapped) that are j's neighbours. `known`
+        remembers i's similarities (the same pairs come back round after round)."""
+        sim, get = self.sim, known.get
+        sims = []
+        for j in js:
+            s = get(j)
+            if s is None:
+                s = known[j] = sim(i, j)
+            sims.append(s)
+        if not mapped:
+            return list(zip(sims, js))
+        nbs, w, n = self.S.neighbours, self.p.nb_weight, len(mapped)
+        return [(s + w * (len(mapped & nbs[j]) / math.sqrt(n * max(len(nbs[j]), 1))), j) for s, j in zip(sims, js)]
 
     # ------------------------------------------------------------------ local improvement
     def agree(self, i: int, j: int, excl: int = -1) -> int:
