@@ -119,3 +119,15 @@ def test_ctrl_c_gives_one_line_exit_130_and_no_output_file(tmp_path):
     assert p.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["symbridge: interrupted"]
     assert list(out.parent.iterdir()) == []
+
+
+def test_nested_parser_complaint_is_reported_as_its_first_part():
+    from elftools.common.exceptions import ELFParseError
+
+    from symbridge.elf.image import _reason
+
+    nested = ELFParseError("('expected 3338666001, found 37596', FieldError(FieldError('expected 4, found 0')))")
+    assert _reason(nested) == "expected 3338666001, found 37596"
+    assert _reason(ELFParseError("Reading section 0 at offset 149360 past EOF 3000")) == \
+        "Reading section 0 at offset 149360 past EOF 3000"
+    assert _reason(KeyError()) == "KeyError"

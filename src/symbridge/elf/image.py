@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import io
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -321,8 +322,17 @@ def load_image(path: str | os.PathLike, require_code: bool = True) -> ElfImage:
         return _parse(path, data, require_code)
     except (ELFError, ConstructError, struct.error, ValueError, KeyError, IndexError, TypeError, AttributeError,
             AssertionError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
-        msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise CorruptBinaryError(f"{path}: malformed ELF ({msg})") from None
+        raise CorruptBinaryError(f"{path}: malformed ELF ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """A parser's complaint in one short line (pyelftools passes on construct's nested errors as the text
+    of a tuple: its first part is the complaint)."""
+    text = str(exc).strip()
+    nested = re.match(r"^\('([^']*)',", text)
+    if nested:
+        text = nested.group(1)
+    return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
 def _parse(path: Path, data: bytes, require_code: bool = True) -> ElfImage:
