@@ -178,3 +178,13 @@ def test_analogy_with_a_model_without_a_filter_says_it_adds_the_raw_shift(tmp_pa
                 "--model", model, "--json", res)
     assert r.returncode == 0, r.stderr
     assert "no shift filter" in r.stderr and json.loads(res.read_text())["shift"] == "raw"
+
+
+@pytest.mark.parametrize("args, words", [(["transfer", "a", "b", "--bogus"], "No such option"),
+                                         (["analogy", "a", "b", "--anchor", "x=0x10"], "Missing option"),
+                                         (["nosuchcommand"], "No such command")])
+def test_usage_errors_show_usage_and_exit_2(args, words):
+    r = run_cli(*args)
+    assert r.returncode == 2, r.stderr
+    assert words in r.stderr and "Usage:" in r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr

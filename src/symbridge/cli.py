@@ -398,6 +398,19 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
         sys.stderr.write(f"symbridge: warning: {' '.join(str(message).split())}\n")
 
 
+def _usage_errors() -> tuple[type, ...]:
+    """Click's exception class for usage errors: typer's own copy of click (typer 0.29 carries one) and
+    click's, where click is installed."""
+    found = [c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"]
+    try:
+        import click
+
+        found.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(found)
+
+
 def main() -> None:
     """Entry point: one line on stderr and exit 2 for bad input, 1 for internal errors."""
     import warnings
@@ -422,9 +435,7 @@ def main() -> None:
         err.print("symbridge: interrupted")
         sys.exit(130)
     except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, _usage_errors()):
             exc.show()
             sys.exit(exc.exit_code)
         if STATE["debug"] or "--debug" in sys.argv:
