@@ -535,3 +535,24 @@ def test_code_keys_are_the_same_in_every_process():
                            env={"PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
     assert runs == {str(stable_hash(value))}
     assert 0 <= stable_hash(value) < 2**63 and stable_hash(value) != stable_hash(value[:2])
+
+
+def test_a_function_matched_to_a_helper_inlined_into_it_moves_to_the_helpers_free_caller():
+    """Reference 0 calls helper 1 (its only caller); the target's one function is 0 with 1 folded in: it
+    looks more like the helper (0.89) than like 0 alone (0.45), and most like 0's inlined view (1.0)."""
+    caller, helper, other = np.eye(3, dtype=np.float32)
+    merged = (caller + 2 * helper) / np.linalg.norm(caller + 2 * helper)
+    ref = side([caller, helper, other], callees=[[1], [], []])
+    tgt = side([merged])
+    ref.unfold = np.stack([merged, helper, other]).astype(np.float32)
+    moved = {}
+    for margin in (0.0, 0.02, 0.5):
+        m = Matcher(ref, tgt, Params(unfold_margin=margin))
+        m.accept(0, 1, "embedding")
+        m.unfold()
+        moved[margin] = m.match[0].s
+    assert moved == {0.0: 1, 0.02: 0, 0.5: 1}  # off; moves; not similar enough to the inlined view
+    m = Matcher(ref, tgt, Params(unfold_margin=0.02))
+    m.accept(0, 1, "identical")  # identical code stays
+    m.unfold()
+    assert m.match[0].s == 1

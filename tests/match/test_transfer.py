@@ -152,3 +152,20 @@ def test_string_seeds_do_not_depend_on_string_hashing():
                             env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout.strip()
              for seed in range(8)}
     assert picks == {"0"}
+
+
+def test_the_reference_inlined_view_for_the_unfold_pass_is_made_only_where_it_is_used(pair_o2_o3):
+    import numpy as np
+
+    from symbridge.match.matcher import Params
+    from symbridge.match.transfer import match_sides
+    from symbridge.model.model import Model
+
+    ref, tgt, _ = pair_o2_o3
+    S, P, model = Binary(ref), Binary(tgt, ignore_symbols=True), Model.default()
+    on, _ = match_sides(S, P, model, Params(unfold_margin=0.02))
+    off, _ = match_sides(S, P, model, Params(unfold_margin=0.0))
+    assert on.unfold is not None and on.unfold.shape == on.vectors.shape and off.unfold is None
+    merged = [j for j in range(len(on.addrs)) if not np.array_equal(on.unfold[j], on.vectors[j])]
+    assert merged and all(on.callees[j] for j in merged)  # only functions with callees to fold in change
+    assert match_sides(S, P, model, Params(unfold_margin=0.0), unfold=True)[0].unfold is not None

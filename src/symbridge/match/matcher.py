@@ -60,6 +60,8 @@ class Params:
     order_veto: float = 0.1  # address order does not pair (a, b) when b and another free target function are
     # each other's nearest with a similarity at least this much higher (0: never vetoes)
     cold_penalty: float = 0.0  # similarity taken off a pair of a split-off cold part and a whole function
+    unfold_margin: float = 0.0  # last pass: a target function matched to a helper moves to the helper's
+    # unmatched caller when it is this much more similar to the caller with its inlinable callees (0: never)
     vote: int = 0  # match_both_ways: a target function moves to the reference function that at least this many
     # of its agreement runs choose, when they outvote the first matching (0: never)
 
@@ -95,6 +97,7 @@ class Side:
     data_key: list[int | None] = field(default_factory=list)  # the constants each function reads (data_keys)
     cold: np.ndarray | None = None  # bool per function: a part split off another function (binary.cold_parts)
     neighbours: list[set[int]] = None  # callers and callees of each function (views share their side's)
+    unfold: np.ndarray | None = None  # the inlined view, for the unfold pass only (a reference's, see unfold)
 
     def __post_init__(self) -> None:
         if self.neighbours is None:
@@ -350,14 +353,14 @@ def column_view(side: Side, columns: np.ndarray) -> Side:
         w = v[:, columns]
         return (w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     view = replace(side, vectors=cut(side.vectors))
-    view.inlined = cut(side.inlined)
+    view.inlined, view.unfold = cut(side.inlined), cut(side.unfold)
     return view
 
 
 def vector_view(side: Side, vectors: np.ndarray) -> Side:
     """The side with other vectors of the same functions (another view of their code), no inlined view."""
     view = replace(side, vectors=np.asarray(vectors, np.float32))
-    view.inlined = None
+    view.inlined = view.unfold = None
     return view
 
 
@@ -932,6 +935,44 @@ class Matcher:
                 break
         return moved
 
+    def unfold(self) -> int:
+        """Target functions matched to a helper that an optimising compiler folds into its caller move to that
+        caller when it is free and the target function is unfold_margin more similar to the caller's inlined
+        view (S.unfold: with its inlinable callees, the helper among them) than to the helper: the target
+        function is the caller with the helper inlined. Matches by symbol or identical code stay."""
+        S, margin = self.S, self.p.unfold_margin
+        if margin <= 0 or S.unfold is None:
+            return 0
+        moves = []
+        for i, m in self.match.items():
+            j2 = m.s
+            if m.via[0] in ("symbol", "identical"):
+                continue
+            inlinable = len(S.callers[j2]) == 1 or S.sizes[j2] <= self.p.inline_max_size  # as inline_groups
+            if not inlinable:
+                continue
+            here = self.sim(i, j2)
+            best = None
+            for j1 in sorted(set(S.callers[j2])):
+                if j1 == j2 or j1 in self.taken:
+                    continue
+                v = float(self.P.vectors[i] @ S.unfold[j1])
+                for pf, sf, pen in self.penalties:
+                    if pf[i] != sf[j1]:
+                        v -= pen
+                if v > here + margin and (best is None or v > best[0]):
+                    best = (v, j1)
+            if best is not None:
+                moves.append((i, j2, best[1]))
+        moved = 0
+        for i, j2, j1 in moves:
+            if j1 in self.taken:  # two helpers of one caller: the first move takes it
+                continue
+            del self.match[i], self.taken[j2]
+            self.accept(i, j1, "structure")
+            moved += 1
+        return moved
+
     # ------------------------------------------------------------------ all of it
     def run(self, candidates: tuple | None = None) -> MatchResult:
         """Match; ``candidates`` are those of `candidates(K)` where the caller has them already."""
@@ -958,6 +999,7 @@ class Matcher:
             self.final(idx, val, -1.0)
             self.assign_rest()
         self.improve(idx, val)
+        self.unfold()
         self.add_support(idx, val, ridx, rval)
         mutual = [(i, m) for i, m in self.match.items() if m.top1 and m.reverse_top1]
         shift = float(np.median([math.log2(max(self.P.sizes[i], 1) / max(self.S.sizes[m.s], 1))

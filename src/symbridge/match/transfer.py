@@ -59,9 +59,10 @@ def code_views(ref_side: Side, tgt_side: Side, ref_code: list, tgt_code: list, m
 
 
 def match_sides(reference: Binary, target: Binary, model, params: Params | None = None,
-                progress: Callable[[int], None] | None = None) -> tuple[Side, Side]:
+                progress: Callable[[int], None] | None = None, unfold: bool | None = None) -> tuple[Side, Side]:
     """Both binaries as the matcher sees them, with the inlined view of the less optimised one when the
-    function counts tell one build from the other (match.inline)."""
+    function counts tell one build from the other (match.inline), and the reference's for the unfold pass
+    (`unfold`: always or never; by default where params.unfold_margin asks for the pass)."""
     p = params or Params.default()
     s_code, p_code = reference.code_functions, target.code_functions
     ref_side = build_side(s_code, embed_binary(reference, model, progress, own=True), use_names=True)
@@ -73,6 +74,11 @@ def match_sides(reference: Binary, target: Binary, model, params: Params | None 
     if which:
         side, code = (ref_side, s_code) if which == "ref" else (tgt_side, p_code)
         side.inlined = inlined_vectors(model, code, side.vectors, side.callees, side.callers, p.inline_max_size)
+    if unfold is None:
+        unfold = p.unfold_margin > 0
+    if unfold:
+        ref_side.unfold = ref_side.inlined if which == "ref" else inlined_vectors(
+            model, s_code, ref_side.vectors, ref_side.callees, ref_side.callers, p.inline_max_size)
     return ref_side, tgt_side
 
 

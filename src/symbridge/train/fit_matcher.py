@@ -51,7 +51,7 @@ def prepare(ref: Path, tgt: Path, work: Path, model: Model) -> tuple:
     """(reference side, target side, their functions, the target's true names, the model's member columns, the
     other views of the code), what run_pair needs."""
     S, P = load_pair(ref, tgt, work)
-    ref_side, tgt_side = match_sides(S, P, model)
+    ref_side, tgt_side = match_sides(S, P, model, unfold=True)  # whichever settings are compared on it
     return (ref_side, tgt_side, S.code_functions, P.code_functions, truth_names(tgt), model.member_columns(),
             code_views(ref_side, tgt_side, S.code_functions, P.code_functions, model))
 
