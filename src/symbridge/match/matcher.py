@@ -96,7 +96,7 @@ class Side:
     tables: list[list[int]] = field(default_factory=list)  # runs of code pointers in data (pointer_tables)
     data_key: list[int | None] = field(default_factory=list)  # the constants each function reads (data_keys)
     cold: np.ndarray | None = None  # bool per function: a part split off another function (binary.cold_parts)
-    neighbours: list[set[int]] = None  # callers and callees of each function (views share their side's)
+    neighbours: list[set[int]] | None = None  # callers and callees of each function (views share their side's)
     unfold: np.ndarray | None = None  # the inlined view, for the unfold pass only (a reference's, see unfold)
 
     def __post_init__(self) -> None:
