@@ -188,3 +188,12 @@ def test_usage_errors_show_usage_and_exit_2(args, words):
     assert r.returncode == 2, r.stderr
     assert words in r.stderr and "Usage:" in r.stderr
     assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_stripped_reference_gets_a_warning_and_the_job_still_runs(tmp_path, pair_o2_o3):
+    ref, stripped, _ = pair_o2_o3
+    r = run_cli("transfer", stripped, ref, "--json", tmp_path / "out.json")
+    assert r.returncode == 0, r.stderr
+    assert "have names (stripped?)" in r.stderr and "--reference-names" in r.stderr
+    assert "have names" not in run_cli("transfer", ref, stripped, "--json", tmp_path / "out2.json").stderr
+    assert "have names" not in run_cli("transfer", stripped, ref, "--json", tmp_path / "out3.json", "-q").stderr

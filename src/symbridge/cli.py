@@ -94,6 +94,16 @@ def open_binary(path: Path, **kw):
     return Binary(path, **kw)
 
 
+def _warn_if_few_names(reference) -> None:
+    """A warning where fewer than a tenth of the reference's functions have names (a stripped reference
+    names little but its exports)."""
+    code = reference.code_functions
+    named = sum(1 for f in code if f.name)
+    if code and named < 0.1 * len(code) and not STATE["quiet"]:
+        err.print(f"warning: {reference.path}: only {named} of its {len(code)} functions have names (stripped?); "
+                  "names come from its symbols, a debug file (--debug-file) or --reference-names", highlight=False)
+
+
 def write_named(target, result: dict, dest: Path) -> list[str]:
     from .export.elf_symtab import write_named_elf
 
@@ -158,6 +168,7 @@ def transfer(reference: Path, target: Path,
     starts = {a: "names-file" for _, a in _read_names(target_functions)} if target_functions else None
     S = open_binary(reference, debug_file=debug_file, extra_names={a: n for n, a in names} if names else None)
     P = open_binary(target, ignore_symbols=ignore_target_symbols, extra_starts=starts)
+    _warn_if_few_names(S)
     m = load_model(model)
     with progress("embedding", len(S) + len(P)) as tick:
         result = run_transfer(S, P, m, min_confidence=min_confidence, progress=tick, stage=tick.stage)
