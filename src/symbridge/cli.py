@@ -367,8 +367,13 @@ def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quie
     with open_store(db, load_model(model)) as store:
         for b in binaries:
             added = store.add(b)
-            if not STATE["quiet"]:
-                err.print(f"{b}: {'added ' + str(added) + ' functions' if added else 'already in the library'}")
+            if STATE["quiet"]:
+                continue
+            if not added:
+                err.print(f"{b}: already in the library")
+                continue
+            named = next((r["named"] for r in reversed(store.binaries()) if r["path"] == os.path.abspath(b)), None)
+            err.print(f"{b}: added {added} functions" + (f", {named} of them named" if named is not None else ""))
 
 
 @index_app.command("list")

@@ -27,6 +27,7 @@ def run(*args, **kw) -> subprocess.CompletedProcess:
 def test_cli_add_list_identify(fixtures, db, tmp_path):
     r = run("index", "add", db, fixtures["ref"], fixtures["other"])
     assert r.returncode == 0, r.stderr
+    assert all(f"{fixtures[k]}: added " in r.stderr for k in ("ref", "other")) and "of them named" in r.stderr
     r = run("index", "add", "-q", db, fixtures["ref"])
     assert r.returncode == 0 and r.stderr == ""
     r = run("index", "list", db)
