@@ -464,6 +464,11 @@ class Matcher:
             v = max(v, float(P.vectors[i] @ S.inlined[j]))
         if P.inlined is not None:
             v = max(v, float(P.inlined[i] @ S.vectors[j]))
+        return self.penalised(i, j, v)
+
+    def penalised(self, i: int, j: int, v: float) -> float:
+        """Similarity v of target function i and reference function j less the penalties whose flags differ
+        for the two (export status, cold-part status)."""
         for pf, sf, pen in self.penalties:
             if pf[i] != sf[j]:
                 v -= pen
@@ -956,10 +961,7 @@ class Matcher:
             for j1 in sorted(set(S.callers[j2])):
                 if j1 == j2 or j1 in self.taken:
                     continue
-                v = float(self.P.vectors[i] @ S.unfold[j1])
-                for pf, sf, pen in self.penalties:
-                    if pf[i] != sf[j1]:
-                        v -= pen
+                v = self.penalised(i, j1, float(self.P.vectors[i] @ S.unfold[j1]))
                 if v > here + margin and (best is None or v > best[0]):
                     best = (v, j1)
             if best is not None:
