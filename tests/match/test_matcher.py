@@ -522,6 +522,26 @@ def test_one_jump_functions_are_known_by_where_they_jump():
     assert np.allclose(ref.vectors[2:], [a, b])  # other functions keep their vectors
 
 
+def test_short_tail_calling_wrappers_are_blended_like_thunks_and_other_code_is_not():
+    """apr_pollset_create is ``xor ecx, ecx; jmp apr_pollset_create_ex``: to the model it is every other
+    two-instruction wrapper, so it is known by its callee, as a thunk is. Branching, calling or longer code
+    keeps its own vector."""
+    from types import SimpleNamespace
+
+    from symbridge.match.matcher import WRAPPER_MAX_LEN, blend_thunks, is_wrapper
+
+    assert is_wrapper(["jmp"]) and is_wrapper(["xor", "jmp"]) and is_wrapper(["mov", "mov", "mov", "jmp"])
+    assert not is_wrapper(["mov"] * WRAPPER_MAX_LEN + ["jmp"])  # too long
+    assert not is_wrapper(["test", "je", "jmp"]) and not is_wrapper(["call", "jmp"]) and not is_wrapper(["ret"])
+    assert not is_wrapper([])
+    a, b, t = np.eye(3, dtype=np.float32)
+    kinds = (["xor", "jmp"], ["test", "jne", "jmp"], ["xor", "jmp"], ["push", "ret"])
+    fns = [SimpleNamespace(facts=SimpleNamespace(mnemonics=m)) for m in kinds]
+    s = side([t, t, t, a], callees=[[3], [3], [3, 1], []])  # the third has two callees: not known by one
+    assert blend_thunks(s, fns) == 1
+    assert np.allclose(s.vectors[0], (t + a) / np.linalg.norm(t + a)) and np.allclose(s.vectors[1:3], [t, t])
+
+
 def test_code_keys_are_the_same_in_every_process():
     """The library stores code keys that another process compares: Python's hash() of a str would differ."""
     import subprocess

@@ -185,12 +185,23 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
                 exported=exported, tables=pointer_tables(functions), data_key=data_keys(functions), cold=cold)
 
 
+WRAPPER_MAX_LEN = 6  # instructions: a thunk, or a wrapper that sets up arguments and jumps on
+
+
+def is_wrapper(mnemonics: list[str], max_len: int = WRAPPER_MAX_LEN) -> bool:
+    """At most max_len instructions that end in a jump with no other jump, call or return before it: a thunk
+    (``jmp f``) or a wrapper that sets up arguments and tail-calls (``xor ecx, ecx; jmp f_ex``)."""
+    if not mnemonics or mnemonics[-1] != "jmp" or len(mnemonics) > max_len:
+        return False
+    return not any(m.startswith(("j", "call", "ret", "loop")) for m in mnemonics[:-1])
+
+
 def blend_thunks(side: Side, functions: list) -> int:
-    """A function that is one jump to another function (a thunk, an alias) is known by where it jumps: its
-    vector becomes the normalised sum of its own and its target's, so that two thunks are as close as their
-    targets are (all one-jump functions look the same to the model). Returns how many were blended."""
+    """A thunk or a short tail-calling wrapper (is_wrapper) with one callee is known by where it jumps: its
+    vector becomes the normalised sum of its own and its callee's, so that two wrappers are as close as their
+    callees are (all such functions look alike to the model). Returns how many were blended."""
     thunks = [(i, side.callees[i][0]) for i, f in enumerate(functions)
-              if f.facts.mnemonics == ["jmp"] and len(side.callees[i]) == 1]
+              if len(side.callees[i]) == 1 and is_wrapper(f.facts.mnemonics)]
     if not thunks:
         return 0
     rows, targets = np.array([i for i, _ in thunks]), np.array([j for _, j in thunks])
