@@ -509,14 +509,14 @@ def test_one_jump_functions_are_known_by_where_they_jump():
     closest to its own target."""
     from types import SimpleNamespace
 
-    from symbridge.match.matcher import blend_thunks
+    from symbridge.match.matcher import blend_thunks, wrappers
 
     a, b, t = np.eye(3, dtype=np.float32)
     fns = [SimpleNamespace(facts=SimpleNamespace(mnemonics=m)) for m in (["jmp"], ["jmp"], ["push", "ret"],
                                                                            ["push", "ret"])]
     ref = side([t, t, a, b], callees=[[2], [3], [], []])  # ref 0 jumps to a, ref 1 to b
     tgt = side([t, t, b, a], callees=[[2], [3], [], []])  # target 0 jumps to b, target 1 to a
-    assert blend_thunks(ref, fns) == 2 and blend_thunks(tgt, fns) == 2
+    assert blend_thunks(ref, wrappers(fns)) == 2 and blend_thunks(tgt, wrappers(fns)) == 2
     sims = tgt.vectors[:2] @ ref.vectors[:2].T
     assert sims[0, 1] > 0.99 and sims[1, 0] > 0.99 and sims[0, 0] < 0.8
     assert np.allclose(ref.vectors[2:], [a, b])  # other functions keep their vectors
@@ -528,7 +528,7 @@ def test_short_tail_calling_wrappers_are_blended_like_thunks_and_other_code_is_n
     keeps its own vector."""
     from types import SimpleNamespace
 
-    from symbridge.match.matcher import WRAPPER_MAX_LEN, blend_thunks, is_wrapper
+    from symbridge.match.matcher import WRAPPER_MAX_LEN, blend_thunks, is_wrapper, wrappers
 
     assert is_wrapper(["jmp"]) and is_wrapper(["xor", "jmp"]) and is_wrapper(["mov", "mov", "mov", "jmp"])
     assert not is_wrapper(["mov"] * WRAPPER_MAX_LEN + ["jmp"])  # too long
@@ -538,7 +538,7 @@ def test_short_tail_calling_wrappers_are_blended_like_thunks_and_other_code_is_n
     kinds = (["xor", "jmp"], ["test", "jne", "jmp"], ["xor", "jmp"], ["push", "ret"])
     fns = [SimpleNamespace(facts=SimpleNamespace(mnemonics=m)) for m in kinds]
     s = side([t, t, t, a], callees=[[3], [3], [3, 1], []])  # the third has two callees: not known by one
-    assert blend_thunks(s, fns) == 1
+    assert blend_thunks(s, wrappers(fns)) == 1
     assert np.allclose(s.vectors[0], (t + a) / np.linalg.norm(t + a)) and np.allclose(s.vectors[1:3], [t, t])
 
 

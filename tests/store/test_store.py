@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
 import pytest
 
 from symbridge.binary import Binary
@@ -225,12 +226,13 @@ def test_a_librarys_export_status_is_stored_and_read_back(tmp_path):
     assert {r.address for r, e in zip(refs, side.exported) if e} == want
 
 
-@pytest.mark.parametrize("version, dropped", [(1, ("exported", "code_key", "data_key", "cold")),
-                                               (2, ("code_key", "data_key", "cold")),
-                                               (3, ("cold",))])
+@pytest.mark.parametrize("version, dropped", [(1, ("exported", "code_key", "data_key", "cold", "wrapper")),
+                                               (2, ("code_key", "data_key", "cold", "wrapper")),
+                                               (3, ("cold", "wrapper")),
+                                               (4, ("wrapper",))])
 def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixtures, tmp_path, version, dropped):
     from symbridge.store.db import SCHEMA_VERSION
-    from symbridge.store.identify import reference_side
+    from symbridge.store.identify import has_wrapper_flags, reference_side
 
     db = tmp_path / "old.db"
     with open_store(str(db), Model.default()) as s:
@@ -252,7 +254,35 @@ def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixture
     assert (side.code_key == [None] * len(side.addrs)) == ("code_key" in dropped)
     assert (side.data_key == [None] * len(side.addrs)) == ("data_key" in dropped)
     assert (side.exported is None) == ("exported" in dropped)
-    assert side.cold is None  # unknown, so no cold-part penalty
+    assert side.cold is None or "cold" not in dropped  # unknown, so no cold-part penalty
+    stored = np.stack([np.frombuffer(v, np.float32) for (v,) in con.execute(
+        "SELECT vector FROM functions WHERE binary_id = 1 ORDER BY address")])
+    assert np.array_equal(side.vectors, stored)  # wrappers unknown: nothing blended
+    assert not has_wrapper_flags(con, 1)
+
+
+def test_the_library_knows_its_wrappers_and_compares_them_by_where_they_jump(tmp_path):
+    """`scan`, `hash` and `spaces` are each `xor esi, esi; jmp *_ex` at -O2: the library marks them, and as the
+    matcher's reference their vectors are blended with their callee's, as transfer blends them (blend_thunks)."""
+    from symbridge.store.identify import has_wrapper_flags, reference_side
+    from tests.fixtures.build import build
+
+    ref = build("tail_wrappers.c", opt="-O2")
+    db = tmp_path / "lib.db"
+    with open_store(str(db), Model.default()) as s:
+        s.add(ref)
+    con = sqlite3.connect(str(db))
+    flags = {n: w for n, w in con.execute("SELECT name, wrapper FROM functions")}
+    assert flags["scan"] == flags["hash"] == flags["spaces"] == 1 and flags["scan_ex"] == flags["main"] == 0
+    assert has_wrapper_flags(con, 1)
+    side, refs = reference_side(con, 1, str(ref))
+    stored = np.stack([np.frombuffer(v, np.float32) for (v,) in con.execute(
+        "SELECT vector FROM functions WHERE binary_id = 1 ORDER BY address")])
+    at = {r.name: k for k, r in enumerate(refs)}
+    for w, callee in (("scan", "scan_ex"), ("hash", "hash_ex"), ("spaces", "spaces_ex")):
+        mixed = stored[at[w]] + stored[at[callee]]
+        assert np.allclose(side.vectors[at[w]], mixed / np.linalg.norm(mixed), atol=1e-6)
+    assert np.array_equal(side.vectors[at["main"]], stored[at["main"]])
 
 
 def test_identify_seeds_identical_code_from_the_library(fixtures, db):

@@ -196,12 +196,17 @@ def is_wrapper(mnemonics: list[str], max_len: int = WRAPPER_MAX_LEN) -> bool:
     return not any(m.startswith(("j", "call", "ret", "loop")) for m in mnemonics[:-1])
 
 
-def blend_thunks(side: Side, functions: list) -> int:
-    """A thunk or a short tail-calling wrapper (is_wrapper) with one callee is known by where it jumps: its
-    vector becomes the normalised sum of its own and its callee's, so that two wrappers are as close as their
-    callees are (all such functions look alike to the model). Returns how many were blended."""
-    thunks = [(i, side.callees[i][0]) for i, f in enumerate(functions)
-              if len(side.callees[i]) == 1 and is_wrapper(f.facts.mnemonics)]
+def wrappers(functions: list) -> list[bool]:
+    """is_wrapper of each function's instructions (what blend_thunks and the library take)."""
+    return [is_wrapper(f.facts.mnemonics) for f in functions]
+
+
+def blend_thunks(side: Side, wrapper: Sequence[bool]) -> int:
+    """A thunk or a short tail-calling wrapper (`wrapper`: is_wrapper, per function) with one callee is known by
+    where it jumps: its vector becomes the normalised sum of its own and its callee's, so that two wrappers are
+    as close as their callees are (all such functions look alike to the model). Returns how many were
+    blended."""
+    thunks = [(i, side.callees[i][0]) for i, w in enumerate(wrapper) if w and len(side.callees[i]) == 1]
     if not thunks:
         return 0
     rows, targets = np.array([i for i, _ in thunks]), np.array([j for _, j in thunks])

@@ -10,7 +10,7 @@ from ..binary import Binary, Function, cold_parts
 from .confidence import Calibrator, signature_agreement
 from .inline import inline_side, inlined_vectors
 from .matcher import (MatchResult, Params, Side, blend_thunks, build_side, column_view, match_both_ways,
-                      vector_view)
+                      vector_view, wrappers)
 from .ngrams import tfidf_vectors
 
 N_CANDIDATES = 5
@@ -68,8 +68,8 @@ def match_sides(reference: Binary, target: Binary, model, params: Params | None 
     ref_side = build_side(s_code, embed_binary(reference, model, progress, own=True), use_names=True)
     tgt_side = build_side(p_code, embed_binary(target, model, progress, own=True),
                           use_names=not target.ignore_symbols)
-    blend_thunks(ref_side, s_code)
-    blend_thunks(tgt_side, p_code)
+    blend_thunks(ref_side, wrappers(s_code))
+    blend_thunks(tgt_side, wrappers(p_code))
     which = inline_side(len(s_code), len(p_code), p.inline_ratio)
     if which:
         side, code = (ref_side, s_code) if which == "ref" else (tgt_side, p_code)

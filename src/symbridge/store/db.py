@@ -1,12 +1,12 @@
 """The library's SQLite metadata: schema, connection settings and the queries the store needs.
 
-Schema (version 4)::
+Schema (version 5)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)        -- schema_version, model_name, model_dim, model_fingerprint
     binaries(id, path, sha256 UNIQUE, build_id, model_name, dim, added_at, n_functions)
     functions(id, binary_id -> binaries.id, address, size, name, vector BLOB (float32 x dim),
               callees JSON [int], imports JSON [str], strings JSON [str], n_blocks, exported,
-              code_key, data_key, cold)
+              code_key, data_key, cold, wrapper)
               UNIQUE(binary_id, address)
 
 A library of an earlier version is upgraded when it is opened: the columns it lacks are added as NULL
@@ -22,11 +22,12 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # the columns each version added (NULL, unknown, in the rows of a library made before it)
 UPGRADES = {2: ("exported INTEGER",),  # export status
             3: ("code_key INTEGER", "data_key INTEGER"),  # matcher.code_keys and data_keys: identical code
-            4: ("cold INTEGER",)}  # a part split off another function (binary.cold_parts)
+            4: ("cold INTEGER",),  # a part split off another function (binary.cold_parts)
+            5: ("wrapper INTEGER",)}  # a thunk or short tail-calling wrapper (matcher.is_wrapper)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -58,6 +59,7 @@ CREATE TABLE IF NOT EXISTS functions (
     code_key  INTEGER,
     data_key  INTEGER,
     cold      INTEGER,
+    wrapper   INTEGER,
     UNIQUE (binary_id, address)
 );
 CREATE INDEX IF NOT EXISTS functions_by_name ON functions(name);

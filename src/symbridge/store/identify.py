@@ -6,12 +6,12 @@ import json
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..match.confidence import Calibrator, match_features
-from ..match.matcher import Match, Side, build_side, column_view, match_both_ways
+from ..match.matcher import Match, Side, blend_thunks, build_side, column_view, match_both_ways, wrappers
 from ..match.transfer import name_target_cold_parts, plt_row
 from .db import function_counts
 
@@ -148,7 +148,7 @@ def assign_one_to_one(labels: np.ndarray, scores: np.ndarray, refs: dict[int, Re
 def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[Side, list[RefFunction]]:
     """One stored binary as the matcher's reference side: vectors, call graph and strings from the library."""
     rows = con.execute("SELECT id, address, size, name, vector, callees, strings, exported, code_key, data_key, "
-                       "cold FROM functions WHERE binary_id = ? ORDER BY address", (binary_id,)).fetchall()
+                       "cold, wrapper FROM functions WHERE binary_id = ? ORDER BY address", (binary_id,)).fetchall()
     refs = [RefFunction(fid, path, addr, size, name) for fid, addr, size, name, *_ in rows]
     index = {r.address: k for k, r in enumerate(refs)}
     callees = [[index[a] for a in dict.fromkeys(json.loads(row[5])) if a in index and index[a] != k]
@@ -166,7 +166,17 @@ def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[
     side = Side([r.address for r in refs], [r.size for r in refs], vectors, callees, callers,
                 [set(json.loads(row[6])) for row in rows], [row[8] for row in rows], [r.name or None for r in refs],
                 exported=exported, data_key=[row[9] for row in rows], cold=cold)
+    flags = [row[11] for row in rows]
+    if None not in flags:  # thunks and wrappers are known by where they jump (NULL before schema version 5)
+        blend_thunks(side, flags)
     return side, refs
+
+
+def has_wrapper_flags(con: sqlite3.Connection, binary_id: int) -> bool:
+    """Whether the library knows which of the binary's functions are wrappers (added at schema version 5 or
+    later): only then are the target's blended too (blend_thunks on one side alone pulls them apart)."""
+    return con.execute("SELECT 1 FROM functions WHERE binary_id = ? AND wrapper IS NULL LIMIT 1",
+                       (binary_id,)).fetchone() is None
 
 
 def structural_binaries(labels: np.ndarray, scores: np.ndarray, refs: dict[int, RefFunction],
@@ -211,12 +221,15 @@ def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray,
     ``sketch_columns``: the model's (Model.member_columns, Model.sketch_columns), for the matcher's agreement
     evidence (the library keeps no instructions, so the sketch is the one other view of the code here)."""
     paths = dict(con.execute("SELECT id, path FROM binaries"))
-    target = build_side(code, vectors)
+    plain = build_side(code, vectors)
+    blended = replace(plain)
+    blend_thunks(blended, wrappers(code))
     best: dict[int, tuple[float, RefFunction, Match, list[float]]] = {}
     for bid in top_binaries:
         ref_side, refs = reference_side(con, bid, paths[bid])
         if not refs:
             continue
+        target = blended if has_wrapper_flags(con, bid) else plain
         views = [] if sketch_columns is None else [(column_view(ref_side, sketch_columns),
                                                     column_view(target, sketch_columns))]
         res = match_both_ways(ref_side, target, member_columns=member_columns, views=views)

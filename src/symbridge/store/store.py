@@ -15,7 +15,7 @@ from typing import Self
 import numpy as np
 
 from ..errors import ResourceLimitError, UsageError
-from ..match.matcher import callee_addresses, code_keys, data_keys, exported_addresses, table_keys
+from ..match.matcher import callee_addresses, code_keys, data_keys, exported_addresses, is_wrapper, table_keys
 from ..model.model import model_fingerprint
 from .ann import AnnIndex
 from .db import check_db_arg, connect, function_counts, get_meta, set_meta
@@ -121,7 +121,8 @@ class Store:
             strings = facts.strings[:MAX_STRINGS] + sorted(registered.get(f.address, ()))
             rows.append((f.address, f.size, f.name or "", v.tobytes(), json.dumps(callees), json.dumps(facts.imports),
                          json.dumps(strings), facts.n_blocks, int(f.address in exported),
-                         *keys.get(f.address, (None, None)), int(f.address in cold)))
+                         *keys.get(f.address, (None, None)), int(f.address in cold),
+                         int(is_wrapper(facts.mnemonics))))
         ann = self.ann  # opened (or rebuilt) before this add's rows exist
         con = self.con
         con.execute("BEGIN IMMEDIATE")
@@ -156,7 +157,7 @@ class Store:
         bid = cur.lastrowid
         con.executemany(
             "INSERT INTO functions(binary_id, address, size, name, vector, callees, imports, strings, n_blocks, "
-            "exported, code_key, data_key, cold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "exported, code_key, data_key, cold, wrapper) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(bid, *r) for r in rows])
         return np.array([r[0] for r in con.execute("SELECT id FROM functions WHERE binary_id = ? ORDER BY address",
                                                    (bid,))], np.int64)
