@@ -376,6 +376,24 @@ def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quie
             err.print(f"{b}: added {added} functions" + (f", {named} of them named" if named is not None else ""))
 
 
+@index_app.command("upgrade")
+def index_upgrade(db: str, quiet: Quiet = False) -> None:
+    """Fill in what the binaries a library got from an earlier symbridge lack (which functions are thunks or
+    short wrappers, for identify's matching), reading each again from its path; no embedding is redone.
+
+    Example: symbridge index upgrade known.db"""
+    from .store import open_store
+
+    STATE["quiet"] |= quiet
+    with open_store(db, None, create=False) as store:
+        done = store.fill_wrappers()
+    if not STATE["quiet"]:
+        for path, what in done:
+            err.print(f"{path}: {what}", highlight=False)
+        if not done:
+            err.print(f"{db}: nothing to upgrade")
+
+
 @index_app.command("list")
 def index_list(db: str) -> None:
     """List the binaries in the library DB: sha256 (first 12 digits), functions, of them named, path."""
@@ -399,9 +417,13 @@ def identify(db: str, target: Path, json_out: Annotated[Optional[Path], typer.Op
 
     STATE["quiet"] |= quiet
     P = open_binary(target, ignore_symbols=True)
-    with open_store(db, load_model(model), create=False) as store, \
-            progress("embedding", len(P.code_functions)) as tick:
-        result = store.identify(P, min_confidence=min_confidence, progress=tick, stage=tick.stage)
+    with open_store(db, load_model(model), create=False) as store:
+        old = store.without_wrappers()
+        if old and not STATE["quiet"]:
+            err.print(f"warning: {db}: {old} of its binaries were added by an earlier symbridge; `symbridge index "
+                      f"upgrade {db}` lets identify compare their wrappers by where they jump", highlight=False)
+        with progress("embedding", len(P.code_functions)) as tick:
+            result = store.identify(P, min_confidence=min_confidence, progress=tick, stage=tick.stage)
     if output is not None:
         write_named(P, result, output)
     if json_out is not None or output is None:

@@ -52,6 +52,24 @@ def test_cli_add_list_identify(fixtures, db, tmp_path):
     assert r.returncode == 0 and r.stderr == ""
 
 
+def test_cli_identify_points_an_old_library_to_index_upgrade(fixtures, db):
+    """A library whose binaries lack wrapper status (made by an earlier version) gets a one-line hint, and
+    `index upgrade` fills the status in from the binaries' paths."""
+    assert run("index", "add", "-q", db, fixtures["ref"]).returncode == 0
+    con = sqlite3.connect(str(db))
+    con.execute("UPDATE functions SET wrapper = NULL")
+    con.commit()
+    con.close()
+    r = run("identify", db, fixtures["target"], "--json", os.devnull)
+    assert r.returncode == 0 and f"symbridge index upgrade {db}" in r.stderr
+    r = run("index", "upgrade", db)
+    assert r.returncode == 0 and r.stderr.startswith(f"{fixtures['ref']}: ") and "marked" in r.stderr, r.stderr
+    r = run("identify", db, fixtures["target"], "--json", os.devnull)
+    assert r.returncode == 0 and "index upgrade" not in r.stderr
+    r = run("index", "upgrade", db)
+    assert r.returncode == 0 and "nothing to upgrade" in r.stderr
+
+
 @pytest.mark.parametrize("db_arg", ["postgresql://user@localhost/symbols", "{tmp}/no/such/dir/x.db",
                                     "{tmp}/missing.db", "{ref}"])
 def test_cli_bad_db_is_exit_2_one_line(fixtures, tmp_path, db_arg):

@@ -285,6 +285,39 @@ def test_the_library_knows_its_wrappers_and_compares_them_by_where_they_jump(tmp
     assert np.array_equal(side.vectors[at["main"]], stored[at["main"]])
 
 
+def test_upgrade_reads_wrapper_status_again_from_binaries_that_are_still_there(tmp_path):
+    """A library from before schema 5 has no wrapper status; fill_wrappers reads it from each binary's path
+    (the same status index add gives), and leaves a binary that is gone or changed as it was."""
+    import shutil
+
+    from tests.fixtures.build import build
+
+    src = build("tail_wrappers.c", opt="-O2")
+    kept, gone, changed = (tmp_path / n for n in ("kept", "gone", "changed"))
+    for k, p in enumerate((kept, gone, changed)):
+        shutil.copy(src, p)
+        with open(p, "ab") as f:  # three files, not one file thrice (the library keys binaries by sha256)
+            f.write(bytes([k]))
+    db = tmp_path / "lib.db"
+    with open_store(str(db), Model.default()) as s:
+        for p in (kept, gone, changed):
+            s.add(p)
+        fresh = s.con.execute("SELECT binary_id, address, wrapper FROM functions ORDER BY 1, 2").fetchall()
+        assert s.without_wrappers() == 0 and s.fill_wrappers() == []
+        s.con.execute("UPDATE functions SET wrapper = NULL")  # what an upgrade from schema 4 leaves
+        assert s.without_wrappers() == 3
+    gone.unlink()
+    with open(changed, "r+b") as f:  # another build at the same path
+        f.seek(-1, 2)
+        f.write(b"\x01")
+    with open_store(str(db), Model.default()) as s:
+        done = dict(s.fill_wrappers())
+        assert "marked" in done[str(kept)] and "not found" in done[str(gone)] and "changed" in done[str(changed)]
+        got = s.con.execute("SELECT binary_id, address, wrapper FROM functions ORDER BY 1, 2").fetchall()
+        assert [r for r in got if r[0] == 1] == [r for r in fresh if r[0] == 1]
+        assert all(r[2] is None for r in got if r[0] != 1) and s.without_wrappers() == 2
+
+
 def test_identify_seeds_identical_code_from_the_library(fixtures, db):
     """The library keeps each function's code and data keys, so that code found once on each side is a seed."""
     with open_store(str(db)) as s:

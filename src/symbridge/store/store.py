@@ -162,6 +162,42 @@ class Store:
         return np.array([r[0] for r in con.execute("SELECT id FROM functions WHERE binary_id = ? ORDER BY address",
                                                    (bid,))], np.int64)
 
+    def without_wrappers(self) -> int:
+        """How many binaries were added before the library kept wrapper status (fill_wrappers adds it)."""
+        return self.con.execute("SELECT count(DISTINCT binary_id) FROM functions WHERE wrapper IS NULL").fetchone()[0]
+
+    def fill_wrappers(self) -> list[tuple[str, str]]:
+        """Wrapper status for the binaries added before the library kept it (schema 5), read again from their
+        paths: each one whose file is still there with the same sha256 (a function its discovery no longer
+        finds counts as no wrapper). Returns (path, what happened) for each binary that lacked it."""
+        from ..binary import Binary
+
+        con = self.con
+        todo = con.execute("SELECT id, path, sha256 FROM binaries WHERE id IN "
+                           "(SELECT DISTINCT binary_id FROM functions WHERE wrapper IS NULL) ORDER BY id").fetchall()
+        done: list[tuple[str, str]] = []
+        for bid, path, sha in todo:
+            if not os.path.isfile(path):
+                done.append((path, "not found: left as it was"))
+                continue
+            b = Binary(path)
+            if hashlib.sha256(b.image.data).hexdigest() != sha:
+                done.append((path, "changed since it was added: left as it was"))
+                continue
+            flags = {f.address: int(is_wrapper(f.facts.mnemonics)) for f in b.code_functions}
+            rows = con.execute("SELECT id, address FROM functions WHERE binary_id = ?", (bid,)).fetchall()
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.executemany("UPDATE functions SET wrapper = ? WHERE id = ?",
+                                [(flags.get(a, 0), fid) for fid, a in rows])
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+            done.append((path, f"{sum(flags.get(a, 0) for _, a in rows)} thunks and wrappers marked"))
+        return done
+
     # ------------------------------------------------------------------ queries
     def binaries(self) -> list[dict]:
         """Every binary in the library: path, sha256, functions, named (those with a name), build_id, model,
