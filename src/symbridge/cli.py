@@ -385,13 +385,14 @@ def index_upgrade(db: str, quiet: Quiet = False) -> None:
     from .store import open_store
 
     STATE["quiet"] |= quiet
-    with open_store(db, None, create=False) as store:
-        done = store.fill_wrappers()
-    if not STATE["quiet"]:
-        for path, what in done:
+    def say(path: str, what: str) -> None:
+        if not STATE["quiet"]:
             err.print(f"{path}: {what}", highlight=False)
-        if not done:
-            err.print(f"{db}: nothing to upgrade")
+
+    with open_store(db, None, create=False) as store:
+        done = store.fill_wrappers(say)
+    if not done and not STATE["quiet"]:
+        err.print(f"{db}: nothing to upgrade")
 
 
 @index_app.command("list")

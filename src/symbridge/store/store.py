@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Self
@@ -166,25 +166,37 @@ class Store:
         """How many binaries were added before the library kept wrapper status (fill_wrappers adds it)."""
         return self.con.execute("SELECT count(DISTINCT binary_id) FROM functions WHERE wrapper IS NULL").fetchone()[0]
 
-    def fill_wrappers(self) -> list[tuple[str, str]]:
+    def fill_wrappers(self, report: Callable[[str, str], None] | None = None) -> list[tuple[str, str]]:
         """Wrapper status for the binaries added before the library kept it (schema 5), read again from their
         paths: each one whose file is still there with the same sha256 (a function its discovery no longer
-        finds counts as no wrapper). Returns (path, what happened) for each binary that lacked it."""
+        finds counts as no wrapper). Returns (path, what happened) for each binary that lacked it, and tells
+        `report` each as it is done."""
         from ..binary import Binary
 
         con = self.con
         todo = con.execute("SELECT id, path, sha256 FROM binaries WHERE id IN "
                            "(SELECT DISTINCT binary_id FROM functions WHERE wrapper IS NULL) ORDER BY id").fetchall()
         done: list[tuple[str, str]] = []
+
+        def note(path: str, what: str) -> None:
+            done.append((path, what))
+            if report:
+                report(path, what)
+
         for bid, path, sha in todo:
             if not os.path.isfile(path):
-                done.append((path, "not found: left as it was"))
+                note(path, "not found: left as it was")
                 continue
-            b = Binary(path)
-            if hashlib.sha256(b.image.data).hexdigest() != sha:
-                done.append((path, "changed since it was added: left as it was"))
+            try:
+                with open(path, "rb") as fh:
+                    same = hashlib.file_digest(fh, "sha256").hexdigest() == sha
+            except OSError as exc:
+                note(path, f"cannot be read ({exc.strerror}): left as it was")
                 continue
-            flags = {f.address: int(is_wrapper(f.facts.mnemonics)) for f in b.code_functions}
+            if not same:
+                note(path, "changed since it was added: left as it was")
+                continue
+            flags = {f.address: int(is_wrapper(f.facts.mnemonics)) for f in Binary(path).code_functions}
             rows = con.execute("SELECT id, address FROM functions WHERE binary_id = ?", (bid,)).fetchall()
             con.execute("BEGIN IMMEDIATE")
             try:
@@ -195,7 +207,7 @@ class Store:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
-            done.append((path, f"{sum(flags.get(a, 0) for _, a in rows)} thunks and wrappers marked"))
+            note(path, f"{sum(flags.get(a, 0) for _, a in rows)} thunks and wrappers marked")
         return done
 
     # ------------------------------------------------------------------ queries
