@@ -385,6 +385,7 @@ def index_upgrade(db: str, quiet: Quiet = False) -> None:
     from .store import open_store
 
     STATE["quiet"] |= quiet
+
     def say(path: str, what: str) -> None:
         if not STATE["quiet"]:
             err.print(f"{path}: {what}", highlight=False)
