@@ -11,11 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 
+def inlinable(n_callers: int, size: int, max_size: int) -> bool:
+    """Whether a compiler would fold a function into its callers: called from one place, or at most max_size
+    bytes."""
+    return n_callers == 1 or size <= max_size
+
+
 def inline_groups(functions: list, callees: list[list[int]], callers: list[list[int]],
                   max_size: int) -> list[list[int]]:
-    """For each function: itself and its callees that a compiler would inline (one caller, or at most max_size
-    bytes)."""
-    return [[j] + [b for b in cs if b != j and (len(callers[b]) == 1 or functions[b].size <= max_size)]
+    """For each function: itself and its callees that a compiler would inline (inlinable)."""
+    return [[j] + [b for b in cs if b != j and inlinable(len(callers[b]), functions[b].size, max_size)]
             for j, cs in enumerate(callees)]
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..binary import cold_parts
+from .inline import inlinable
 from .runs import run_all
 from .similarity import scores, top_k
 
@@ -847,23 +848,26 @@ class Matcher:
             if memo is not None:
                 memo[i] = (mapped, ranked, known)
         order_weight = self.p.order_weight
+
+        def score(base: float, j: int) -> float:  # the address-order bonuses on top of a base score
+            return (base + order_weight * (1.0 if lo < j < hi else 0.0)) + 0.02 * (1.0 / (1.0 + abs(j - expect)))
+
         top: tuple[float, int] | None = None
         if 0 < hi - lo <= 32:
             between = [j for j in range(lo + 1, hi) if j not in taken]
             for base, j in self.base_scores(i, between, mapped, known):
-                score = (base + order_weight) + 0.02 * (1.0 / (1.0 + abs(j - expect)))
-                if top is None or (score, j) > top:
-                    top = (score, j)
+                cand = (score(base, j), j)
+                if top is None or cand > top:
+                    top = cand
         reach = order_weight + 0.02 + 1e-9  # the most the bonuses add
         for base, j in ranked:
             if top is not None and base + reach < top[0]:
                 break
             if j in taken:
                 continue
-            order = 1.0 if lo < j < hi else 0.0
-            score = (base + order_weight * order) + 0.02 * (1.0 / (1.0 + abs(j - expect)))
-            if top is None or (score, j) > top:
-                top = (score, j)
+            cand = (score(base, j), j)
+            if top is None or cand > top:
+                top = cand
         return top
 
     def base_scores(self, i: int, js, mapped: frozenset[int], known: dict[int, float]) -> list[tuple[float, int]]:
@@ -969,8 +973,7 @@ class Matcher:
             j2 = m.s
             if m.via[0] in ("symbol", "identical"):
                 continue
-            inlinable = len(S.callers[j2]) == 1 or S.sizes[j2] <= self.p.inline_max_size  # as inline_groups
-            if not inlinable:
+            if not inlinable(len(S.callers[j2]), S.sizes[j2], self.p.inline_max_size):
                 continue
             here = self.sim(i, j2)
             best = None
