@@ -18,6 +18,8 @@ A library of an earlier version is upgraded when it is opened: the columns it la
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
@@ -66,6 +68,19 @@ CREATE INDEX IF NOT EXISTS functions_by_name ON functions(name);
 """
 
 
+@contextmanager
+def immediate(con: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (BEGIN IMMEDIATE): committed when the block ends, rolled back when it raises."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+
+
 def check_db_arg(db: str) -> Path:
     """The DB argument as a path; PostgreSQL URLs are refused with a one-line UsageError."""
     if str(db).startswith(("postgresql://", "postgres://")):
@@ -98,17 +113,12 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
             others = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if others or not create:
                 raise UsageError(f"{path}: not a symbridge library")
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(con):
                 for stmt in SCHEMA.split(";"):
                     if stmt.strip():
                         con.execute(stmt)
                 con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                             (str(SCHEMA_VERSION),))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
         version = get_meta(con, "schema_version")
         if version in {str(v - 1) for v in UPGRADES}:  # a library made by an earlier version
             upgrade(con, path, int(version))
@@ -128,16 +138,11 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
 def upgrade(con: sqlite3.Connection, path: Path, version: int) -> None:
     """Add the columns of every later version to a library of schema `version`, in one transaction."""
     try:
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(con):
             for v in range(version + 1, SCHEMA_VERSION + 1):
                 for column in UPGRADES[v]:
                     con.execute(f"ALTER TABLE functions ADD COLUMN {column}")
             set_meta(con, "schema_version", str(SCHEMA_VERSION))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     except sqlite3.OperationalError as exc:
         raise UsageError(f"{path}: cannot upgrade the library to schema version {SCHEMA_VERSION} ({exc})") from None
 

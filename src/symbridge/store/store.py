@@ -18,7 +18,7 @@ from ..errors import ResourceLimitError, UsageError
 from ..match.matcher import callee_addresses, code_keys, data_keys, exported_addresses, is_wrapper, table_keys
 from ..model.model import model_fingerprint
 from .ann import AnnIndex
-from .db import check_db_arg, connect, function_counts, get_meta, set_meta
+from .db import check_db_arg, connect, function_counts, get_meta, immediate, set_meta
 
 MAX_STRINGS = 16
 MAX_FUNCTIONS = 2_000_000
@@ -198,15 +198,9 @@ class Store:
                 continue
             flags = {f.address: int(is_wrapper(f.facts.mnemonics)) for f in Binary(path).code_functions}
             rows = con.execute("SELECT id, address FROM functions WHERE binary_id = ?", (bid,)).fetchall()
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(con):
                 con.executemany("UPDATE functions SET wrapper = ? WHERE id = ?",
                                 [(flags.get(a, 0), fid) for fid, a in rows])
-                con.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise
             note(path, f"{sum(flags.get(a, 0) for _, a in rows)} thunks and wrappers marked")
         return done
 
