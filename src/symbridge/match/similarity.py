@@ -15,8 +15,8 @@ def scores(query: np.ndarray, base: np.ndarray, extra: list[tuple[np.ndarray, np
     s = query @ base.T
     for q2, b2 in extra:
         np.maximum(s, q2 @ b2.T, out=s)
-    for qf, bf, pen in differ:  # in the vectors' own precision (a Python float would make it float64)
-        s -= np.asarray(pen, s.dtype) * (qf[:, None] != bf[None, :])
+    for qf, bf, pen in differ:  # in the vectors' own precision; in place, only where the flags differ
+        np.subtract(s, np.asarray(pen, s.dtype), out=s, where=qf[:, None] != bf[None, :])
     return s
 
 
@@ -64,7 +64,10 @@ def _best(s: np.ndarray, k: int, sample: int = 1024) -> tuple[np.ndarray, np.nda
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(ps, order, axis=1)
 
 
-def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 2048,
+BLOCK_CELLS = 1 << 26  # similarities computed at once (256 MB of float32): bounds memory on large binaries
+
+
+def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 0,
           extra: list[tuple[np.ndarray, np.ndarray]] = (),
           differ: Sequence[tuple[np.ndarray, np.ndarray, float]] = (),
           k_reverse: int = 0) -> tuple[np.ndarray, np.ndarray] | tuple[tuple, tuple]:
@@ -72,8 +75,9 @@ def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 2048,
     (query', base') of the same rows; a pair scores the best of its views. Each of ``differ`` (query flags,
     base flags, penalty) takes its penalty off pairs whose flags differ. With ``k_reverse`` also the best
     k_reverse query rows of each base row, from the same matrix: ((indices, scores), (reverse indices, reverse
-    scores))."""
+    scores)). ``block``: query rows a step (default: as many as BLOCK_CELLS allows, 256 to 2,048)."""
     n, m = len(query), len(base)
+    block = block or max(256, min(2048, BLOCK_CELLS // max(m, 1)))
     k = min(k, m)
     idx = np.zeros((n, k), np.int64)
     val = np.zeros((n, k), np.float32)
