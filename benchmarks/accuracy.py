@@ -449,6 +449,10 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
         # with few wrong matches, each moves a kind's AUROC by 1/wrong: the count says how far to trust it
         L.append("AUROC by kind (wrong matches): " + ", ".join(
             f"{k} {auroc_of(c):.3f} ({sum(not ok for _, ok in c)})" for k, c in per_kind.items()))
+        design = [c for k, cs in per_kind.items() if k != "cross-release-static" for c in cs]
+        if "cross-release-static" in per_kind and design:
+            L.append(f"The kinds of DESIGN.md's dev-eval pairs alone (the static archives, a kind this benchmark adds, "
+                     f"aside): ECE {ece_of(design):.3f}, AUROC {auroc_of(design):.3f} over {len(design)} matches")
         kept = [c for ps in by_kind.values() for d in ps
                 for c, r in zip(d.transfer["confidences"], d.transfer["renamed"]) if not r]
         L.append(f"Diagnostic: AUROC {auroc_of(kept):.3f} with the {len(conf) - len(kept)} wrong names that look like "
@@ -499,15 +503,26 @@ def calibration_table(conf: list[tuple[float, bool]]) -> list[str]:
     bins = np.linspace(0, 1, 11)
     L = ["", "### Calibration of `confidence` (matched target functions)", "",
          "| confidence | count | mean confidence | fraction right |", "|---|---|---|---|"]
-    ece = 0.0
     for lo, hi in zip(bins, bins[1:]):
-        sel = (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
+        sel = _in_bin(p, lo, hi)
         if sel.any():
-            ece += sel.sum() / len(p) * abs(p[sel].mean() - y[sel].mean())
             L.append(f"| {lo:.1f}-{hi:.1f} | {int(sel.sum())} | {p[sel].mean():.3f} | {y[sel].mean():.3f} |")
     L.append("")
-    L.append(f"ECE {ece:.3f}, AUROC {auroc_of(conf):.3f} over {len(p)} matches")
+    L.append(f"ECE {ece_of(conf):.3f}, AUROC {auroc_of(conf):.3f} over {len(p)} matches")
     return L
+
+
+def _in_bin(p: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
+
+
+def ece_of(conf: list[tuple[float, bool]]) -> float:
+    """Expected calibration error over ten bins of confidence, weighted by their counts."""
+    p = np.array([c for c, _ in conf])
+    y = np.array([ok for _, ok in conf], float)
+    bins = np.linspace(0, 1, 11)
+    return float(sum(sel.sum() / len(p) * abs(p[sel].mean() - y[sel].mean())
+                     for sel in (_in_bin(p, lo, hi) for lo, hi in zip(bins, bins[1:])) if sel.any()))
 
 
 def auroc_of(conf: list[tuple[float, bool]]) -> float:

@@ -576,3 +576,27 @@ def test_a_function_matched_to_a_helper_inlined_into_it_moves_to_the_helpers_fre
     m.accept(0, 1, "identical")  # identical code stays
     m.unfold()
     assert m.match[0].s == 1
+
+
+def test_large_neighbourhoods_are_picked_in_blocks_with_the_same_pairs(monkeypatch):
+    """pick compares neighbourhoods too large for one matrix (the callers of a function thousands call) in
+    blocks: the same mutual best pairs as the one matrix, look-alikes and penalties included."""
+    import symbridge.match.matcher as matcher
+
+    rng = np.random.default_rng(3)
+    paired = 0
+    for trial in range(6):
+        n, m = int(rng.integers(2, 60)), int(rng.integers(2, 60))
+        basis = rng.standard_normal((24, 6)).astype(np.float32)
+        tgt = side(basis[rng.integers(0, 24, n)] + 0.3 * rng.standard_normal((n, 6)) * (rng.random((n, 1)) < 0.7))
+        ref = side(basis[rng.integers(0, 24, m)])  # many exact look-alikes
+        mt = Matcher(ref, tgt, Params(prop_margin=0.01))
+        if trial % 2:
+            mt.penalties = [(rng.random(n) < 0.5, rng.random(m) < 0.5, 0.05)]
+        ps, ss = list(range(n)), list(range(m))
+        whole = mt.pick(ps, ss, 0.1)
+        monkeypatch.setattr(matcher, "PICK_CELLS", 0)
+        assert mt.pick(ps, ss, 0.1) == whole
+        monkeypatch.setattr(matcher, "PICK_CELLS", 1 << 24)
+        paired += len(whole)
+    assert paired > 12

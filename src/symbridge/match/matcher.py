@@ -24,10 +24,11 @@ from scipy.optimize import linear_sum_assignment
 from ..binary import cold_parts
 from .inline import inlinable
 from .runs import run_all
-from .similarity import scores, top_k
+from .similarity import BLOCK_CELLS, scores, top_k
 
 K = 10
 HUB = 32  # call-graph neighbourhoods larger than this are not searched for candidates
+PICK_CELLS = 1 << 24  # pick compares larger neighbourhoods in blocks (similarity.top_k), not in one matrix
 
 
 @dataclass
@@ -581,6 +582,8 @@ class Matcher:
         ss = [j for j in ss if j not in self.taken]
         if not ps or not ss:
             return []
+        if len(ps) * len(ss) > PICK_CELLS:
+            return self._pick_large(ps, ss, min_sim)
         m = self.block(ps, ss)
         out = []
         if len(ps) == 1 and len(ss) == 1:
@@ -595,6 +598,21 @@ class Matcher:
                          np.partition(m[:, b], -2)[-2] if len(ps) > 1 else -1.0)
             if m[a, b] - second >= self.p.prop_margin:
                 out.append((ps[a], ss[b]))
+        return out
+
+    def _pick_large(self, ps: list[int], ss: list[int], min_sim: float) -> list[tuple[int, int]]:
+        """pick's answer for neighbourhoods too large for one block (the callers of a function thousands of
+        functions call): each row's and each column's two best, by similarity.top_k, in blocks."""
+        q, b, extra, differ = self.views(ps, ss)
+        (idx, val), (ridx, rval) = top_k(q, b, 2, extra=extra, differ=differ, k_reverse=2)
+        out = []
+        for a in range(len(ps)):
+            j = int(idx[a, 0])
+            if int(ridx[j, 0]) != a or val[a, 0] < min_sim:
+                continue
+            second = max(val[a, 1] if len(ss) > 1 else -1.0, rval[j, 1] if len(ps) > 1 else -1.0)
+            if val[a, 0] - second >= self.p.prop_margin:
+                out.append((ps[a], ss[j]))
         return out
 
     def propagate_calls(self) -> int:
@@ -753,7 +771,7 @@ class Matcher:
                 added += 1
         return added
 
-    def assign_rest(self, chunk: int = 2048) -> int:
+    def assign_rest(self, chunk: int = 0) -> int:
         """The target functions whose K candidates were all taken: greedy one-to-one over each one's K most
         similar free reference functions, best similarity first (a function whose K are all taken first
         stays unmatched)."""
@@ -761,6 +779,7 @@ class Matcher:
         free = np.array([j for j in range(len(self.S.addrs)) if j not in self.taken], dtype=np.int64)
         if not rest or not len(free):
             return 0
+        chunk = chunk or max(256, min(2048, BLOCK_CELLS // len(free)))
         pairs = []
         for a in range(0, len(rest), chunk):
             rows = rest[a:a + chunk]

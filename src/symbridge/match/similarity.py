@@ -15,8 +15,11 @@ def scores(query: np.ndarray, base: np.ndarray, extra: list[tuple[np.ndarray, np
     s = query @ base.T
     for q2, b2 in extra:
         np.maximum(s, q2 @ b2.T, out=s)
-    for qf, bf, pen in differ:  # in the vectors' own precision; in place, only where the flags differ
-        np.subtract(s, np.asarray(pen, s.dtype), out=s, where=qf[:, None] != bf[None, :])
+    for qf, bf, pen in differ:  # in the vectors' own precision, in place: each flag's rows at once
+        pen = np.asarray(pen, s.dtype)
+        zero = np.zeros((), s.dtype)
+        for v in np.unique(qf):
+            np.subtract(s, np.where(bf != v, pen, zero)[None, :], out=s, where=(qf == v)[:, None])
     return s
 
 
@@ -64,6 +67,37 @@ def _best(s: np.ndarray, k: int, sample: int = 1024) -> tuple[np.ndarray, np.nda
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(ps, order, axis=1)
 
 
+def _merge_reverse(s: np.ndarray, lo: int, ridx: np.ndarray, rval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The best rows of each column so far (ridx, rval: kr of them, best first, ties the lower row first) merged
+    with block s, whose first row is row lo. Once every column holds kr rows only the block's entries above a
+    column's kr-th best can enter (an equal one comes after it, a lower row): those are merged; until then
+    the block's own best rows of every column are (its transpose, sorted). Updates ridx and rval in place
+    once they are full."""
+    kr = ridx.shape[1]
+    if np.isneginf(rval[:, -1]).any():
+        bi, bv = _best(s.T, min(kr, len(s)))
+        ci = np.concatenate([ridx, bi + lo], axis=1)
+        cv = np.concatenate([rval, bv.astype(np.float32)], axis=1)
+        order = np.lexsort((ci, -cv))[:, :kr]  # ties: the lower row first
+        return np.take_along_axis(ci, order, axis=1), np.take_along_axis(cv, order, axis=1)
+    rows, cols = np.nonzero(s > rval[:, -1])
+    if not len(rows):
+        return ridx, rval
+    vals = s[rows, cols].astype(np.float32)
+    touched = np.unique(cols)
+    # each touched column's kr entries so far and its new ones, sorted by column, score (best first), row
+    c_all = np.concatenate([np.repeat(touched, kr), cols])
+    r_all = np.concatenate([ridx[touched].ravel(), rows + lo])
+    v_all = np.concatenate([rval[touched].ravel(), vals])
+    order = np.lexsort((r_all, -v_all, c_all))
+    c_all, r_all, v_all = c_all[order], r_all[order], v_all[order]
+    first = np.searchsorted(c_all, touched)
+    take = (first[:, None] + np.arange(kr)).ravel()  # every touched column has at least its kr old entries
+    ridx[touched] = r_all[take].reshape(-1, kr)
+    rval[touched] = v_all[take].reshape(-1, kr)
+    return ridx, rval
+
+
 BLOCK_CELLS = 1 << 26  # similarities computed at once (256 MB of float32): bounds memory on large binaries
 
 
@@ -91,12 +125,8 @@ def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 0,
                        [(qf[lo:hi], bf, pen) for qf, bf, pen in differ])
             if k:
                 idx[lo:lo + block], val[lo:lo + block] = _best(s, k)
-            if kr:  # merge this block's best rows of each column with the best so far
-                bi, bv = _best(s.T, min(kr, len(s)))
-                ci = np.concatenate([ridx, bi + lo], axis=1)
-                cv = np.concatenate([rval, bv.astype(np.float32)], axis=1)
-                order = np.lexsort((ci, -cv))[:, :kr]  # ties: the lower row first
-                ridx, rval = np.take_along_axis(ci, order, axis=1), np.take_along_axis(cv, order, axis=1)
+            if kr:
+                ridx, rval = _merge_reverse(s, lo, ridx, rval)
     if not k_reverse:
         return idx, val
     return (idx, val), (ridx, rval)
