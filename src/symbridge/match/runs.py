@@ -1,5 +1,6 @@
-"""Independent matcher runs on two cores: a forked child takes the second half of the agreement runs of
-match_both_ways while this process does the first matching and the rest.
+"""Independent matcher runs on two cores: a forked child takes agreement runs of match_both_ways from a
+shared counter while this process does the first matching, then both take the rest as they come free (the
+runs differ in cost: the TF-IDF view is 1,024-dimensional, a member's 128).
 
 The child inherits the sides through ``fork`` (nothing is pickled but its answers: which reference function
 each target function got). Where ``fork`` is missing, only one core is usable, the binaries are small, or
@@ -8,25 +9,39 @@ each target function got). Where ``fork`` is missing, only one core is usable, t
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from ..model.parallel import beside, can_fork
 
 MIN_FUNCTIONS = 3000  # both sides together; below this a run takes about what the fork costs
+LOCK_WAIT = 30.0  # seconds: the counter's lock is held for an increment, so a longer wait means its holder died
 
 T = TypeVar("T")
 
 
 def run_all(first: Callable[[], T], jobs: Sequence[Callable[[], dict[int, int]]], size: int
             ) -> tuple[T, list[dict[int, int]]]:
-    """first() and each job's answer (a matching: target index -> reference index), the second half of the
-    jobs in a forked child when `size` (the functions of both sides) is large enough to pay for it."""
+    """first() and each job's answer (a matching: target index -> reference index), in the order of jobs; a
+    forked child takes jobs from a shared counter when `size` (the functions of both sides) is large enough to
+    pay for it. A job the child took and did not answer (it failed or died) runs here."""
     if size < MIN_FUNCTIONS or len(jobs) < 2 or not can_fork():
         return first(), [job() for job in jobs]
-    half = len(jobs) // 2
-    (out, mine), theirs = beside(lambda: [job() for job in jobs[half:]],
-                                 lambda: (first(), [job() for job in jobs[:half]]))
-    if theirs is None:  # the child's half is done here
-        theirs = [job() for job in jobs[half:]]
-    return out, mine + theirs
+    counter = mp.get_context("fork").Value("i", 0)  # the next job to take, inherited by the child
+
+    def drain() -> dict[int, dict[int, int]]:
+        done = {}
+        lock = counter.get_lock()
+        while lock.acquire(timeout=LOCK_WAIT):  # a child killed while holding it leaves the rest to the end
+            k = counter.value
+            counter.value += 1
+            lock.release()
+            if k >= len(jobs):
+                break
+            done[k] = jobs[k]()
+        return done
+
+    (out, mine), theirs = beside(drain, lambda: (first(), drain()))
+    answers = {**mine, **(theirs or {})}
+    return out, [answers[k] if k in answers else jobs[k]() for k in range(len(jobs))]

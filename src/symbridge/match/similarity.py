@@ -23,15 +23,27 @@ def scores(query: np.ndarray, base: np.ndarray, extra: list[tuple[np.ndarray, np
     return s
 
 
+def _kth_above(s: np.ndarray, bound: np.ndarray, k: int) -> np.ndarray:
+    """The k-th best value of each row of s, each row known to hold at least k values at or above its bound:
+    those values alone are partitioned, row by row (a whole row of a large binary, crowded with look-alikes,
+    partitions slowly)."""
+    rows, cols = np.nonzero(s >= bound[:, None])
+    ends = np.cumsum(np.bincount(rows, minlength=len(s)))
+    vals = s[rows, cols]
+    out = np.empty(len(s), s.dtype)
+    for r, (a, b) in enumerate(zip(np.concatenate([[0], ends[:-1]]), ends)):
+        out[r] = np.partition(vals[a:b], b - a - k)[b - a - k]
+    return out
+
+
 def _crowded(s: np.ndarray, bound: np.ndarray, k: int) -> np.ndarray:
     """The columns that may be among the k best of rows s whose bound ties across many columns (zero vectors,
     look-alikes): those above the row's k-th best value, and of those equal to it the lowest that fill k."""
-    m = s.shape[1]
     kth = bound.copy()
     above = s > kth[:, None]
     redo = np.flatnonzero(above.sum(axis=1) >= k)  # the bound lies below the k-th best value: find that
     if len(redo):
-        kth[redo] = np.partition(s[redo], m - k, axis=1)[:, m - k]
+        kth[redo] = _kth_above(s[redo], bound[redo], k)
         above[redo] = s[redo] > kth[redo, None]
     need = k - above.sum(axis=1)
     for j in range(len(s)):
