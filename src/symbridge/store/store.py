@@ -125,17 +125,10 @@ class Store:
                          int(is_wrapper(facts.mnemonics))))
         ann = self.ann  # opened (or rebuilt) before this add's rows exist
         con = self.con
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(con):
             if con.execute("SELECT 1 FROM binaries WHERE sha256 = ?", (sha,)).fetchone():
-                con.execute("ROLLBACK")
-                return 0
+                return 0  # already there: the transaction wrote nothing
             ids = self._insert(con, b, sha, path, rows)
-            con.execute("COMMIT")
-        except BaseException:
-            if con.in_transaction:
-                con.execute("ROLLBACK")
-            raise
         # rows are committed: now the index, written to a temporary file and renamed
         order = np.argsort([r[0] for r in rows], kind="stable")
         with self._ann_lock():
