@@ -145,6 +145,17 @@ def test_help_texts(args):
     assert r.returncode == 0 and "Usage" in r.stdout
 
 
+def test_python_dash_m_symbridge_is_the_same_command():
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "symbridge", "transfer", "--help"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "Usage" in r.stdout and "--min-confidence" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "symbridge", "functions", "/nonexistent"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("symbridge: error:") and "Traceback" not in r.stderr
+
+
 def test_the_summary_counts_named_matches_just_under_the_threshold(capsys):
     from pathlib import Path
 
