@@ -60,3 +60,35 @@ def test_top_k_over_more_columns_than_the_sample_finds_best_columns_placed_last(
         assert idx.tolist() == brute(s, k)
         assert np.array_equal(val, np.take_along_axis(s, idx, axis=1))
         assert ridx.tolist() == brute(s.T, min(2, n))
+
+
+def test_top_k_scoring_identical_rows_once_gives_the_same_answer():
+    """Identical functions (rows equal in every view and flag) are scored once: the same indices and scores as
+    scoring every row, ties across copies broken by the lower index as before."""
+    rng = np.random.default_rng(6)
+    for _ in range(40):
+        q, b = few_distinct(rng, 40)
+        n, m = len(q), len(b)
+        q = q[rng.integers(0, n, n)]  # copies of rows
+        b = b[rng.integers(0, m, m)]
+        q2, b2 = q[:, ::-1].copy(), b[:, ::-1].copy()
+        q2[rng.random(n) < 0.2] = 0.5
+        extra = [(q2, b2)]
+        differ = [(rng.random(n) < 0.5, rng.random(m) < 0.5, 0.25)]
+        k, kr = int(rng.integers(1, 12)), int(rng.integers(1, 4))
+        plain = top_k(q, b, k, block=5, extra=extra, differ=differ, k_reverse=kr, dedup=False)
+        once = top_k(q, b, k, block=5, extra=extra, differ=differ, k_reverse=kr, dedup=True)
+        for a, c in zip(plain, once):
+            assert np.array_equal(a[0], c[0]) and np.array_equal(a[1], c[1])
+        assert np.array_equal(top_k(q, b, k, dedup=True)[0], top_k(q, b, k, dedup=False)[0])
+
+
+def test_grouping_rows_puts_only_identical_rows_together():
+    from symbridge.match.similarity import _groups
+
+    a = np.array([[1.0, 2.0], [0.0, 1.0], [1.0, 2.0], [-0.0, 1.0], [0.0, 1.0]], np.float32)
+    flags = np.array([True, False, True, False, True])
+    first, inv = _groups([a])
+    assert first.tolist() == [0, 1, 3] and inv.tolist() == [0, 1, 0, 2, 1]  # -0.0 is not 0.0 to the bit
+    first, inv = _groups([a, flags])
+    assert first.tolist() == [0, 1, 3, 4] and inv.tolist() == [0, 1, 0, 2, 3]

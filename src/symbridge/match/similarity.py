@@ -111,17 +111,92 @@ def _merge_reverse(s: np.ndarray, lo: int, ridx: np.ndarray, rval: np.ndarray) -
 
 
 BLOCK_CELLS = 1 << 26  # similarities computed at once (256 MB of float32): bounds memory on large binaries
+DEDUP_CELLS = 1 << 26  # from this many similarities on, identical rows are scored once (see top_k)
+DEDUP_SAVING = 0.8  # ... where that leaves at most this share of the similarities
 
 
 def top_k(query: np.ndarray, base: np.ndarray, k: int, block: int = 0,
           extra: list[tuple[np.ndarray, np.ndarray]] = (),
           differ: Sequence[tuple[np.ndarray, np.ndarray, float]] = (),
-          k_reverse: int = 0) -> tuple[np.ndarray, np.ndarray] | tuple[tuple, tuple]:
+          k_reverse: int = 0, dedup: bool | None = None) -> tuple[np.ndarray, np.ndarray] | tuple[tuple, tuple]:
     """(indices, scores), each (len(query), k'), best first; k' = min(k, len(base)). ``extra`` holds other views
     (query', base') of the same rows; a pair scores the best of its views. Each of ``differ`` (query flags,
     base flags, penalty) takes its penalty off pairs whose flags differ. With ``k_reverse`` also the best
     k_reverse query rows of each base row, from the same matrix: ((indices, scores), (reverse indices, reverse
-    scores)). ``block``: query rows a step (default: as many as BLOCK_CELLS allows, 256 to 2,048)."""
+    scores)). Of equal scores the lower index comes first. ``block``: query rows a step (default: as many as
+    BLOCK_CELLS allows, 256 to 2,048).
+
+    Rows that are identical in every view and flag (a large C++ library holds thousands of copies of the same
+    small function) are scored once, from DEDUP_CELLS similarities on where that saves enough (``dedup``: always
+    or never): the answer is the same, the duplicates' scores equal to the bit."""
+    n, m = len(query), len(base)
+    auto = dedup is None
+    groups = (_groups([query, *(q2 for q2, _ in extra), *(qf for qf, _, _ in differ)]),
+              _groups([base, *(b2 for _, b2 in extra), *(bf for _, bf, _ in differ)])) \
+        if n and m and (n * m >= DEDUP_CELLS if auto else dedup) else (None, None)
+    if None in groups or (auto and len(groups[0][0]) * len(groups[1][0]) > DEDUP_SAVING * n * m):
+        return _top_k(query, base, k, block, extra, differ, k_reverse)
+    (qf, qinv), (bf, binv) = groups
+    got = _top_k(query[qf], base[bf], k, block, [(q2[qf], b2[bf]) for q2, b2 in extra],
+                 [(f1[qf], f2[bf], pen) for f1, f2, pen in differ], k_reverse)
+    (uidx, uval), (ruidx, ruval) = got if k_reverse else (got, (None, None))
+    idx, val = _expand(uidx, uval, binv, min(k, m))
+    if not k_reverse:
+        return idx[qinv], val[qinv]
+    ridx, rval = _expand(ruidx, ruval, qinv, min(k_reverse, n))
+    return (idx[qinv], val[qinv]), (ridx[binv], rval[binv])
+
+
+def _groups(parts: list[np.ndarray], step: int = 4096) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows identical in every part (arrays of one length): the first row of each group, ascending, and each
+    row's group. Rows are hashed, then compared byte for byte with their group's first row: a hash collision
+    gives None (no grouping rather than a wrong one)."""
+    n = len(parts[0])
+    rows = [np.ascontiguousarray(a).reshape(n, -1).view(np.uint8) for a in parts]
+    rng = np.random.default_rng(0)
+    mults = [rng.integers(1, 2**63, -(-b.shape[1] // 8), dtype=np.uint64) for b in rows]
+    h = np.zeros(n, np.uint64)
+    for lo in range(0, n, step):
+        for b, mult in zip(rows, mults):  # sums wrap modulo 2**64, as a hash may
+            chunk = b[lo:lo + step]
+            words = np.concatenate([chunk, np.zeros((len(chunk), -b.shape[1] % 8), np.uint8)], axis=1)
+            h[lo:lo + step] = (h[lo:lo + step] * np.uint64(0x9E3779B97F4A7C15)
+                               + (words.view(np.uint64) * mult).sum(axis=1, dtype=np.uint64))
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # groups numbered in the order of their first rows
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    first, inv = first[order], rank[inv.ravel()]
+    for b in rows:
+        for lo in range(0, n, step):
+            if not np.array_equal(b[lo:lo + step], b[first[inv[lo:lo + step]]]):
+                return None
+    return first, inv
+
+
+def _expand(uidx: np.ndarray, uval: np.ndarray, inv: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best members of each row's best groups (uidx, uval: groups, best first, ties the lower group first;
+    inv: the group of each member), best first, of equal scores the lower member first. The k best members lie
+    in the k best groups: a group ranks below k others only where each of those has a member (its first) that
+    ranks above all of its own members."""
+    order = np.argsort(inv, kind="stable")  # members by group, ascending within it
+    starts = np.searchsorted(inv[order], np.arange(inv.max() + 1))
+    sizes = np.bincount(inv)
+    take = np.minimum(sizes[uidx], k)  # more than k members of one group never count
+    offs = np.arange(k)
+    valid = offs[None, None, :] < take[:, :, None]
+    pos = np.where(valid, starts[uidx][:, :, None] + offs, 0)
+    cand = np.where(valid, order[pos], np.iinfo(np.int64).max).reshape(len(uidx), -1)
+    score = np.where(valid, uval[:, :, None], -np.inf).astype(uval.dtype).reshape(len(uidx), -1)
+    best = np.lexsort((cand, -score))[:, :k] if cand.shape[1] else np.zeros((len(uidx), 0), np.int64)
+    return np.take_along_axis(cand, best, axis=1), np.take_along_axis(score, best, axis=1)
+
+
+def _top_k(query: np.ndarray, base: np.ndarray, k: int, block: int,
+           extra: list[tuple[np.ndarray, np.ndarray]],
+           differ: Sequence[tuple[np.ndarray, np.ndarray, float]],
+           k_reverse: int) -> tuple[np.ndarray, np.ndarray] | tuple[tuple, tuple]:
+    """top_k without grouping identical rows."""
     n, m = len(query), len(base)
     block = block or max(256, min(2048, BLOCK_CELLS // max(m, 1)))
     k = min(k, m)
