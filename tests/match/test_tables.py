@@ -94,3 +94,28 @@ def test_look_alike_handlers_are_named_by_the_name_they_are_registered_under():
     handlers = [f for f in r["functions"] if any(n.startswith("op_") for n in truth.get(f["address"], ()))]
     assert len(handlers) == 5
     assert all(f["name"] in truth[f["address"]] and "string" in f["via"] for f in handlers)
+
+
+@pytest.mark.parametrize("source", ["ctrl_table.c", "ops_tables.c", "prog_big.c"])
+def test_seeing_only_tables_with_new_matches_again_gives_what_seeing_every_table_gives(source, monkeypatch):
+    from symbridge.match.matcher import Matcher
+
+    ref = build(source, opt="-O2")
+    tgt = strip_copy(build(source, opt="-O0", extra=("-DREORDERED",) if source == "ctrl_table.c" else ()))
+    seen = []
+    original = Matcher.propagate_tables
+
+    def counting(self):
+        seen.append(len(self.P.tables) if self.dirty is None else len(self.dirty))
+        return original(self)
+
+    monkeypatch.setattr(Matcher, "propagate_tables", counting)
+    fast = transfer(Binary(ref), Binary(tgt, ignore_symbols=True))
+    assert any(n < max(seen) for n in seen)  # some passes skipped tables
+
+    def every_table(self):
+        self.dirty = None
+        return original(self)
+
+    monkeypatch.setattr(Matcher, "propagate_tables", every_table)
+    assert transfer(Binary(ref), Binary(tgt, ignore_symbols=True)) == fast

@@ -447,6 +447,7 @@ def consensus(fwd: Matcher, runs: Sequence[dict[int, int]], min_votes: int) -> i
         for i in held:
             del wants[i]
     for i in wants:
+        fwd.dirty = None  # matches move: every table is seen again
         old = fwd.match.pop(i, None)
         if old is not None and fwd.taken.get(old.s) == i:
             del fwd.taken[old.s]
@@ -469,11 +470,16 @@ class Matcher:
         if self.p.cold_penalty and ref.cold is not None and tgt.cold is not None:
             self.penalties.append((tgt.cold, ref.cold, self.p.cold_penalty))
         self.table_places: dict[int, list[tuple[int, int]]] = defaultdict(list)  # reference function -> (table, place)
+        self.tables_of: dict[int, list[int]] = defaultdict(list)  # target function -> the target tables holding it
+        self.dirty: set[int] | None = None  # target tables with entries matched since propagate_tables ran; None: all
         self.nearest: tuple | None = None  # run's candidates: (idx, val) of the targets, (ridx, rval) of the references
         self.seed_order = 1.0  # run's seeds: the share of them (in target order) whose reference goes on in order
         for t, tab in enumerate(ref.tables):
             for k, j in enumerate(tab):
                 self.table_places[j].append((t, k))
+        for t, tab in enumerate(tgt.tables):
+            for i in set(tab):
+                self.tables_of[i].append(t)
 
     def sim(self, i: int, j: int) -> float:
         P, S = self.P, self.S
@@ -519,6 +525,8 @@ class Matcher:
             return False
         self.match[i] = Match(j, self.sim(i, j), [via])
         self.taken[j] = i
+        if self.dirty is not None:
+            self.dirty.update(self.tables_of.get(i, ()))
         return True
 
     # ------------------------------------------------------------------ seeds
@@ -698,12 +706,19 @@ class Matcher:
         whose entries the table's matched ones are matched to: between two matched entries the same distance
         apart on both sides, before the first or after the last two when those agree on the shift, and all of
         them by one matched entry in its own place when the two tables are as long. It runs
-        before address-order propagation: a table says more than where a function happens to lie."""
+        before address-order propagation: a table says more than where a function happens to lie. While matches
+        are only added, a table none of whose entries was matched since it was last seen gives nothing new (its
+        votes and places are the same, and what it could not pair then it cannot now): only the others are
+        seen again."""
         if not self.P.tables or not self.S.tables:
             return 0
         where = self.table_places
         added = 0
-        for tab in self.P.tables:
+        before, self.dirty = self.dirty, set()  # accepts from here on mark their tables
+        for t_here, tab in enumerate(self.P.tables):
+            if before is not None and t_here not in before and t_here not in self.dirty:
+                continue
+            self.dirty.discard(t_here)
             votes: dict[int, list[tuple[int, int]]] = defaultdict(list)
             for a, i in enumerate(tab):
                 m = self.match.get(i)
@@ -970,6 +985,7 @@ class Matcher:
                     continue
                 j, i2 = pick
                 del self.match[i], self.taken[j0]
+                self.dirty = None
                 if i2 is not None:
                     del self.match[i2], self.taken[j]
                     self.accept(i2, j0, "structure")
@@ -1009,6 +1025,7 @@ class Matcher:
             if j1 in self.taken:  # two helpers of one caller: the first move takes it
                 continue
             del self.match[i], self.taken[j2]
+            self.dirty = None
             self.accept(i, j1, "structure")
             moved += 1
         return moved
