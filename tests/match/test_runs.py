@@ -80,3 +80,17 @@ def test_a_failing_child_leaves_its_runs_to_this_process(monkeypatch):
 
     monkeypatch.setattr(Matcher, "run", run)
     assert evidence(match_both_ways(ref, tgt, Params(), members, views)) == alone
+
+
+def test_progress_hears_each_agreement_run_taken_up_in_this_process(monkeypatch):
+    ref, tgt, members, views = pair_with_views()
+    heard = []
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
+    match_both_ways(ref, tgt, Params(), members, views, announce=lambda k, n: heard.append((k, n)))
+    assert heard == [(k, 6) for k in range(1, 7)]  # reverse, plain, two members, two views
+    heard.clear()
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "2")
+    monkeypatch.setattr(runs, "MIN_FUNCTIONS", 0)
+    match_both_ways(ref, tgt, Params(), members, views, announce=lambda k, n: heard.append((k, n)))
+    ks = [k for k, _ in heard]  # the runs this process took; the child's are not announced from there
+    assert ks == sorted(set(ks)) and all(n == 6 and 1 <= k <= 6 for k, n in heard)

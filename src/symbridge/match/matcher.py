@@ -383,15 +383,16 @@ def vector_view(side: Side, vectors: np.ndarray) -> Side:
 
 
 def match_both_ways(ref: Side, tgt: Side, params: Params | None = None,
-                    member_columns: Sequence[np.ndarray] = (), views: Sequence[tuple[Side, Side]] = ()
-                    ) -> MatchResult:
+                    member_columns: Sequence[np.ndarray] = (), views: Sequence[tuple[Side, Side]] = (),
+                    announce: Callable[[int, int], None] | None = None) -> MatchResult:
     """The matches of tgt's functions, each marked with which other matchings pair the same two functions
     (a pair they agree on is right far more often): matching the other way round (tgt as the reference),
     matching without address-order propagation or refinement (``plain_agrees``), matching with each
     ensemble member's own vectors (``member_columns``, from Model.member_columns; ``members_agree`` is the
     share that agree, 1.0 without members), and matching each other view of the code (``views``: (ref, tgt)
     sides, as transfer.code_views makes them; ``views_agree``, 1.0 without views). With ``params.vote`` a
-    match those runs outvote moves to their choice first (``consensus``)."""
+    match those runs outvote moves to their choice first (``consensus``). ``announce(k, n)``: the k-th of
+    those n runs is taken up (runs.run_all)."""
     p = params or Params.default()
     fwd = Matcher(ref, tgt, p)
     # one similarity matrix serves both runs: the reverse run's candidates are its columns
@@ -401,12 +402,16 @@ def match_both_ways(ref: Side, tgt: Side, params: Params | None = None,
     def job(r: Side, t: Side, q: Params, cands: tuple | None = None) -> Callable[[], dict[int, int]]:
         return lambda: {i: m.s for i, m in Matcher(r, t, q).run(cands).matches.items()}
 
+    def member_job(c: np.ndarray) -> Callable[[], dict[int, int]]:  # its columns copied when it runs, not before
+        return lambda: job(column_view(ref, c), column_view(tgt, c), p)()
+
     # the reverse run matches ref's functions (its targets) to tgt's (its references): ref index -> tgt index
     jobs = [job(tgt, ref, p, ((ridx, rval), (idx[:, :2], val[:, :2]))),
             job(ref, tgt, replace(p, order_sim=2.0, refine=False), candidates)]
-    jobs += [job(column_view(ref, c), column_view(tgt, c), p) for c in member_columns]
+    jobs += [member_job(c) for c in member_columns]
     jobs += [job(r, t, p) for r, t in views]
-    res, (back, plain, *rest) = run_all(lambda: fwd.run(candidates), jobs, len(ref.addrs) + len(tgt.addrs))
+    res, (back, plain, *rest) = run_all(lambda: fwd.run(candidates), jobs, len(ref.addrs) + len(tgt.addrs),
+                                        announce)
     members, others = rest[:len(member_columns)], rest[len(member_columns):]
     if p.vote and consensus(fwd, [{i: s for s, i in back.items()}, plain, *rest], p.vote):
         fwd.add_support(idx, val, ridx, rval)

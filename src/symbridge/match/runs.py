@@ -21,19 +21,30 @@ LOCK_WAIT = 30.0  # seconds: the counter's lock is held for an increment, so a l
 T = TypeVar("T")
 
 
-def run_all(first: Callable[[], T], jobs: Sequence[Callable[[], dict[int, int]]], size: int
-            ) -> tuple[T, list[dict[int, int]]]:
+def run_all(first: Callable[[], T], jobs: Sequence[Callable[[], dict[int, int]]], size: int,
+            announce: Callable[[int, int], None] | None = None) -> tuple[T, list[dict[int, int]]]:
     """first() and each job's answer (a matching: target index -> reference index), in the order of jobs; a
     forked child takes jobs from a shared counter when `size` (the functions of both sides) is large enough to
-    pay for it. A job the child took and did not answer (it failed or died) runs here."""
+    pay for it. A job the child took and did not answer (it failed or died) runs here. ``announce(k, n)``
+    hears, in this process only, that the k-th of the n jobs is taken up (by either process): a progress
+    display for large binaries, where each job takes minutes."""
+    tell = announce or (lambda k, n: None)
+
+    def alone() -> tuple[T, list[dict[int, int]]]:
+        out, answers = first(), []
+        for k, job in enumerate(jobs):
+            tell(k + 1, len(jobs))
+            answers.append(job())
+        return out, answers
+
     if size < MIN_FUNCTIONS or len(jobs) < 2 or not can_fork():
-        return first(), [job() for job in jobs]
+        return alone()
     try:
         counter = mp.get_context("fork").Value("i", 0)  # the next job to take, inherited by the child
     except (OSError, ImportError):  # no shared memory or semaphores here (some sandboxes): one process
-        return first(), [job() for job in jobs]
+        return alone()
 
-    def drain() -> dict[int, dict[int, int]]:
+    def drain(here: bool) -> dict[int, dict[int, int]]:
         done = {}
         lock = counter.get_lock()
         while lock.acquire(timeout=LOCK_WAIT):  # a child killed while holding it leaves the rest to the end
@@ -42,9 +53,11 @@ def run_all(first: Callable[[], T], jobs: Sequence[Callable[[], dict[int, int]]]
             lock.release()
             if k >= len(jobs):
                 break
+            if here:
+                tell(k + 1, len(jobs))
             done[k] = jobs[k]()
         return done
 
-    (out, mine), theirs = beside(drain, lambda: (first(), drain()))
+    (out, mine), theirs = beside(lambda: drain(False), lambda: (first(), drain(True)))
     answers = {**mine, **(theirs or {})}
     return out, [answers[k] if k in answers else jobs[k]() for k in range(len(jobs))]
