@@ -65,7 +65,9 @@ def progress(label: str, total: int | None = None):
 
         def tick(n: int = 1) -> None:
             bar.advance(task, n)
-        tick.stage = lambda text: bar.update(task, description=f"{label} done, {text}")  # type: ignore[attr-defined]
+        def stage(text: str) -> None:  # the first step is done: its bar full (PLT stubs are counted, not embedded)
+            bar.update(task, description=f"{label} done, {text}", completed=total)
+        tick.stage = stage  # type: ignore[attr-defined]
         yield tick
 
 
@@ -170,7 +172,7 @@ def transfer(reference: Path, target: Path,
     P = open_binary(target, ignore_symbols=ignore_target_symbols, extra_starts=starts)
     _warn_if_few_names(S)
     m = load_model(model)
-    with progress("embedding", len(S) + len(P)) as tick:
+    with progress("embedding", len(S.code_functions) + len(P.code_functions)) as tick:
         result = run_transfer(S, P, m, min_confidence=min_confidence, progress=tick, stage=tick.stage)
     if output is not None:
         for w in write_named(P, result, output):
