@@ -56,11 +56,14 @@ def _best(s: np.ndarray, k: int, sample: int = 1024) -> tuple[np.ndarray, np.nda
     n, m = s.shape
     if k < m and n:
         s = np.ascontiguousarray(s)  # the reverse top k reads the matrix transposed: one copy beats strided passes
-        # a bound at or below each row's k-th best value: the k-th best of its first `sample` columns; the
-        # columns at or above it (a few dozen, where a partition of the whole row costs ~8x more) are sorted
-        # by row, score, column, and each row keeps its first k
-        c = min(m, max(sample, 4 * k))
-        bound = np.partition(s[:, :c], c - k, axis=1)[:, c - k]
+        # a bound at or below each row's k-th best value: the k-th best of `sample` columns spread over the row
+        # (the first ones, neighbours in the binary, are alike: their bound let through thousands of a row of
+        # libLLVM); the columns at or above it (a few hundred at most, where a partition of the whole row costs
+        # ~8x more) are sorted by row, score, column, and each row keeps its first k
+        step = max(1, m // max(sample, 4 * k))
+        part = s[:, ::step]
+        c = part.shape[1]
+        bound = np.partition(part, c - k, axis=1)[:, c - k]
         mask = s >= bound[:, None]
         crowded = np.flatnonzero(mask.sum(axis=1) > 4 * k * -(-m // c))  # ~k m / c columns a row expected
         if len(crowded):
