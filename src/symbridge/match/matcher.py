@@ -451,8 +451,9 @@ def consensus(fwd: Matcher, runs: Sequence[dict[int, int]], min_votes: int) -> i
             break
         for i in held:
             del wants[i]
-    for i in wants:
+    if wants:
         fwd.dirty = None  # matches move: every table is seen again
+    for i in wants:
         old = fwd.match.pop(i, None)
         if old is not None and fwd.taken.get(old.s) == i:
             del fwd.taken[old.s]

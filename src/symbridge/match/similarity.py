@@ -161,8 +161,9 @@ def _groups(parts: list[np.ndarray], step: int = 4096) -> tuple[np.ndarray, np.n
     h = np.zeros(n, np.uint64)
     for lo in range(0, n, step):
         for b, mult in zip(rows, mults):  # sums wrap modulo 2**64, as a hash may
-            chunk = b[lo:lo + step]
-            words = np.concatenate([chunk, np.zeros((len(chunk), -b.shape[1] % 8), np.uint8)], axis=1)
+            words = b[lo:lo + step]
+            if b.shape[1] % 8:  # whole 64-bit words
+                words = np.concatenate([words, np.zeros((len(words), -b.shape[1] % 8), np.uint8)], axis=1)
             h[lo:lo + step] = (h[lo:lo + step] * np.uint64(0x9E3779B97F4A7C15)
                                + (words.view(np.uint64) * mult).sum(axis=1, dtype=np.uint64))
     _, first, inv = np.unique(h, return_index=True, return_inverse=True)
@@ -183,8 +184,8 @@ def _expand(uidx: np.ndarray, uval: np.ndarray, inv: np.ndarray, k: int) -> tupl
     in the k best groups: a group ranks below k others only where each of those has a member (its first) that
     ranks above all of its own members."""
     order = np.argsort(inv, kind="stable")  # members by group, ascending within it
-    starts = np.searchsorted(inv[order], np.arange(inv.max() + 1))
     sizes = np.bincount(inv)
+    starts = np.cumsum(sizes) - sizes  # where each group's members begin in order
     take = np.minimum(sizes[uidx], k)  # more than k members of one group never count
     offs = np.arange(k)
     valid = offs[None, None, :] < take[:, :, None]
