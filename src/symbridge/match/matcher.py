@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..analysis.slots import stored_pointers
 from ..binary import cold_parts
 from .inline import inlinable
 from .runs import run_all
@@ -100,6 +101,7 @@ class Side:
     cold: np.ndarray | None = None  # bool per function: a part split off another function (binary.cold_parts)
     neighbours: list[set[int]] | None = None  # callers and callees of each function (views share their side's)
     unfold: np.ndarray | None = None  # the inlined view, for the unfold pass only (a reference's, see unfold)
+    slots: list[dict[int, int]] = field(default_factory=list)  # struct field offset -> function stored there
 
     def __post_init__(self) -> None:
         if self.neighbours is None:
@@ -184,7 +186,8 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
     cold = np.zeros(len(functions), bool)
     cold[[c for c, _ in cold_parts(functions)]] = True
     return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, code_keys(functions), names,
-                exported=exported, tables=pointer_tables(functions), data_key=data_keys(functions), cold=cold)
+                exported=exported, tables=pointer_tables(functions), data_key=data_keys(functions), cold=cold,
+                slots=stored_slots(functions))
 
 
 WRAPPER_MAX_LEN = 6  # instructions: a thunk, or a wrapper that sets up arguments and jumps on
@@ -345,6 +348,21 @@ def table_keys(functions: list) -> list[set[str]]:
             if name is not None:
                 keys[j].add("table:" + name)
     return keys
+
+
+def stored_slots(functions: list) -> list[dict[int, int]]:
+    """For each function, the functions whose address it stores into a struct field, by the field's offset
+    (analysis.slots.stored_pointers), as indices into `functions`; only functions that take addresses are
+    read again."""
+    if not functions:
+        return []
+    img = functions[0].binary.image
+    index = {f.address: i for i, f in enumerate(functions)}
+    out: list[dict[int, int]] = []
+    for i, f in enumerate(functions):
+        found = stored_pointers(img, f.address, f.size, index.keys()) if f.facts.code_refs else {}
+        out.append({off: index[a] for off, a in found.items() if index[a] != i})
+    return out
 
 
 def exported_addresses(binary) -> set[int]:
@@ -759,6 +777,34 @@ class Matcher:
                     added += 1
         return added
 
+    def propagate_slots(self) -> int:
+        """Unmatched functions that two matched functions store into the same struct field (Side.slots: both
+        builds set `p->read_op = pcap_read_not_initialized`) pair up: look-alike callbacks, the same code under
+        several names, that neither their code nor address order tells apart. Only where the two functions'
+        other stored fields that are matched on both sides mostly agree, at least one: a struct whose layout
+        changed between the builds says nothing."""
+        if not self.P.slots or not self.S.slots:
+            return 0
+        added = 0
+        for i in [i for i in self.match if self.P.slots[i]]:
+            a, b = self.P.slots[i], self.S.slots[self.match[i].s]
+            common = sorted(a.keys() & b.keys())
+            agree = disagree = 0
+            for off in common:
+                m = self.match.get(a[off])
+                if m is not None and m.s == b[off]:
+                    agree += 1
+                elif m is not None or b[off] in self.taken:
+                    disagree += 1
+            if agree == 0 or disagree * 2 > agree:
+                continue
+            for off in common:
+                x, y = a[off], b[off]
+                if x not in self.match and y not in self.taken and self.sim(x, y) >= self.p.order_sim \
+                        and self.accept(x, y, "callgraph"):
+                    added += 1
+        return added
+
     def align(self, ps: list[int], ss: list[int], tau: float) -> list[tuple[int, int]]:
         """The order-preserving alignment of two gaps that maximises the sum of (similarity - tau) over its
         pairs (functions inlined away or added on one side are skipped)."""
@@ -1049,12 +1095,12 @@ class Matcher:
         js = [self.match[i].s for i in sorted(self.match)]
         self.seed_order = sum(b > a for a, b in zip(js, js[1:])) / max(len(js) - 1, 1)
         for _ in range(8):
-            n = self.propagate_calls() + self.propagate_tables() + self.propagate_order()
+            n = self.propagate_calls() + self.propagate_tables() + self.propagate_slots() + self.propagate_order()
             if n == 0:
                 break
         self.final(idx, val, self.p.final_sim)
         for _ in range(8):
-            if self.propagate_calls() + self.propagate_tables() + self.propagate_order() == 0:
+            if self.propagate_calls() + self.propagate_tables() + self.propagate_slots() + self.propagate_order() == 0:
                 break
         if self.p.refine:
             self.refine_matches(idx)

@@ -1,0 +1,36 @@
+"""Which struct field each function pointer is stored into, as the code of several compilers writes it."""
+
+import pytest
+
+from symbridge import Binary
+from symbridge.analysis.slots import stored_pointers
+from tests.fixtures.build import build, have_clang
+
+CALLBACKS = {0: "read_not_ready", 48: "write_not_ready", 56: "stats_not_ready", 64: "flush_not_ready",
+             80: "close_not_ready", 88: "ioctl_not_ready", 96: "cleanup_common"}
+
+
+def fields_set_by(path, function: str) -> dict[int, str]:
+    b = Binary(path)
+    f = b[function]
+    name = {g.address: g.name for g in b.functions}
+    return {off: name[a] for off, a in stored_pointers(b.image, f.address, f.size, name.keys()).items()}
+
+
+@pytest.mark.parametrize("compiler,kind,opt", [("gcc", "pie", "-O0"), ("gcc", "pie", "-O2"), ("gcc", "nopie", "-O2"),
+                                               ("gcc", "static", "-O3"), ("clang", "pie", "-O2"),
+                                               ("clang", "nopie", "-O3")])
+def test_each_callback_is_found_at_the_offset_of_the_field_it_is_stored_into(compiler, kind, opt):
+    """gcc -O2 stores two pointers at once from an SSE register, one half loaded from a constant in data in a
+    fixed-address build; clang moves them one by one; -O0 goes through the stack and back."""
+    if compiler == "clang" and not have_clang():
+        pytest.skip("clang is not installed")
+    extra = ("-fno-ipa-icf",) if compiler == "gcc" else ()  # gcc would fold the look-alikes into one
+    path = build("field_ops.c", compiler=compiler, opt=opt, kind=kind, extra=extra)
+    setter = "set_not_ready" if opt == "-O0" else "dev_create"  # inlined from -O1 on
+    assert fields_set_by(path, setter) == CALLBACKS
+
+
+def test_a_function_that_only_calls_stores_no_pointer():
+    path = build("field_ops.c", opt="-O2", extra=("-fno-ipa-icf",))
+    assert fields_set_by(path, "cleanup_common") == {}
