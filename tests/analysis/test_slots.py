@@ -10,11 +10,13 @@ CALLBACKS = {0: "read_not_ready", 48: "write_not_ready", 56: "stats_not_ready", 
              80: "close_not_ready", 88: "ioctl_not_ready", 96: "cleanup_common"}
 
 
-def fields_set_by(path, function: str) -> dict[int, str]:
+def fields_set_by(path, function: str) -> dict:
+    """The slots of a function: field offsets, and (callee's name, argument) for calls."""
     b = Binary(path)
     f = b[function]
     name = {g.address: g.name for g in b.functions}
-    return {off: name[a] for off, a in stored_pointers(b.image, f.address, f.size, name.keys()).items()}
+    slots = stored_pointers(b.image, f.address, f.size, name.keys())
+    return {(name[k[0]], k[1]) if isinstance(k, tuple) else k: name[a] for k, a in slots.items()}
 
 
 @pytest.mark.parametrize("compiler,kind,opt", [("gcc", "pie", "-O0"), ("gcc", "pie", "-O2"), ("gcc", "nopie", "-O2"),
@@ -29,6 +31,17 @@ def test_each_callback_is_found_at_the_offset_of_the_field_it_is_stored_into(com
     path = build("field_ops.c", compiler=compiler, opt=opt, kind=kind, extra=extra)
     setter = "set_not_ready" if opt == "-O0" else "dev_create"  # inlined from -O1 on
     assert fields_set_by(path, setter) == CALLBACKS
+
+
+@pytest.mark.parametrize("compiler,kind", [("gcc", "pie"), ("gcc", "nopie"), ("clang", "pie")])
+def test_a_callback_passed_to_a_call_is_found_as_that_calls_argument(compiler, kind):
+    if compiler == "clang" and not have_clang():
+        pytest.skip("clang is not installed")
+    extra = ("-fno-ipa-icf",) if compiler == "gcc" else ()
+    path = build("field_ops.c", compiler=compiler, opt="-O2", kind=kind, extra=extra)
+    assert fields_set_by(path, "install_hooks") == {("on_open", 0): "open_hook", ("on_seek", 0): "seek_hook",
+                                                    ("on_error", 0): "error_hook", ("on_sync", 0): "sync_hook",
+                                                    ("on_close", 0): "close_hook"}
 
 
 def test_a_function_that_only_calls_stores_no_pointer():

@@ -15,6 +15,9 @@ _M = ix.Mnemonic
 _OK = ix.OpKind
 # registers a call leaves as they were (System V): a pointer held there is still held after it
 _KEPT = {int(r) for r in (_R.RBX, _R.RBP, _R.R12, _R.R13, _R.R14, _R.R15, _R.RSP)}
+_ARGS = {int(r): k for k, r in enumerate((_R.RDI, _R.RSI, _R.RDX, _R.RCX, _R.R8, _R.R9))}
+_NEAR = {int(_OK.NEAR_BRANCH64), int(_OK.NEAR_BRANCH32)}
+Slot = int | tuple[int, int]  # a struct field's offset, or (callee address, argument index)
 _IMM = {int(k) for k in (_OK.IMMEDIATE32TO64, _OK.IMMEDIATE32, _OK.IMMEDIATE64)}
 _VECTOR_MOVES = {int(m) for m in (_M.MOVUPS, _M.MOVAPS, _M.MOVDQU, _M.MOVDQA, _M.VMOVUPS, _M.VMOVAPS,
                                    _M.VMOVDQU, _M.VMOVDQA)}
@@ -34,18 +37,20 @@ def _full(reg: int) -> int:
     return int(ix.RegisterExt.full_register(reg))
 
 
-def stored_pointers(img: ElfImage, start: int, size: int, starts: Container[int]) -> dict[int, int]:
-    """Field offset -> the function (an address in `starts`) that this function's code stores into that field
-    of a struct (`mov [reg+off], reg` after the register was loaded with the function's address, `mov qword
-    [reg+off], imm`, or two pointers packed into an SSE register and stored at once, as gcc 12 and later
-    write them). Offsets that get two different functions, and stores to the stack, are left out. A linear
-    sweep: what a register holds is forgotten at jumps, returns and any other write to it."""
+def stored_pointers(img: ElfImage, start: int, size: int, starts: Container[int]) -> dict[Slot, int]:
+    """Slot -> the function (an address in `starts`) that this function's code puts there: a field offset
+    (int) for a pointer stored into a struct (`mov [reg+off], reg` after the register was loaded with the
+    function's address, `mov qword [reg+off], imm`, or two pointers packed into an SSE register and stored at
+    once, as gcc 12 and later write them), and (callee address, argument 0-5) for one passed to a direct call
+    (`signal(SIGINT, on_interrupt)`, `qsort(..., by_name)`). Slots that get two different functions, and
+    stores to the stack, are left out. A linear sweep: what a register holds is forgotten at jumps, returns
+    and any other write to it."""
     data = img.read(start, size)
     if not data:
         return {}
     gpr: dict[int, int] = {}  # full register -> function address it holds
     vec: dict[int, tuple[int | None, int | None]] = {}  # full vector register -> (low, high) quadwords
-    found: dict[int, set[int]] = {}
+    found: dict[Slot, set[int]] = {}
 
     def code(v: int | None) -> int | None:
         return v if v is not None and v in starts else None
@@ -57,7 +62,7 @@ def stored_pointers(img: ElfImage, start: int, size: int, starts: Container[int]
         a = ins.ip_rel_memory_address
         return code(img.got_code.get(a)) or code(img.pointer_value(a))
 
-    def store(off: int, v: int | None) -> None:
+    def store(off: Slot, v: int | None) -> None:
         if v is not None:
             found.setdefault(off, set()).add(v)
 
@@ -92,6 +97,12 @@ def stored_pointers(img: ElfImage, start: int, size: int, starts: Container[int]
             continue
         if k0 != _OK.REGISTER:
             flow = int(ins.flow_control)
+            if k0 in _NEAR and (flow == ix.FlowControl.CALL or (flow == ix.FlowControl.UNCONDITIONAL_BRANCH and not
+                                                                  start <= ins.near_branch_target < start + size)):
+                callee = ins.near_branch_target  # a call, or a jump to another function (a tail call)
+                for r, v in gpr.items():
+                    if r in _ARGS:
+                        store((callee, _ARGS[r]), v)
             if flow in _CALLS:
                 gpr = {r: v for r, v in gpr.items() if r in _KEPT}
                 vec.clear()

@@ -101,7 +101,7 @@ class Side:
     cold: np.ndarray | None = None  # bool per function: a part split off another function (binary.cold_parts)
     neighbours: list[set[int]] | None = None  # callers and callees of each function (views share their side's)
     unfold: np.ndarray | None = None  # the inlined view, for the unfold pass only (a reference's, see unfold)
-    slots: list[dict[int, int]] = field(default_factory=list)  # struct field offset -> function stored there
+    slots: list[dict] = field(default_factory=list)  # struct field or call argument -> function put there
 
     def __post_init__(self) -> None:
         if self.neighbours is None:
@@ -350,18 +350,32 @@ def table_keys(functions: list) -> list[set[str]]:
     return keys
 
 
-def stored_slots(functions: list) -> list[dict[int, int]]:
-    """For each function, the functions whose address it stores into a struct field, by the field's offset
-    (analysis.slots.stored_pointers), as indices into `functions`; only functions that take addresses are
-    read again."""
+def stored_slots(functions: list) -> list[dict]:
+    """For each function, the functions whose address it stores into a struct field or passes to a call
+    (analysis.slots.stored_pointers), as indices into `functions`, by slot: the field's offset, ("imp", name,
+    argument) for an imported callee, ("fn", callee index, argument) for one of `functions`. Only functions
+    that take addresses are read again."""
     if not functions:
         return []
-    img = functions[0].binary.image
+    img, plt = functions[0].binary.image, functions[0].binary.plt_names
     index = {f.address: i for i, f in enumerate(functions)}
-    out: list[dict[int, int]] = []
+    out: list[dict] = []
     for i, f in enumerate(functions):
         found = stored_pointers(img, f.address, f.size, index.keys()) if f.facts.code_refs else {}
-        out.append({off: index[a] for off, a in found.items() if index[a] != i})
+        slots: dict = {}
+        for key, a in found.items():
+            if index[a] == i:
+                continue
+            if isinstance(key, tuple):
+                callee, arg = key
+                if callee in plt:
+                    key = ("imp", plt[callee], arg)
+                elif callee in index:
+                    key = ("fn", index[callee], arg)
+                else:
+                    continue
+            slots[key] = index[a]
+        out.append(slots)
     return out
 
 
@@ -778,32 +792,45 @@ class Matcher:
         return added
 
     def propagate_slots(self) -> int:
-        """Unmatched functions that two matched functions store into the same struct field (Side.slots: both
-        builds set `p->read_op = pcap_read_not_initialized`) pair up: look-alike callbacks, the same code under
-        several names, that neither their code nor address order tells apart. Only where the two functions'
-        other stored fields that are matched on both sides mostly agree, at least one: a struct whose layout
-        changed between the builds says nothing."""
+        """Unmatched functions that two matched functions put in the same slot (Side.slots: both builds set
+        `p->read_op = pcap_read_not_initialized`, or pass `file_close` as the same argument of calls to the same
+        function) pair up: look-alike callbacks, the same code under several names, that neither their code nor
+        address order tells apart. Only where the two functions' other slots that are matched on both sides
+        mostly agree, at least one: a struct whose layout changed between the builds says nothing."""
         if not self.P.slots or not self.S.slots:
             return 0
         added = 0
         for i in [i for i in self.match if self.P.slots[i]]:
-            a, b = self.P.slots[i], self.S.slots[self.match[i].s]
-            common = sorted(a.keys() & b.keys())
+            a, b = self.slots_as_reference(i), self.S.slots[self.match[i].s]
+            common = [key for key in a if key in b]
             agree = disagree = 0
-            for off in common:
-                m = self.match.get(a[off])
-                if m is not None and m.s == b[off]:
+            for key in common:
+                m = self.match.get(a[key])
+                if m is not None and m.s == b[key]:
                     agree += 1
-                elif m is not None or b[off] in self.taken:
+                elif m is not None or b[key] in self.taken:
                     disagree += 1
             if agree == 0 or disagree * 2 > agree:
                 continue
-            for off in common:
-                x, y = a[off], b[off]
+            for key in common:
+                x, y = a[key], b[key]
                 if x not in self.match and y not in self.taken and self.sim(x, y) >= self.p.order_sim \
                         and self.accept(x, y, "callgraph"):
                     added += 1
         return added
+
+    def slots_as_reference(self, i: int) -> dict:
+        """Target function i's slots (Side.slots) in the reference's terms: an argument of a call to one of the
+        target's functions is that of a call to its match (left out while it has none)."""
+        out = {}
+        for key, x in self.P.slots[i].items():
+            if isinstance(key, tuple) and key[0] == "fn":
+                m = self.match.get(key[1])
+                if m is None:
+                    continue
+                key = ("fn", m.s, key[2])
+            out[key] = x
+        return out
 
     def align(self, ps: list[int], ss: list[int], tau: float) -> list[tuple[int, int]]:
         """The order-preserving alignment of two gaps that maximises the sum of (similarity - tau) over its
