@@ -65,6 +65,8 @@ class Params:
     cold_penalty: float = 0.0  # similarity taken off a pair of a split-off cold part and a whole function
     unfold_margin: float = 0.0  # last pass: a target function matched to a helper moves to the helper's
     # unmatched caller when it is this much more similar to the caller with its inlinable callees (0: never)
+    slots: bool = True  # propagate_slots: callbacks paired by the struct field or call argument they are put in
+    slot_args: bool = True  # and by call arguments (False: struct fields only)
     vote: int = 0  # match_both_ways: a target function moves to the reference function that at least this many
     # of its agreement runs choose, when they outvote the first matching (0: never)
 
@@ -797,7 +799,7 @@ class Matcher:
         function) pair up: look-alike callbacks, the same code under several names, that neither their code nor
         address order tells apart. Only where the two functions' other slots that are matched on both sides
         mostly agree, at least one: a struct whose layout changed between the builds says nothing."""
-        if not self.P.slots or not self.S.slots:
+        if not self.p.slots or not self.P.slots or not self.S.slots:
             return 0
         added = 0
         for i in [i for i in self.match if self.P.slots[i]]:
@@ -824,6 +826,8 @@ class Matcher:
         target's functions is that of a call to its match (left out while it has none)."""
         out = {}
         for key, x in self.P.slots[i].items():
+            if isinstance(key, tuple) and not self.p.slot_args:
+                continue
             if isinstance(key, tuple) and key[0] == "fn":
                 m = self.match.get(key[1])
                 if m is None:
