@@ -1,6 +1,7 @@
-"""Which struct field a function stores each function pointer into (`p->read_op = pcap_read_not_initialized`):
-look-alike callbacks (the same code under several names) that neither their code nor address order tells
-apart are told apart by the field they are stored into, which stays put between builds of the same source."""
+"""Where a function puts each function pointer it takes: the struct field it stores it into (`p->read_op =
+pcap_read_not_initialized`) or the argument of the call it passes it to (`archive_read_set_close_callback(a,
+file_close)`). Look-alike callbacks (the same code under several names) that neither their code nor address
+order tells apart are told apart by that slot, which stays put between builds of the same source."""
 
 from __future__ import annotations
 
