@@ -3,7 +3,7 @@
 import pytest
 
 from symbridge import Binary
-from symbridge.analysis.slots import stored_pointers
+from symbridge.analysis.slots import stored_pointer_groups, stored_pointers
 from tests.fixtures.build import build, have_clang
 
 CALLBACKS = {0: "read_not_ready", 48: "write_not_ready", 56: "stats_not_ready", 64: "flush_not_ready",
@@ -47,3 +47,19 @@ def test_a_callback_passed_to_a_call_is_found_as_that_calls_argument(compiler, k
 def test_a_function_that_only_calls_stores_no_pointer():
     path = build("field_ops.c", opt="-O2", extra=("-fno-ipa-icf",))
     assert fields_set_by(path, "cleanup_common") == {}
+
+
+@pytest.mark.parametrize("compiler,opt", [("gcc", "-O0"), ("gcc", "-O2"), ("clang", "-O2")])
+def test_each_case_of_a_switch_keeps_the_callbacks_it_sets(compiler, opt):
+    """Each field gets another function in each case: none is the whole function's, each case's run has its
+    own."""
+    if compiler == "clang" and not have_clang():
+        pytest.skip("clang is not installed")
+    extra = ("-fno-ipa-icf",) if compiler == "gcc" else ()
+    b = Binary(build("field_ops.c", compiler=compiler, opt=opt, extra=extra))
+    f = b["codec_init"]
+    name = {g.address: g.name for g in b.functions}
+    groups = [{k: name[a] for k, a in g.items()} for g in stored_pointer_groups(b.image, f.address, f.size, name)]
+    assert groups[0] == {}
+    assert sorted(groups[1:], key=str) == [{0: "sc2s", 8: "sc2i", 16: "sc2f", 24: "describe_signed"},
+                                           {0: "uc2s", 8: "uc2i", 16: "uc2f", 24: "describe_unsigned"}]

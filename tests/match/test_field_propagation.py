@@ -60,3 +60,16 @@ def test_callbacks_with_the_same_code_get_the_names_of_the_calls_they_are_passed
     assert named_right(ref, tgt, HOOKS) == len(HOOKS)
     monkeypatch.setattr(matcher.Matcher, "propagate_slots", lambda self: 0)
     assert named_right(ref, tgt, HOOKS) < len(HOOKS)
+
+
+CODECS = ["sc2s", "sc2i", "sc2f", "uc2s", "uc2i", "uc2f"]
+
+
+def test_callbacks_set_in_the_cases_of_a_switch_get_the_names_their_case_gives_them(monkeypatch):
+    """sc2s and uc2s have the same code; the other callbacks of their case (describe_signed,
+    describe_unsigned) tell which is which. Defined in the other order, address order pairs every one wrong."""
+    ref = build("field_ops.c", opt="-O2", extra=("-fno-ipa-icf",))
+    tgt = build("field_ops.c", opt="-O2", extra=("-fno-ipa-icf", "-DREVERSED"))
+    assert named_right(ref, tgt, CODECS) == len(CODECS)
+    monkeypatch.setattr(matcher.Matcher, "propagate_slots", lambda self: 0)
+    assert named_right(ref, tgt, CODECS) < len(CODECS)

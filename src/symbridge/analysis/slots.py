@@ -39,19 +39,30 @@ def _full(reg: int) -> int:
 
 
 def stored_pointers(img: ElfImage, start: int, size: int, starts: Container[int]) -> dict[Slot, int]:
+    """The function's slots (stored_pointer_groups' first)."""
+    return stored_pointer_groups(img, start, size, starts)[0]
+
+
+def stored_pointer_groups(img: ElfImage, start: int, size: int, starts: Container[int]) -> list[dict[Slot, int]]:
     """Slot -> the function (an address in `starts`) that this function's code puts there: a field offset
     (int) for a pointer stored into a struct (`mov [reg+off], reg` after the register was loaded with the
     function's address, `mov qword [reg+off], imm`, or two pointers packed into an SSE register and stored at
     once, as gcc 12 and later write them), and (callee address, argument 0-5) for one passed to a direct call
     (`signal(SIGINT, on_interrupt)`, `qsort(..., by_name)`). Slots that get two different functions, and
     stores to the stack, are left out. A linear sweep: what a register holds is forgotten at jumps, returns
-    and any other write to it."""
+    and any other write to it.
+
+    The first dict holds the whole function's slots; the others, one for each run of code between two
+    jumps, those runs' slots where the function puts different functions in one slot (a switch whose cases
+    each set a struct's callbacks: libsndfile's `psf->read_short = pcm_read_sc2s` in one case,
+    `pcm_read_uc2s` in the next), leaving out runs that add nothing to the first."""
     data = img.read(start, size)
     if not data:
         return {}
     gpr: dict[int, int] = {}  # full register -> function address it holds
     vec: dict[int, tuple[int | None, int | None]] = {}  # full vector register -> (low, high) quadwords
     found: dict[Slot, set[int]] = {}
+    runs: list[dict[Slot, set[int]]] = [{}]  # the same, for each run of code between jumps
 
     def code(v: int | None) -> int | None:
         return v if v is not None and v in starts else None
@@ -66,6 +77,7 @@ def stored_pointers(img: ElfImage, start: int, size: int, starts: Container[int]
     def store(off: Slot, v: int | None) -> None:
         if v is not None:
             found.setdefault(off, set()).add(v)
+            runs[-1].setdefault(off, set()).add(v)
 
     dec = ix.Decoder(64, data, ip=start)
     ins = ix.Instruction()
@@ -110,6 +122,8 @@ def stored_pointers(img: ElfImage, start: int, size: int, starts: Container[int]
             elif flow in _FLOW_END:
                 gpr.clear()
                 vec.clear()
+            if (flow in _FLOW_END or flow == ix.FlowControl.CONDITIONAL_BRANCH) and runs[-1]:
+                runs.append({})
             continue
         dest = _full(ins.op0_register)
         k1 = int(ins.op1_kind) if n > 1 else -1
@@ -155,4 +169,11 @@ def stored_pointers(img: ElfImage, start: int, size: int, starts: Container[int]
             if int(u.access) in _WRITES:
                 gpr.pop(_full(u.register), None)
                 vec.pop(_full(u.register), None)
-    return {off: next(iter(fs)) for off, fs in found.items() if len(fs) == 1}
+    whole = {off: next(iter(fs)) for off, fs in found.items() if len(fs) == 1}
+    out = [whole]
+    if len(whole) < len(found):  # some slot gets two functions: the runs tell them apart
+        for run in runs:
+            slots = {off: next(iter(fs)) for off, fs in run.items() if len(fs) == 1}
+            if any(off not in whole for off in slots):
+                out.append(slots)
+    return out

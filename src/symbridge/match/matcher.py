@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..analysis.slots import stored_pointers
+from ..analysis.slots import stored_pointer_groups
 from ..binary import cold_parts
 from .inline import inlinable
 from .runs import run_all
@@ -103,7 +103,7 @@ class Side:
     cold: np.ndarray | None = None  # bool per function: a part split off another function (binary.cold_parts)
     neighbours: list[set[int]] | None = None  # callers and callees of each function (views share their side's)
     unfold: np.ndarray | None = None  # the inlined view, for the unfold pass only (a reference's, see unfold)
-    slots: list[dict] = field(default_factory=list)  # struct field or call argument -> function put there
+    slots: list[list[dict]] = field(default_factory=list)  # struct field or call argument -> function put there
 
     def __post_init__(self) -> None:
         if self.neighbours is None:
@@ -352,32 +352,35 @@ def table_keys(functions: list) -> list[set[str]]:
     return keys
 
 
-def stored_slots(functions: list) -> list[dict]:
+def stored_slots(functions: list) -> list[list[dict]]:
     """For each function, the functions whose address it stores into a struct field or passes to a call
-    (analysis.slots.stored_pointers), as indices into `functions`, by slot: the field's offset, ("imp", name,
-    argument) for an imported callee, ("fn", callee index, argument) for one of `functions`. Only functions
-    that take addresses are read again."""
+    (analysis.slots.stored_pointer_groups: the whole function's, then those of runs of its code), as indices
+    into `functions`, by slot: the field's offset, ("imp", name, argument) for an imported callee, ("fn",
+    callee index, argument) for one of `functions`. Only functions that take addresses are read again."""
     if not functions:
         return []
     img, plt = functions[0].binary.image, functions[0].binary.plt_names
     index = {f.address: i for i, f in enumerate(functions)}
-    out: list[dict] = []
+    out: list[list[dict]] = []
     for i, f in enumerate(functions):
-        found = stored_pointers(img, f.address, f.size, index.keys()) if f.facts.code_refs else {}
-        slots: dict = {}
-        for key, a in found.items():
-            if index[a] == i:
-                continue
-            if isinstance(key, tuple):
-                callee, arg = key
-                if callee in plt:
-                    key = ("imp", plt[callee], arg)
-                elif callee in index:
-                    key = ("fn", index[callee], arg)
-                else:
+        groups = []
+        for found in stored_pointer_groups(img, f.address, f.size, index.keys()) if f.facts.code_refs else ():
+            slots: dict = {}
+            for key, a in found.items():
+                if index[a] == i:
                     continue
-            slots[key] = index[a]
-        out.append(slots)
+                if isinstance(key, tuple):
+                    callee, arg = key
+                    if callee in plt:
+                        key = ("imp", plt[callee], arg)
+                    elif callee in index:
+                        key = ("fn", index[callee], arg)
+                    else:
+                        continue
+                slots[key] = index[a]
+            if slots:
+                groups.append(slots)
+        out.append(groups)
     return out
 
 
@@ -798,42 +801,60 @@ class Matcher:
         `p->read_op = pcap_read_not_initialized`, or pass `file_close` as the same argument of calls to the same
         function) pair up: look-alike callbacks, the same code under several names, that neither their code nor
         address order tells apart. Only where the two functions' other slots that are matched on both sides
-        mostly agree, at least one: a struct whose layout changed between the builds says nothing."""
+        mostly agree, at least one: a struct whose layout changed between the builds says nothing. Slots go in
+        groups (the whole function's, and each case's of a switch that sets the same fields in each case): a
+        group pairs with the reference function's group that agrees best, if no other agrees as well."""
         if not self.p.slots or not self.P.slots or not self.S.slots:
             return 0
         added = 0
         for i in [i for i in self.match if self.P.slots[i]]:
-            a, b = self.slots_as_reference(i), self.S.slots[self.match[i].s]
-            common = [key for key in a if key in b]
-            agree = disagree = 0
-            for key in common:
-                m = self.match.get(a[key])
+            theirs = self.S.slots[self.match[i].s]
+            for a in self.slots_as_reference(i):
+                best, second, pick = 0, 0, {}
+                for b in theirs:  # the reference's group of slots that agrees best with this one, if one does
+                    score = self.slot_agreement(a, b)
+                    if score > best:
+                        best, second, pick = score, best, b
+                    else:
+                        second = max(second, score)
+                if best == second:
+                    continue
+                for x, y in [(a[key], pick[key]) for key in a if key in pick]:
+                    if x not in self.match and y not in self.taken and self.sim(x, y) >= self.p.order_sim \
+                            and self.accept(x, y, "callgraph"):
+                        added += 1
+        return added
+
+    def slot_agreement(self, a: dict, b: dict) -> int:
+        """How far a target function's group of slots (in the reference's terms) and a reference function's
+        agree: the slots of both whose functions are matched to each other, less those matched otherwise; 0
+        where none agrees or the others are more than half as many."""
+        agree = disagree = 0
+        for key, x in a.items():
+            if key in b:
+                m = self.match.get(x)
                 if m is not None and m.s == b[key]:
                     agree += 1
                 elif m is not None or b[key] in self.taken:
                     disagree += 1
-            if agree == 0 or disagree * 2 > agree:
-                continue
-            for key in common:
-                x, y = a[key], b[key]
-                if x not in self.match and y not in self.taken and self.sim(x, y) >= self.p.order_sim \
-                        and self.accept(x, y, "callgraph"):
-                    added += 1
-        return added
+        return agree - disagree if agree and disagree * 2 <= agree else 0
 
-    def slots_as_reference(self, i: int) -> dict:
-        """Target function i's slots (Side.slots) in the reference's terms: an argument of a call to one of the
-        target's functions is that of a call to its match (left out while it has none)."""
-        out = {}
-        for key, x in self.P.slots[i].items():
-            if isinstance(key, tuple) and not self.p.slot_args:
-                continue
-            if isinstance(key, tuple) and key[0] == "fn":
-                m = self.match.get(key[1])
-                if m is None:
+    def slots_as_reference(self, i: int) -> list[dict]:
+        """Target function i's groups of slots (Side.slots) in the reference's terms: an argument of a call to
+        one of the target's functions is that of a call to its match (left out while it has none)."""
+        out = []
+        for group in self.P.slots[i]:
+            slots = {}
+            for key, x in group.items():
+                if isinstance(key, tuple) and not self.p.slot_args:
                     continue
-                key = ("fn", m.s, key[2])
-            out[key] = x
+                if isinstance(key, tuple) and key[0] == "fn":
+                    m = self.match.get(key[1])
+                    if m is None:
+                        continue
+                    key = ("fn", m.s, key[2])
+                slots[key] = x
+            out.append(slots)
         return out
 
     def align(self, ps: list[int], ss: list[int], tau: float) -> list[tuple[int, int]]:
