@@ -1,4 +1,5 @@
-"""Which struct field each function pointer is stored into, as the code of several compilers writes it."""
+"""Where a function puts each function pointer (a struct field, a call's argument; case by case in a switch), as
+the code of several compilers writes it."""
 
 import pytest
 
