@@ -381,7 +381,8 @@ def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quie
 @index_app.command("upgrade")
 def index_upgrade(db: str, quiet: Quiet = False) -> None:
     """Fill in what the binaries a library got from an earlier symbridge lack (which functions are thunks or
-    short wrappers, for identify's matching), reading each again from its path; no embedding is redone.
+    short wrappers, and where each function puts callbacks, for identify's matching), reading each again from
+    its path; no embedding is redone.
 
     Example: symbridge index upgrade known.db"""
     from .store import open_store
@@ -393,7 +394,7 @@ def index_upgrade(db: str, quiet: Quiet = False) -> None:
             err.print(f"{path}: {what}", highlight=False)
 
     with open_store(db, None, create=False) as store:
-        done = store.fill_wrappers(say)
+        done = store.fill_outdated(say)
     if not done and not STATE["quiet"]:
         err.print(f"{db}: nothing to upgrade")
 
@@ -422,10 +423,11 @@ def identify(db: str, target: Path, json_out: Annotated[Optional[Path], typer.Op
     STATE["quiet"] |= quiet
     P = open_binary(target, ignore_symbols=True)
     with open_store(db, load_model(model), create=False) as store:
-        old = store.without_wrappers()
+        old = store.outdated()
         if old and not STATE["quiet"]:
             err.print(f"warning: {db}: {old} of its binaries were added by an earlier symbridge; `symbridge index "
-                      f"upgrade {db}` lets identify compare their wrappers by where they jump", highlight=False)
+                      f"upgrade {db}` lets identify compare their wrappers by where they jump and pair callbacks "
+                      f"by the struct fields they are put in", highlight=False)
         with progress("embedding", len(P.code_functions)) as tick:
             result = store.identify(P, min_confidence=min_confidence, progress=tick, stage=tick.stage)
     if output is not None:

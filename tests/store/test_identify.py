@@ -4,6 +4,7 @@ import sqlite3
 import subprocess
 
 import numpy as np
+import pytest
 
 from symbridge.store.identify import MAX_STRUCTURAL_BINARIES, STRONG_SIM, RefFunction, structural_binaries
 
@@ -141,3 +142,36 @@ def test_a_function_without_a_name_takes_the_one_name_of_its_exact_neighbours_in
     assert same_vector(r, [(0.9, twin)]) is None  # r is not among the neighbours
     stub = RefFunction(5, "a.so", 0x50, 6, "")  # a vtable call: the same few bytes in unrelated libraries
     assert same_vector(stub, [(1.0, stub), (1.0, twin)]) is None
+
+
+def test_identify_names_look_alike_callbacks_by_the_struct_fields_the_library_knows(tmp_path, monkeypatch):
+    """The library keeps where each function puts callbacks (schema 6), so identify pairs field_ops.c's six
+    same-code callbacks as transfer does, though address order (-DREVERSED, clang) would pair them wrongly."""
+    from tests.fixtures.build import have_clang
+
+    if not have_clang():
+        pytest.skip("clang is not installed")
+    from symbridge.binary import Binary
+    from symbridge.match import matcher
+    from symbridge.model.model import Model
+    from symbridge.store import open_store
+    from tests.conftest import truth_of
+    from tests.fixtures.build import build, strip_copy
+
+    ref = build("field_ops.c", opt="-O2", extra=("-fno-ipa-icf",))
+    tgt = build("field_ops.c", compiler="clang", opt="-O2", extra=("-DREVERSED",))
+    truth = truth_of(tgt)
+    callbacks = [f"{op}_not_ready" for op in ("read", "write", "stats", "flush", "close", "ioctl")]
+    db = tmp_path / "lib.db"
+    with open_store(str(db), Model.default()) as s:
+        s.add(ref)
+
+    def right() -> int:
+        with open_store(str(db), Model.default()) as s:
+            res = s.identify(Binary(strip_copy(tgt), ignore_symbols=True), min_confidence=0.0)
+        given = {f["address"]: f["name"] for f in res["functions"]}
+        return sum(given.get(next(a for a, ns in truth.items() if n in ns)) == n for n in callbacks)
+
+    assert right() == len(callbacks)
+    monkeypatch.setattr(matcher.Matcher, "propagate_slots", lambda self: 0)
+    assert right() < len(callbacks)

@@ -226,10 +226,11 @@ def test_a_librarys_export_status_is_stored_and_read_back(tmp_path):
     assert {r.address for r, e in zip(refs, side.exported) if e} == want
 
 
-@pytest.mark.parametrize("version, dropped", [(1, ("exported", "code_key", "data_key", "cold", "wrapper")),
-                                               (2, ("code_key", "data_key", "cold", "wrapper")),
-                                               (3, ("cold", "wrapper")),
-                                               (4, ("wrapper",))])
+@pytest.mark.parametrize("version, dropped", [(1, ("exported", "code_key", "data_key", "cold", "wrapper", "slots")),
+                                               (2, ("code_key", "data_key", "cold", "wrapper", "slots")),
+                                               (3, ("cold", "wrapper", "slots")),
+                                               (4, ("wrapper", "slots")),
+                                               (5, ("slots",))])
 def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixtures, tmp_path, version, dropped):
     from symbridge.store.db import SCHEMA_VERSION
     from symbridge.store.identify import has_wrapper_flags, reference_side
@@ -257,8 +258,10 @@ def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixture
     assert side.cold is None or "cold" not in dropped  # unknown, so no cold-part penalty
     stored = np.stack([np.frombuffer(v, np.float32) for (v,) in con.execute(
         "SELECT vector FROM functions WHERE binary_id = 1 ORDER BY address")])
-    assert np.array_equal(side.vectors, stored)  # wrappers unknown: nothing blended
-    assert not has_wrapper_flags(con, 1)
+    if "wrapper" in dropped:
+        assert np.array_equal(side.vectors, stored)  # wrappers unknown: nothing blended
+    assert has_wrapper_flags(con, 1) == ("wrapper" not in dropped)
+    assert side.slots == []  # unknown: no slots to pair by
 
 
 def test_the_library_knows_its_wrappers_and_compares_them_by_where_they_jump(tmp_path):
@@ -285,9 +288,10 @@ def test_the_library_knows_its_wrappers_and_compares_them_by_where_they_jump(tmp
     assert np.array_equal(side.vectors[at["main"]], stored[at["main"]])
 
 
-def test_upgrade_reads_wrapper_status_again_from_binaries_that_are_still_there(tmp_path):
-    """A library from before schema 5 has no wrapper status; fill_wrappers reads it from each binary's path
-    (the same status index add gives), and leaves a binary that is gone or changed as it was."""
+def test_upgrade_reads_wrapper_status_and_slots_again_from_binaries_that_are_still_there(tmp_path):
+    """A library from before schema 5 has no wrapper status, one from before schema 6 no slots; fill_outdated
+    reads them from each binary's path (what index add gives), and leaves a binary that is gone or changed as
+    it was."""
     import shutil
 
     from tests.fixtures.build import build
@@ -298,24 +302,26 @@ def test_upgrade_reads_wrapper_status_again_from_binaries_that_are_still_there(t
         shutil.copy(src, p)
         with open(p, "ab") as f:  # three files, not one file thrice (the library keys binaries by sha256)
             f.write(bytes([k]))
+    slotted = build("field_ops.c", opt="-O2", extra=("-fno-ipa-icf",))  # callbacks stored into fields
     db = tmp_path / "lib.db"
     with open_store(str(db), Model.default()) as s:
-        for p in (kept, gone, changed):
+        for p in (kept, gone, changed, slotted):
             s.add(p)
-        fresh = s.con.execute("SELECT binary_id, address, wrapper FROM functions ORDER BY 1, 2").fetchall()
-        assert s.without_wrappers() == 0 and s.fill_wrappers() == []
-        s.con.execute("UPDATE functions SET wrapper = NULL")  # what an upgrade from schema 4 leaves
-        assert s.without_wrappers() == 3
+        fresh = s.con.execute("SELECT binary_id, address, wrapper, slots FROM functions ORDER BY 1, 2").fetchall()
+        assert s.outdated() == 0 and s.fill_outdated() == []
+        s.con.execute("UPDATE functions SET wrapper = NULL, slots = NULL")  # what an upgrade from schema 4 leaves
+        assert s.outdated() == 4
     gone.unlink()
     with open(changed, "r+b") as f:  # another build at the same path
         f.seek(-1, 2)
         f.write(b"\x01")
     with open_store(str(db), Model.default()) as s:
-        done = dict(s.fill_wrappers())
+        done = dict(s.fill_outdated())
         assert "marked" in done[str(kept)] and "not found" in done[str(gone)] and "changed" in done[str(changed)]
-        got = s.con.execute("SELECT binary_id, address, wrapper FROM functions ORDER BY 1, 2").fetchall()
-        assert [r for r in got if r[0] == 1] == [r for r in fresh if r[0] == 1]
-        assert all(r[2] is None for r in got if r[0] != 1) and s.without_wrappers() == 2
+        got = s.con.execute("SELECT binary_id, address, wrapper, slots FROM functions ORDER BY 1, 2").fetchall()
+        assert [r for r in got if r[0] in (1, 4)] == [r for r in fresh if r[0] in (1, 4)]
+        assert any(r[3] != "[]" for r in got if r[0] == 4)  # the callbacks field_ops.c stores are back
+        assert all(r[2] is None and r[3] is None for r in got if r[0] in (2, 3)) and s.outdated() == 2
 
 
 def test_identify_seeds_identical_code_from_the_library(fixtures, db):

@@ -148,7 +148,8 @@ def assign_one_to_one(labels: np.ndarray, scores: np.ndarray, refs: dict[int, Re
 def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[Side, list[RefFunction]]:
     """One stored binary as the matcher's reference side: vectors, call graph and strings from the library."""
     rows = con.execute("SELECT id, address, size, name, vector, callees, strings, exported, code_key, data_key, "
-                       "cold, wrapper FROM functions WHERE binary_id = ? ORDER BY address", (binary_id,)).fetchall()
+                       "cold, wrapper, slots FROM functions WHERE binary_id = ? ORDER BY address",
+                       (binary_id,)).fetchall()
     refs = [RefFunction(fid, path, addr, size, name) for fid, addr, size, name, *_ in rows]
     index = {r.address: k for k, r in enumerate(refs)}
     callees = [[index[a] for a in dict.fromkeys(json.loads(row[5])) if a in index and index[a] != k]
@@ -166,10 +167,32 @@ def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[
     side = Side([r.address for r in refs], [r.size for r in refs], vectors, callees, callers,
                 [set(json.loads(row[6])) for row in rows], [row[8] for row in rows], [r.name or None for r in refs],
                 exported=exported, data_key=[row[9] for row in rows], cold=cold)
+    kept = [row[12] for row in rows]
+    if rows and None not in kept:  # the slots (NULL before schema version 6: none, no evidence)
+        side.slots = [slots_by_index(json.loads(k), index) for k in kept]
     flags = [row[11] for row in rows]
     if None not in flags:  # thunks and wrappers are known by where they jump (NULL before schema version 5)
         blend_thunks(side, flags)
     return side, refs
+
+
+def slots_by_index(groups: list[list], index: dict[int, int]) -> list[dict]:
+    """A function's groups of slots as the library keeps them (store.slots_by_address) in the matcher's terms
+    (Side.slots: indices of the binary's functions); what the library lacks is left out."""
+    out = []
+    for items in groups:
+        group = {}
+        for key, addr in items:
+            if addr not in index:
+                continue
+            if isinstance(key, list):
+                if key[0] == "fn" and key[1] not in index:
+                    continue
+                key = (key[0], index[key[1]] if key[0] == "fn" else key[1], key[2])
+            group[key] = index[addr]
+        if group:
+            out.append(group)
+    return out
 
 
 def has_wrapper_flags(con: sqlite3.Connection, binary_id: int) -> bool:

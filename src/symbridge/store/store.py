@@ -15,7 +15,8 @@ from typing import Self
 import numpy as np
 
 from ..errors import ResourceLimitError, UsageError
-from ..match.matcher import callee_addresses, code_keys, data_keys, exported_addresses, is_wrapper, table_keys
+from ..match.matcher import (callee_addresses, code_keys, data_keys, exported_addresses, is_wrapper, stored_slots,
+                             table_keys)
 from ..model.model import model_fingerprint
 from .ann import AnnIndex
 from .db import check_db_arg, connect, function_counts, get_meta, immediate, set_meta
@@ -115,6 +116,7 @@ class Store:
         called, registered = dict(zip(at, callee_addresses(code))), dict(zip(at, table_keys(code)))
         keys = dict(zip(at, zip(code_keys(code), data_keys(code))))  # identical code (and constants)
         cold = {at[c] for c, _ in cold_parts(code)}
+        slots = dict(zip(at, (slots_by_address(groups, at) for groups in stored_slots(code))))
         for f, v in zip(funcs, vectors):
             facts = f.facts
             callees = list(dict.fromkeys(called[f.address]))
@@ -122,7 +124,7 @@ class Store:
             rows.append((f.address, f.size, f.name or "", v.tobytes(), json.dumps(callees), json.dumps(facts.imports),
                          json.dumps(strings), facts.n_blocks, int(f.address in exported),
                          *keys.get(f.address, (None, None)), int(f.address in cold),
-                         int(is_wrapper(facts.mnemonics))))
+                         int(is_wrapper(facts.mnemonics)), json.dumps(slots.get(f.address, []))))
         ann = self.ann  # opened (or rebuilt) before this add's rows exist
         con = self.con
         with immediate(con):
@@ -150,25 +152,27 @@ class Store:
         bid = cur.lastrowid
         con.executemany(
             "INSERT INTO functions(binary_id, address, size, name, vector, callees, imports, strings, n_blocks, "
-            "exported, code_key, data_key, cold, wrapper) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "exported, code_key, data_key, cold, wrapper, slots) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(bid, *r) for r in rows])
         return np.array([r[0] for r in con.execute("SELECT id FROM functions WHERE binary_id = ? ORDER BY address",
                                                    (bid,))], np.int64)
 
-    def without_wrappers(self) -> int:
-        """How many binaries were added before the library kept wrapper status (fill_wrappers adds it)."""
-        return self.con.execute("SELECT count(DISTINCT binary_id) FROM functions WHERE wrapper IS NULL").fetchone()[0]
+    def outdated(self) -> int:
+        """How many binaries were added before the library kept wrapper status (schema 5) or slots (schema 6);
+        fill_outdated adds them."""
+        return self.con.execute("SELECT count(DISTINCT binary_id) FROM functions "
+                                "WHERE wrapper IS NULL OR slots IS NULL").fetchone()[0]
 
-    def fill_wrappers(self, report: Callable[[str, str], None] | None = None) -> list[tuple[str, str]]:
-        """Wrapper status for the binaries added before the library kept it (schema 5), read again from their
-        paths: each one whose file is still there with the same sha256 (a function its discovery no longer
-        finds counts as no wrapper). Returns (path, what happened) for each binary that lacked it, and tells
-        `report` each as it is done."""
+    def fill_outdated(self, report: Callable[[str, str], None] | None = None) -> list[tuple[str, str]]:
+        """Wrapper status and slots for the binaries added before the library kept them (schemas 5 and 6), read
+        again from their paths: each one whose file is still there with the same sha256 (a function its
+        discovery no longer finds counts as no wrapper, with no slots). Returns (path, what happened) for each
+        binary that lacked them, and tells `report` each as it is done."""
         from ..binary import Binary
 
         con = self.con
-        todo = con.execute("SELECT id, path, sha256 FROM binaries WHERE id IN "
-                           "(SELECT DISTINCT binary_id FROM functions WHERE wrapper IS NULL) ORDER BY id").fetchall()
+        todo = con.execute("SELECT id, path, sha256 FROM binaries WHERE id IN (SELECT DISTINCT binary_id FROM "
+                           "functions WHERE wrapper IS NULL OR slots IS NULL) ORDER BY id").fetchall()
         done: list[tuple[str, str]] = []
 
         def note(path: str, what: str) -> None:
@@ -189,12 +193,16 @@ class Store:
             if not same:
                 note(path, "changed since it was added: left as it was")
                 continue
-            flags = {f.address: int(is_wrapper(f.facts.mnemonics)) for f in Binary(path).code_functions}
+            code = Binary(path).code_functions
+            at = [f.address for f in code]
+            flags = {f.address: int(is_wrapper(f.facts.mnemonics)) for f in code}
+            slots = dict(zip(at, (slots_by_address(groups, at) for groups in stored_slots(code))))
             rows = con.execute("SELECT id, address FROM functions WHERE binary_id = ?", (bid,)).fetchall()
             with immediate(con):
-                con.executemany("UPDATE functions SET wrapper = ? WHERE id = ?",
-                                [(flags.get(a, 0), fid) for fid, a in rows])
-            note(path, f"{sum(flags.get(a, 0) for _, a in rows)} thunks and wrappers marked")
+                con.executemany("UPDATE functions SET wrapper = ?, slots = ? WHERE id = ?",
+                                [(flags.get(a, 0), json.dumps(slots.get(a, [])), fid) for fid, a in rows])
+            note(path, f"{sum(flags.get(a, 0) for _, a in rows)} thunks and wrappers marked, "
+                       f"{sum(bool(slots.get(a)) for _, a in rows)} functions' callback slots kept")
         return done
 
     # ------------------------------------------------------------------ queries
@@ -227,6 +235,21 @@ class Store:
         return build_result(self.con, self.db, target, code, vectors, ann, self.model.name, min_confidence,
                             member_columns=self.model.member_columns(),
                             sketch_columns=self.model.sketch_columns())
+
+
+def slots_by_address(groups: list[dict], at: list[int]) -> list[list]:
+    """A function's groups of slots (matcher.stored_slots: indices into the binary's code functions, whose
+    addresses `at` gives) as the library keeps them: each group a list of [slot, function address], a slot
+    being a field offset, ["imp", name, argument] or ["fn", callee address, argument]."""
+    out = []
+    for group in groups:
+        items = []
+        for key, j in group.items():
+            if isinstance(key, tuple):
+                key = [key[0], at[key[1]] if key[0] == "fn" else key[1], key[2]]
+            items.append([key, at[j]])
+        out.append(items)
+    return out
 
 
 @contextmanager
