@@ -226,11 +226,13 @@ def test_a_librarys_export_status_is_stored_and_read_back(tmp_path):
     assert {r.address for r, e in zip(refs, side.exported) if e} == want
 
 
-@pytest.mark.parametrize("version, dropped", [(1, ("exported", "code_key", "data_key", "cold", "wrapper", "slots")),
-                                               (2, ("code_key", "data_key", "cold", "wrapper", "slots")),
-                                               (3, ("cold", "wrapper", "slots")),
-                                               (4, ("wrapper", "slots")),
-                                               (5, ("slots",))])
+@pytest.mark.parametrize("version, dropped", [(1, ("exported", "code_key", "data_key", "cold", "wrapper", "slots",
+                                                    "tables")),
+                                               (2, ("code_key", "data_key", "cold", "wrapper", "slots", "tables")),
+                                               (3, ("cold", "wrapper", "slots", "tables")),
+                                               (4, ("wrapper", "slots", "tables")),
+                                               (5, ("slots", "tables")),
+                                               (6, ("tables",))])
 def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixtures, tmp_path, version, dropped):
     from symbridge.store.db import SCHEMA_VERSION
     from symbridge.store.identify import has_wrapper_flags, reference_side
@@ -261,7 +263,8 @@ def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixture
     if "wrapper" in dropped:
         assert np.array_equal(side.vectors, stored)  # wrappers unknown: nothing blended
     assert has_wrapper_flags(con, 1) == ("wrapper" not in dropped)
-    assert side.slots == []  # unknown: no slots to pair by
+    assert (side.slots == []) or "slots" not in dropped  # unknown: no slots to pair by
+    assert side.tables == []  # unknown: no tables to pair by
 
 
 def test_the_library_knows_its_wrappers_and_compares_them_by_where_they_jump(tmp_path):
@@ -289,9 +292,9 @@ def test_the_library_knows_its_wrappers_and_compares_them_by_where_they_jump(tmp
 
 
 def test_upgrade_reads_wrapper_status_and_slots_again_from_binaries_that_are_still_there(tmp_path):
-    """A library from before schema 5 has no wrapper status, one from before schema 6 no slots; fill_outdated
-    reads them from each binary's path (what index add gives), and leaves a binary that is gone or changed as
-    it was."""
+    """A library from before schema 5 has no wrapper status, one from before schema 6 no slots, one from before
+    7 no tables; fill_outdated reads them from each binary's path (what index add gives), and leaves a binary
+    that is gone or changed as it was."""
     import shutil
 
     from tests.fixtures.build import build
@@ -303,14 +306,16 @@ def test_upgrade_reads_wrapper_status_and_slots_again_from_binaries_that_are_sti
         with open(p, "ab") as f:  # three files, not one file thrice (the library keys binaries by sha256)
             f.write(bytes([k]))
     slotted = build("field_ops.c", opt="-O2", extra=("-fno-ipa-icf",))  # callbacks stored into fields
+    tabled = build("ctrl_table.c", opt="-O2")  # a table of handlers in data
     db = tmp_path / "lib.db"
     with open_store(str(db), Model.default()) as s:
-        for p in (kept, gone, changed, slotted):
+        for p in (kept, gone, changed, slotted, tabled):
             s.add(p)
-        fresh = s.con.execute("SELECT binary_id, address, wrapper, slots FROM functions ORDER BY 1, 2").fetchall()
+        fresh = s.con.execute("SELECT binary_id, address, wrapper, slots, tables FROM functions "
+                              "ORDER BY 1, 2").fetchall()
         assert s.outdated() == 0 and s.fill_outdated() == []
-        s.con.execute("UPDATE functions SET wrapper = NULL, slots = NULL")  # what an upgrade from schema 4 leaves
-        assert s.outdated() == 4
+        s.con.execute("UPDATE functions SET wrapper = NULL, slots = NULL, tables = NULL")  # an upgrade from 4 leaves
+        assert s.outdated() == 5
     gone.unlink()
     with open(changed, "r+b") as f:  # another build at the same path
         f.seek(-1, 2)
@@ -318,9 +323,11 @@ def test_upgrade_reads_wrapper_status_and_slots_again_from_binaries_that_are_sti
     with open_store(str(db), Model.default()) as s:
         done = dict(s.fill_outdated())
         assert "marked" in done[str(kept)] and "not found" in done[str(gone)] and "changed" in done[str(changed)]
-        got = s.con.execute("SELECT binary_id, address, wrapper, slots FROM functions ORDER BY 1, 2").fetchall()
-        assert [r for r in got if r[0] in (1, 4)] == [r for r in fresh if r[0] in (1, 4)]
+        got = s.con.execute("SELECT binary_id, address, wrapper, slots, tables FROM functions "
+                            "ORDER BY 1, 2").fetchall()
+        assert [r for r in got if r[0] in (1, 4, 5)] == [r for r in fresh if r[0] in (1, 4, 5)]
         assert any(r[3] != "[]" for r in got if r[0] == 4)  # the callbacks field_ops.c stores are back
+        assert any(r[4] != "[]" for r in got if r[0] == 5)  # and ctrl_table.c's table
         assert all(r[2] is None and r[3] is None for r in got if r[0] in (2, 3)) and s.outdated() == 2
 
 
@@ -364,3 +371,22 @@ def test_identify_names_cold_parts_after_their_owners(tmp_path):
         res = s.identify(Binary(strip_copy(tgt), ignore_symbols=True))
     row = next(f for f in res["functions"] if f["address"] == part)
     assert (row["name"], row["via"], row["binary"]) == ("checked_update.cold", ["cold-part"], str(ref))
+
+
+def test_the_library_keeps_the_tables_of_code_pointers_and_slots_the_matcher_reads(tmp_path):
+    """What identify's reference side holds is what transfer's build_side finds in the binary itself."""
+    from symbridge.match.matcher import build_side
+    from symbridge.store.identify import reference_side
+    from tests.fixtures.build import build
+
+    for src, extra in (("ctrl_table.c", ()), ("field_ops.c", ("-fno-ipa-icf",))):
+        path = build(src, opt="-O2", extra=extra)
+        db = tmp_path / f"{src}.db"
+        with open_store(str(db), Model.default()) as s:
+            s.add(path)
+        side, refs = reference_side(sqlite3.connect(str(db)), 1, str(path))
+        code = Binary(path).code_functions
+        direct = build_side(code, None)
+        assert [r.address for r in refs] == [f.address for f in code]
+        assert side.tables == direct.tables and side.slots == direct.slots
+        assert side.tables or side.slots

@@ -1,12 +1,12 @@
 """The library's SQLite metadata: schema, connection settings and the queries the store needs.
 
-Schema (version 6)::
+Schema (version 7)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)        -- schema_version, model_name, model_dim, model_fingerprint
     binaries(id, path, sha256 UNIQUE, build_id, model_name, dim, added_at, n_functions)
     functions(id, binary_id -> binaries.id, address, size, name, vector BLOB (float32 x dim),
               callees JSON [int], imports JSON [str], strings JSON [str], n_blocks, exported,
-              code_key, data_key, cold, wrapper, slots JSON)
+              code_key, data_key, cold, wrapper, slots JSON, tables JSON)
               UNIQUE(binary_id, address)
 
 A library of an earlier version is upgraded when it is opened: the columns it lacks are added as NULL
@@ -24,13 +24,14 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # the columns each version added (NULL, unknown, in the rows of a library made before it)
 UPGRADES = {2: ("exported INTEGER",),  # export status
             3: ("code_key INTEGER", "data_key INTEGER"),  # matcher.code_keys and data_keys: identical code
             4: ("cold INTEGER",),  # a part split off another function (binary.cold_parts)
             5: ("wrapper INTEGER",),  # a thunk or short tail-calling wrapper (matcher.is_wrapper)
-            6: ("slots TEXT",)}  # the functions it puts in struct fields and call arguments (matcher.stored_slots)
+            6: ("slots TEXT",),  # the functions it puts in struct fields and call arguments (matcher.stored_slots)
+            7: ("tables TEXT",)}  # the tables of code pointers that begin with it (matcher.pointer_tables)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS functions (
     cold      INTEGER,
     wrapper   INTEGER,
     slots     TEXT,
+    tables    TEXT,
     UNIQUE (binary_id, address)
 );
 CREATE INDEX IF NOT EXISTS functions_by_name ON functions(name);

@@ -148,7 +148,7 @@ def assign_one_to_one(labels: np.ndarray, scores: np.ndarray, refs: dict[int, Re
 def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[Side, list[RefFunction]]:
     """One stored binary as the matcher's reference side: vectors, call graph and strings from the library."""
     rows = con.execute("SELECT id, address, size, name, vector, callees, strings, exported, code_key, data_key, "
-                       "cold, wrapper, slots FROM functions WHERE binary_id = ? ORDER BY address",
+                       "cold, wrapper, slots, tables FROM functions WHERE binary_id = ? ORDER BY address",
                        (binary_id,)).fetchall()
     refs = [RefFunction(fid, path, addr, size, name) for fid, addr, size, name, *_ in rows]
     index = {r.address: k for k, r in enumerate(refs)}
@@ -170,6 +170,9 @@ def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[
     kept = [row[12] for row in rows]
     if rows and None not in kept:  # the slots (NULL before schema version 6: none, no evidence)
         side.slots = [slots_by_index(json.loads(k), index) for k in kept]
+    kept = [row[13] for row in rows]
+    if rows and None not in kept:  # the tables of code pointers (NULL before schema version 7: none)
+        side.tables = [[index[a] for a in tab if a in index] for k in kept for tab in json.loads(k)]
     flags = [row[11] for row in rows]
     if None not in flags:  # thunks and wrappers are known by where they jump (NULL before schema version 5)
         blend_thunks(side, flags)

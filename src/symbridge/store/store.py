@@ -15,8 +15,8 @@ from typing import Self
 import numpy as np
 
 from ..errors import ResourceLimitError, UsageError
-from ..match.matcher import (callee_addresses, code_keys, data_keys, exported_addresses, is_wrapper, stored_slots,
-                             table_keys)
+from ..match.matcher import (callee_addresses, code_keys, data_keys, exported_addresses, is_wrapper, pointer_tables,
+                             stored_slots, table_keys)
 from ..model.model import model_fingerprint
 from .ann import AnnIndex
 from .db import check_db_arg, connect, function_counts, get_meta, immediate, set_meta
@@ -117,6 +117,7 @@ class Store:
         keys = dict(zip(at, zip(code_keys(code), data_keys(code))))  # identical code (and constants)
         cold = {at[c] for c, _ in cold_parts(code)}
         slots = dict(zip(at, (slots_by_address(groups, at) for groups in stored_slots(code))))
+        tables = tables_by_first(code)
         for f, v in zip(funcs, vectors):
             facts = f.facts
             callees = list(dict.fromkeys(called[f.address]))
@@ -124,7 +125,8 @@ class Store:
             rows.append((f.address, f.size, f.name or "", v.tobytes(), json.dumps(callees), json.dumps(facts.imports),
                          json.dumps(strings), facts.n_blocks, int(f.address in exported),
                          *keys.get(f.address, (None, None)), int(f.address in cold),
-                         int(is_wrapper(facts.mnemonics)), json.dumps(slots.get(f.address, []))))
+                         int(is_wrapper(facts.mnemonics)), json.dumps(slots.get(f.address, [])),
+                         json.dumps(tables.get(f.address, []))))
         ann = self.ann  # opened (or rebuilt) before this add's rows exist
         con = self.con
         with immediate(con):
@@ -152,27 +154,28 @@ class Store:
         bid = cur.lastrowid
         con.executemany(
             "INSERT INTO functions(binary_id, address, size, name, vector, callees, imports, strings, n_blocks, "
-            "exported, code_key, data_key, cold, wrapper, slots) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "exported, code_key, data_key, cold, wrapper, slots, tables) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(bid, *r) for r in rows])
         return np.array([r[0] for r in con.execute("SELECT id FROM functions WHERE binary_id = ? ORDER BY address",
                                                    (bid,))], np.int64)
 
     def outdated(self) -> int:
-        """How many binaries were added before the library kept wrapper status (schema 5) or slots (schema 6);
-        fill_outdated adds them."""
+        """How many binaries were added before the library kept wrapper status (schema 5), slots (schema 6) or
+        tables of code pointers (schema 7); fill_outdated adds them."""
         return self.con.execute("SELECT count(DISTINCT binary_id) FROM functions "
-                                "WHERE wrapper IS NULL OR slots IS NULL").fetchone()[0]
+                                "WHERE wrapper IS NULL OR slots IS NULL OR tables IS NULL").fetchone()[0]
 
     def fill_outdated(self, report: Callable[[str, str], None] | None = None) -> list[tuple[str, str]]:
-        """Wrapper status and slots for the binaries added before the library kept them (schemas 5 and 6), read
-        again from their paths: each one whose file is still there with the same sha256 (a function its
-        discovery no longer finds counts as no wrapper, with no slots). Returns (path, what happened) for each
-        binary that lacked them, and tells `report` each as it is done."""
+        """Wrapper status, slots and tables for the binaries added before the library kept them (schemas 5 to
+        7), read again from their paths: each one whose file is still there with the same sha256 (a function
+        its discovery no longer finds counts as no wrapper, with no slots and no tables). Returns (path, what
+        happened) for each binary that lacked them, and tells `report` each as it is done."""
         from ..binary import Binary
 
         con = self.con
         todo = con.execute("SELECT id, path, sha256 FROM binaries WHERE id IN (SELECT DISTINCT binary_id FROM "
-                           "functions WHERE wrapper IS NULL OR slots IS NULL) ORDER BY id").fetchall()
+                           "functions WHERE wrapper IS NULL OR slots IS NULL OR tables IS NULL) ORDER BY id").fetchall()
         done: list[tuple[str, str]] = []
 
         def note(path: str, what: str) -> None:
@@ -197,10 +200,12 @@ class Store:
             at = [f.address for f in code]
             flags = {f.address: int(is_wrapper(f.facts.mnemonics)) for f in code}
             slots = dict(zip(at, (slots_by_address(groups, at) for groups in stored_slots(code))))
+            tables = tables_by_first(code)
             rows = con.execute("SELECT id, address FROM functions WHERE binary_id = ?", (bid,)).fetchall()
             with immediate(con):
-                con.executemany("UPDATE functions SET wrapper = ?, slots = ? WHERE id = ?",
-                                [(flags.get(a, 0), json.dumps(slots.get(a, [])), fid) for fid, a in rows])
+                con.executemany("UPDATE functions SET wrapper = ?, slots = ?, tables = ? WHERE id = ?",
+                                [(flags.get(a, 0), json.dumps(slots.get(a, [])), json.dumps(tables.get(a, [])), fid)
+                                 for fid, a in rows])
             note(path, f"{sum(flags.get(a, 0) for _, a in rows)} thunks and wrappers marked, "
                        f"{sum(bool(slots.get(a)) for _, a in rows)} functions' callback slots kept")
         return done
@@ -235,6 +240,15 @@ class Store:
         return build_result(self.con, self.db, target, code, vectors, ann, self.model.name, min_confidence,
                             member_columns=self.model.member_columns(),
                             sketch_columns=self.model.sketch_columns())
+
+
+def tables_by_first(code: list) -> dict[int, list[list[int]]]:
+    """The binary's tables of code pointers (matcher.pointer_tables) as the library keeps them: each under the
+    address of its first entry, as the addresses of its entries."""
+    out: dict[int, list[list[int]]] = {}
+    for tab in pointer_tables(code):
+        out.setdefault(code[tab[0]].address, []).append([code[j].address for j in tab])
+    return out
 
 
 def slots_by_address(groups: list[dict], at: list[int]) -> list[list]:
