@@ -381,8 +381,8 @@ def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quie
 @index_app.command("upgrade")
 def index_upgrade(db: str, quiet: Quiet = False) -> None:
     """Fill in what the binaries a library got from an earlier symbridge lack (which functions are thunks or
-    short wrappers, and where each function puts callbacks, for identify's matching), reading each again from
-    its path; no embedding is redone.
+    short wrappers, where each function puts callbacks, the tables of code pointers, for identify's matching),
+    reading each again from its path; no embedding is redone.
 
     Example: symbridge index upgrade known.db"""
     from .store import open_store
@@ -427,7 +427,7 @@ def identify(db: str, target: Path, json_out: Annotated[Optional[Path], typer.Op
         if old and not STATE["quiet"]:
             err.print(f"warning: {db}: {old} of its binaries were added by an earlier symbridge; `symbridge index "
                       f"upgrade {db}` lets identify compare their wrappers by where they jump and pair callbacks "
-                      f"by the struct fields they are put in", highlight=False)
+                      f"by the struct fields and tables they are put in", highlight=False)
         with progress("embedding", len(P.code_functions)) as tick:
             result = store.identify(P, min_confidence=min_confidence, progress=tick, stage=tick.stage)
     if output is not None:
