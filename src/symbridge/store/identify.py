@@ -146,7 +146,8 @@ def assign_one_to_one(labels: np.ndarray, scores: np.ndarray, refs: dict[int, Re
 
 
 def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[Side, list[RefFunction]]:
-    """One stored binary as the matcher's reference side: vectors, call graph and strings from the library."""
+    """One stored binary as the matcher's reference side: vectors, call graph, strings, slots and tables of code
+    pointers from the library."""
     rows = con.execute("SELECT id, address, size, name, vector, callees, strings, exported, code_key, data_key, "
                        "cold, wrapper, slots, tables FROM functions WHERE binary_id = ? ORDER BY address",
                        (binary_id,)).fetchall()
