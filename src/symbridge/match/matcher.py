@@ -488,12 +488,8 @@ def consensus(fwd: Matcher, runs: Sequence[dict[int, int]], min_votes: int) -> i
             break
         for i in held:
             del wants[i]
-    if wants:
-        fwd.dirty = None  # matches move: every table is seen again
     for i in wants:
-        old = fwd.match.pop(i, None)
-        if old is not None and fwd.taken.get(old.s) == i:
-            del fwd.taken[old.s]
+        fwd.release(i)
     for i, s in sorted(wants.items()):
         fwd.match[i] = Match(s, fwd.sim(i, s), ["consensus"])
         fwd.taken[s] = i
@@ -571,6 +567,14 @@ class Matcher:
         if self.dirty is not None:
             self.dirty.update(self.tables_of.get(i, ()))
         return True
+
+    def release(self, i: int) -> None:
+        """Target function i's match undone (if it has one). A match that goes makes every table of code
+        pointers worth seeing again (propagate_tables' dirty set no longer says what changed)."""
+        old = self.match.pop(i, None)
+        if old is not None and self.taken.get(old.s) == i:
+            del self.taken[old.s]
+        self.dirty = None
 
     # ------------------------------------------------------------------ seeds
     def seed_names(self) -> None:
@@ -1088,10 +1092,9 @@ class Matcher:
                 if pick is None:
                     continue
                 j, i2 = pick
-                del self.match[i], self.taken[j0]
-                self.dirty = None
+                self.release(i)
                 if i2 is not None:
-                    del self.match[i2], self.taken[j]
+                    self.release(i2)
                     self.accept(i2, j0, "structure")
                 self.accept(i, j, "structure")
                 moved += 1
@@ -1123,13 +1126,12 @@ class Matcher:
                 if v > here + margin and (best is None or v > best[0]):
                     best = (v, j1)
             if best is not None:
-                moves.append((i, j2, best[1]))
+                moves.append((i, best[1]))
         moved = 0
-        for i, j2, j1 in moves:
+        for i, j1 in moves:
             if j1 in self.taken:  # two helpers of one caller: the first move takes it
                 continue
-            del self.match[i], self.taken[j2]
-            self.dirty = None
+            self.release(i)
             self.accept(i, j1, "structure")
             moved += 1
         return moved
