@@ -4,7 +4,7 @@ the code of several compilers writes it."""
 import pytest
 
 from symbridge import Binary
-from symbridge.analysis.slots import stored_pointer_groups, stored_pointers
+from symbridge.analysis.slots import stored_pointer_groups
 from tests.fixtures.build import build, have_clang
 
 CALLBACKS = {0: "read_not_ready", 48: "write_not_ready", 56: "stats_not_ready", 64: "flush_not_ready",
@@ -16,7 +16,7 @@ def fields_set_by(path, function: str) -> dict:
     b = Binary(path)
     f = b[function]
     name = {g.address: g.name for g in b.functions}
-    slots = stored_pointers(b.image, f.address, f.size, name.keys())
+    slots = stored_pointer_groups(b.image, f.address, f.size, name.keys())[0]  # the whole function's
     return {(name[k[0]], k[1]) if isinstance(k, tuple) else k: name[a] for k, a in slots.items()}
 
 
@@ -64,3 +64,9 @@ def test_each_case_of_a_switch_keeps_the_callbacks_it_sets(compiler, opt):
     assert groups[0] == {}
     assert sorted(groups[1:], key=str) == [{0: "sc2s", 8: "sc2i", 16: "sc2f", 24: "describe_signed"},
                                            {0: "uc2s", 8: "uc2i", 16: "uc2f", 24: "describe_unsigned"}]
+
+
+def test_a_function_with_no_bytes_has_one_empty_group():
+    b = Binary(build("field_ops.c", opt="-O2", extra=("-fno-ipa-icf",)))
+    f = b["dev_create"]
+    assert stored_pointer_groups(b.image, f.address, 0, {f.address}) == [{}]

@@ -38,11 +38,6 @@ def _full(reg: int) -> int:
     return int(ix.RegisterExt.full_register(reg))
 
 
-def stored_pointers(img: ElfImage, start: int, size: int, starts: Container[int]) -> dict[Slot, int]:
-    """The function's slots (stored_pointer_groups' first)."""
-    return stored_pointer_groups(img, start, size, starts)[0]
-
-
 def stored_pointer_groups(img: ElfImage, start: int, size: int, starts: Container[int]) -> list[dict[Slot, int]]:
     """Slot -> the function (an address in `starts`) that this function's code puts there: a field offset
     (int) for a pointer stored into a struct (`mov [reg+off], reg` after the register was loaded with the
@@ -58,11 +53,10 @@ def stored_pointer_groups(img: ElfImage, start: int, size: int, starts: Containe
     `pcm_read_uc2s` in the next), leaving out runs that add nothing to the first."""
     data = img.read(start, size)
     if not data:
-        return {}
+        return [{}]
     gpr: dict[int, int] = {}  # full register -> function address it holds
     vec: dict[int, tuple[int | None, int | None]] = {}  # full vector register -> (low, high) quadwords
-    found: dict[Slot, set[int]] = {}
-    runs: list[dict[Slot, set[int]]] = [{}]  # the same, for each run of code between jumps
+    runs: list[dict[Slot, set[int]]] = [{}]  # slot -> the functions put there, for each run of code between jumps
 
     def code(v: int | None) -> int | None:
         return v if v is not None and v in starts else None
@@ -76,7 +70,6 @@ def stored_pointer_groups(img: ElfImage, start: int, size: int, starts: Containe
 
     def store(off: Slot, v: int | None) -> None:
         if v is not None:
-            found.setdefault(off, set()).add(v)
             runs[-1].setdefault(off, set()).add(v)
 
     dec = ix.Decoder(64, data, ip=start)
@@ -169,6 +162,10 @@ def stored_pointer_groups(img: ElfImage, start: int, size: int, starts: Containe
             if int(u.access) in _WRITES:
                 gpr.pop(_full(u.register), None)
                 vec.pop(_full(u.register), None)
+    found: dict[Slot, set[int]] = {}  # the whole function's
+    for run in runs:
+        for off, fs in run.items():
+            found.setdefault(off, set()).update(fs)
     whole = {off: next(iter(fs)) for off, fs in found.items() if len(fs) == 1}
     out = [whole]
     if len(whole) < len(found):  # some slot gets two functions: the runs tell them apart
