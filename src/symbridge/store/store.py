@@ -116,17 +116,14 @@ class Store:
         called, registered = dict(zip(at, callee_addresses(code))), dict(zip(at, table_keys(code)))
         keys = dict(zip(at, zip(code_keys(code), data_keys(code))))  # identical code (and constants)
         cold = {at[c] for c, _ in cold_parts(code)}
-        slots = dict(zip(at, (slots_by_address(groups, at) for groups in stored_slots(code))))
-        tables = tables_by_first(code)
+        later = later_columns(code)
         for f, v in zip(funcs, vectors):
             facts = f.facts
             callees = list(dict.fromkeys(called[f.address]))
             strings = facts.strings[:MAX_STRINGS] + sorted(registered.get(f.address, ()))
             rows.append((f.address, f.size, f.name or "", v.tobytes(), json.dumps(callees), json.dumps(facts.imports),
                          json.dumps(strings), facts.n_blocks, int(f.address in exported),
-                         *keys.get(f.address, (None, None)), int(f.address in cold),
-                         int(is_wrapper(facts.mnemonics)), json.dumps(slots.get(f.address, [])),
-                         json.dumps(tables.get(f.address, []))))
+                         *keys.get(f.address, (None, None)), int(f.address in cold), *later[f.address]))
         ann = self.ann  # opened (or rebuilt) before this add's rows exist
         con = self.con
         with immediate(con):
@@ -196,18 +193,14 @@ class Store:
             if not same:
                 note(path, "changed since it was added: left as it was")
                 continue
-            code = Binary(path).code_functions
-            at = [f.address for f in code]
-            flags = {f.address: int(is_wrapper(f.facts.mnemonics)) for f in code}
-            slots = dict(zip(at, (slots_by_address(groups, at) for groups in stored_slots(code))))
-            tables = tables_by_first(code)
+            later = later_columns(Binary(path).code_functions)
             rows = con.execute("SELECT id, address FROM functions WHERE binary_id = ?", (bid,)).fetchall()
+            got = [later.get(a, (0, "[]", "[]")) for _, a in rows]  # a function no longer found: none of them
             with immediate(con):
                 con.executemany("UPDATE functions SET wrapper = ?, slots = ?, tables = ? WHERE id = ?",
-                                [(flags.get(a, 0), json.dumps(slots.get(a, [])), json.dumps(tables.get(a, [])), fid)
-                                 for fid, a in rows])
-            note(path, f"{sum(flags.get(a, 0) for _, a in rows)} thunks and wrappers marked, "
-                       f"{sum(bool(slots.get(a)) for _, a in rows)} functions' callback slots kept")
+                                [(*g, fid) for g, (fid, _) in zip(got, rows)])
+            note(path, f"{sum(g[0] for g in got)} thunks and wrappers marked, "
+                       f"{sum(g[1] != '[]' for g in got)} functions' callback slots kept")
         return done
 
     # ------------------------------------------------------------------ queries
@@ -240,6 +233,19 @@ class Store:
         return build_result(self.con, self.db, target, code, vectors, ann, self.model.name, min_confidence,
                             member_columns=self.model.member_columns(),
                             sketch_columns=self.model.sketch_columns())
+
+
+def later_columns(code: list) -> dict[int, tuple[int, str, str]]:
+    """The columns schemas 5 to 7 added, for each of a binary's code functions by address (the first function
+    at an address): wrapper status, slots and tables that begin with it (JSON). What `index add` writes and
+    `index upgrade` fills in for binaries added before."""
+    at = [f.address for f in code]
+    tables = tables_by_first(code)
+    out: dict[int, tuple[int, str, str]] = {}
+    for f, groups in zip(code, stored_slots(code)):
+        out.setdefault(f.address, (int(is_wrapper(f.facts.mnemonics)), json.dumps(slots_by_address(groups, at)),
+                                   json.dumps(tables.get(f.address, []))))
+    return out
 
 
 def tables_by_first(code: list) -> dict[int, list[list[int]]]:
