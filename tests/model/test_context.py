@@ -1,4 +1,5 @@
-"""Context (model.context): what a function calls and the read-only data it reads join its vector."""
+"""Context (model.context): what a function calls, the read-only data it reads and what calls it join its
+vector."""
 
 import numpy as np
 import pytest
@@ -10,13 +11,21 @@ from tests.conftest import truth_of
 from tests.fixtures.build import build, strip_copy
 
 TWINS = ["wrap_parse", "wrap_count", "wrap_checksum", "lookup_prime", "lookup_square", "lookup_power"]
+LEAVES = ["flag_one", "flag_two", "flag_four"]  # same code, call nothing, read nothing: only their callers differ
+CONTEXT = ("context_weight", "data_weight", "caller_weight")
 
 
 @pytest.fixture(scope="module")
 def models():
+    """The shipped networks without context, with callees and data, and with callers too."""
     d = Model.default()
-    meta = {k: v for k, v in d.meta.items() if k not in ("context_weight", "data_weight")}
+    meta = {k: v for k, v in d.meta.items() if k not in CONTEXT}
     return Model(d.t, meta), Model(d.t, dict(meta, context_weight=0.5, data_weight=0.2, context_members=2))
+
+
+@pytest.fixture(scope="module")
+def with_callers(models):
+    return Model(models[1].t, dict(models[1].meta, caller_weight=0.7))
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +50,36 @@ def test_twins_that_tie_on_their_own_code_are_told_apart_by_callees_and_data(mod
     xs, xp = ctx.embed(sc), ctx.embed(pc)
     for name in TWINS:
         assert best_names(xs, xp, sc, pc, truth, name) == [name]
+
+
+def test_leaves_that_tie_on_their_own_code_are_told_apart_by_their_callers(models, with_callers, wrappers):
+    own, ctx = models
+    sc, pc, truth = wrappers
+    for m in (own, ctx):  # no callee, no data: without callers they tie with their two siblings
+        xs, xp = m.embed(sc), m.embed(pc)
+        for name in LEAVES:
+            assert len(best_names(xs, xp, sc, pc, truth, name)) == 3, name
+    xs, xp = with_callers.embed(sc), with_callers.embed(pc)
+    for name in LEAVES + TWINS:
+        assert best_names(xs, xp, sc, pc, truth, name) == [name]
+
+
+def test_callers_come_last_and_leave_the_rest_of_the_vector_as_it_was(models, with_callers, wrappers):
+    _, ctx = models
+    sc = wrappers[0]
+    assert with_callers.caller_width == ctx.context_width and ctx.caller_width == 0
+    assert with_callers.dim == ctx.dim + with_callers.caller_width
+    v, before = with_callers.embed(sc), ctx.embed(sc)
+    head = v[:, :ctx.dim]
+    norms = np.linalg.norm(head, axis=1, keepdims=True)
+    assert np.allclose(head / norms, before, atol=1e-5)
+    names = [f.name for f in sc]
+    assert not v[names.index("main"), ctx.dim:].any()  # nothing here calls main
+    assert v[names.index("flag_one"), ctx.dim:].any()
+    assert np.array_equal(with_callers.embed(sc), v)  # deterministic
+    callee_only = Model(ctx.t, dict(ctx.meta, context_weight=0.0, data_weight=0.0, caller_weight=0.7))
+    assert callee_only.dim == ctx.own_dim + ctx.context_width  # callers without callees keep their width
+    assert callee_only.embed(sc)[names.index("flag_one"), ctx.own_dim:].any()
 
 
 def test_context_is_appended_to_the_unchanged_own_vector(models, wrappers):

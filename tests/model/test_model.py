@@ -59,7 +59,7 @@ def test_an_ensemble_scores_the_mean_of_its_members_similarities(demo_functions)
     shipped = Model.default()
     single = Model({k: v for k, v in shipped.parts[0].items()},
                    {k: v for k, v in shipped.meta.items()
-                    if k not in ("members", "identifier_weight", "context_weight", "data_weight")})
+                    if k not in ("members", "identifier_weight", "context_weight", "data_weight", "caller_weight")})
     rng = np.random.default_rng(0)
     other = Model({k: v + rng.normal(scale=0.05, size=v.shape).astype(np.float32) for k, v in single.t.items()},
                   single.meta)
@@ -254,7 +254,8 @@ def test_a_quantized_table_without_its_scales_is_rejected(tmp_path, suffix, dtyp
 
 
 @pytest.mark.parametrize("key, value", [("context_weight", "abc"), ("data_weight", -1.0), ("identifier_weight", 1e9),
-                                        ("context_weight", True), ("context_members", "x"), ("context_members", 0)])
+                                        ("context_weight", True), ("context_members", "x"), ("context_members", 0),
+                                        ("caller_weight", -0.5), ("caller_weight", "1")])
 def test_model_metadata_that_is_no_weight_or_count_is_rejected(tmp_path, key, value):
     from safetensors.numpy import save_file
 

@@ -59,6 +59,7 @@ def test_shipped_filter_belongs_to_the_shipped_model_only():
     # the same tables with other context weights make other vectors: the filter does not apply to them
     other = Model(d.t, dict(d.meta, context_weight=0.25))
     assert ShiftFilter.for_model(other) is None
+    assert ShiftFilter.for_model(Model(d.t, dict(d.meta, caller_weight=d.caller_weight + 0.25))) is None
     assert ShiftFilter.for_model(Model.projection()) is None
 
 

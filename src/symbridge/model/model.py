@@ -13,8 +13,9 @@ projection of the function's imports, strings and constants only, concatenated t
 with that weight. Exact identifiers are an open vocabulary that a table trained on a corpus cannot know;
 the sketch keeps their evidence for the nearest-neighbour search.
 
-A ``bag-mlp`` model may append context (metadata ``context_weight``, ``data_weight`` > 0; ``model.context``):
-the sum of the own vectors of the functions each one calls, and a sketch of the read-only data it reads.
+A ``bag-mlp`` model may append context (metadata ``context_weight``, ``data_weight``, ``caller_weight`` > 0;
+``model.context``): the sum of the own vectors of the functions each one calls, a sketch of the read-only data
+it reads, and the sum of the own vectors of the functions that call it.
 ``embed`` returns vectors with it, ``embed_own`` without, ``embed_both`` both; the first ``own_dim`` columns
 of the first are the second.
 """
@@ -136,6 +137,7 @@ class Model:
         self.identifier_weight = self._weight("identifier_weight") if bag else 0.0
         self.context_weight = self._weight("context_weight") if bag else 0.0
         self.data_weight = self._weight("data_weight") if bag else 0.0
+        self.caller_weight = self._weight("caller_weight") if bag else 0.0
         k = meta.get("context_members", 2)
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 16:
             raise ModelError(f"{source}: context_members {k!r} is not a count from 1 to 16")
@@ -273,21 +275,29 @@ class Model:
         return int(self.t["embedding"].shape[1])
 
     @property
-    def context_width(self) -> int:
-        """The callees' columns: the outputs of the first `context_members` members (0 without context)."""
-        if self.context_weight <= 0:
-            return 0
+    def member_width(self) -> int:
+        """The columns a callee or caller adds up: the outputs of the first `context_members` members."""
         return sum(int(p["w2"].shape[1]) for p in self.parts[:self.context_members])
+
+    @property
+    def context_width(self) -> int:
+        """The callees' columns (0 without them)."""
+        return self.member_width if self.context_weight > 0 else 0
+
+    @property
+    def caller_width(self) -> int:
+        """The callers' columns, the last of the vector (0 without them)."""
+        return self.member_width if self.caller_weight > 0 else 0
 
     @property
     def dim(self) -> int:
         from .context import DATA_DIM
 
-        return self.own_dim + self.context_width + (DATA_DIM if self.data_weight > 0 else 0)
+        return self.own_dim + self.context_width + (DATA_DIM if self.data_weight > 0 else 0) + self.caller_width
 
     @property
     def has_context(self) -> bool:
-        return self.context_weight > 0 or self.data_weight > 0
+        return self.context_weight > 0 or self.data_weight > 0 or self.caller_weight > 0
 
     def member_columns(self) -> list[np.ndarray]:
         """For an ensemble, the columns of each member's own embedding within the model's vectors (its output
@@ -343,8 +353,8 @@ class Model:
             return own
         if not len(own):
             return np.zeros((0, self.dim), np.float32)
-        return with_context(own, functions, self.context_width, self.context_weight, self.data_weight,
-                            read_data=not self.code_only)
+        return with_context(own, functions, self.member_width, self.context_weight, self.data_weight,
+                            read_data=not self.code_only, caller_weight=self.caller_weight)
 
     def forward(self, bags: Sequence[tuple[np.ndarray, np.ndarray]],
                 identifier_bags: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:

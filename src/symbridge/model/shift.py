@@ -26,8 +26,9 @@ SHIFT_FILE = "analogy-shift.npz"
 
 def model_key(model) -> str:
     """What the filter is bound to: the model's weights and everything that shapes its full vectors."""
-    return (f"{model_fingerprint(model)}:{model.dim}:{model.context_weight}:{model.data_weight}:"
-            f"{model.context_members}")
+    key = (f"{model_fingerprint(model)}:{model.dim}:{model.context_weight}:{model.data_weight}:"
+           f"{model.context_members}")
+    return key + (f":{model.caller_weight}" if model.caller_weight > 0 else "")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@
 The weight is chosen by plain nearest-neighbour top-1 over whole target binaries on train-sources pairs
 (never dev-eval) of packages the model was not trained on (`--model-packages`), then the model is written
 to src/symbridge/model/weights/symbridge-default.safetensors (or `--out`), with the context weights
-(`model.context`: callees and read-only data; chosen with `heldout.py` on held-out train pairs, session 23).
+(`model.context`: callees and read-only data, chosen with `heldout.py` on held-out train pairs in session 23;
+callers, chosen the same way in session 33).
 `--context-only` takes one finished model and sets only its context weights (its tables stay bit for bit):
 
     python -m symbridge.train.finalize src/symbridge/model/weights/symbridge-default.safetensors --context-only
@@ -59,12 +60,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="Weight of the callees' vectors appended to each function's own (0: none).")
     ap.add_argument("--data-weight", type=float, default=0.2,
                     help="Weight of the sketch of the read-only data a function reads (0: none).")
+    ap.add_argument("--caller-weight", type=float, default=0.7,
+                    help="Weight of the callers' vectors appended after the data sketch (0: none).")
     ap.add_argument("--context-members", type=int, default=2,
                     help="The callees' vectors are the outputs of this many ensemble members.")
     ap.add_argument("--context-only", action="store_true",
                     help="One finished model: set its context weights only, no identifier-weight fit.")
     a = ap.parse_args(argv)
-    context = dict(context_weight=a.context_weight, data_weight=a.data_weight, context_members=a.context_members)
+    context = dict(context_weight=a.context_weight, data_weight=a.data_weight, caller_weight=a.caller_weight,
+                   context_members=a.context_members)
     ckpts = [Model.load(c) for c in a.checkpoint]
     if a.context_only:
         if len(ckpts) != 1:
