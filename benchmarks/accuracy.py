@@ -137,6 +137,14 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
     return d
 
 
+def shown_path(path: str) -> str:
+    """A path as the results files show it: relative to the repository when it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(__file__).resolve().parent.parent))
+    except ValueError:
+        return path
+
+
 def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int], partial: bool,
                    threshold: float = 0.0) -> dict:
     """Names given, right, and the calibration data of one transfer. With `partial` truth (official shared
@@ -368,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
     shift_filter = ShiftFilter.for_model(model)
     L = [f"# symbridge accuracy on dev-eval ({time.strftime('%Y-%m-%d')})", "",
-         f"Model: `{model.name}` ({model.source}); baseline: TF-IDF over mnemonic 1-3-grams, cosine.",
+         f"Model: `{model.name}` ({shown_path(model.source)}); baseline: TF-IDF over mnemonic 1-3-grams, cosine.",
          f"Command: `python benchmarks/accuracy.py {' '.join(sys.argv[1:])}`".rstrip(), ""]
     L += ["## Embedding alone: top-1 and MRR over the whole target binary", "",
           "| pairs | kind | queries | model top-1 | model MRR | own code only top-1 | code-only top-1 "
