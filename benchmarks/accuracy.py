@@ -389,10 +389,11 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
         t1, tm, _ = whole_binary(ps, "tfidf")
         L.append(f"| {len(ps)} | {KIND_TITLES.get(kind, kind)} | {n} | {m1:.3f} | {mm:.3f} | {o1:.3f} | {c1:.3f} "
                  f"| {t1:.3f} | {tm:.3f} |")
-    L += ["", "Model: the function's vector with its context where the model has one (its callees' vectors and a "
-              "sketch of the read-only data it reads, `model.context`), as `symbridge embed` writes it. Own code "
-              "only: the vector of the function's own code (no callee, no data), which the matching below "
-              "compares. Code-only: strings, imports and callee names masked (the callees' vectors stay)."]
+    L += ["", "Model: the function's vector with its context where the model has one (its callees' vectors, a "
+              "sketch of the read-only data it reads and its callers' vectors, `model.context`), as `symbridge "
+              "embed` writes it. Own code only: the vector of the function's own code (no callee, no data, no "
+              "caller), which the matching below compares. Code-only: strings, imports and callee names masked "
+              "(the callees' and callers' vectors stay)."]
     L += ["", "Diagnostic: top-1 lost to exact ties (the true counterpart scores best but shares its vector with other "
                "target functions, mostly identical code): " + ", ".join(
                    f"{kind} {tie_loss(ps, 'model'):.3f}" for kind, ps in by_kind.items())]
