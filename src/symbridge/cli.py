@@ -16,12 +16,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .errors import SymbridgeError, UsageError
 from .model.parallel import MIN_FUNCTIONS
 
+# markdown: a docstring's paragraphs are reflowed to the terminal (rich mode kept each source line break)
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode="markdown",
                   help="Name the functions of stripped x86-64 ELF binaries from a reference that has symbols.\n\n"
                        "Start with `symbridge demo`, then `symbridge transfer REFERENCE TARGET -o NAMED`.\n\n"
                        f"Binaries of {MIN_FUNCTIONS:,} functions or more are lifted on two CPU cores; "
                        "SYMBRIDGE_WORKERS=1 keeps one.")
-index_app = typer.Typer(no_args_is_help=True, help="A library of known functions (SQLite + vector index).")
+index_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
+                        help="A library of known functions (SQLite + vector index).")
 app.add_typer(index_app, name="index")
 
 err = Console(stderr=True, soft_wrap=True)
@@ -283,7 +286,8 @@ def embed(binary: Path, output: Annotated[Path, typer.Option("-o", "--output", h
     """Write the embedding of every function of BINARY to an .npz (addresses, names, vectors).
 
     Each vector is unit length: the function's own code first (own_dim columns), then its context (the
-    functions it calls, the read-only data it reads), as nearest-neighbour search and `analogy` use it.
+    functions it calls, the read-only data it reads, the functions that call it), as nearest-neighbour
+    search and `analogy` use it.
 
     Example: symbridge embed /usr/bin/ls -o ls.npz"""
     import numpy as np
@@ -411,9 +415,14 @@ def index_list(db: str) -> None:
 
 
 @app.command()
-def identify(db: str, target: Path, json_out: Annotated[Optional[Path], typer.Option("--json")] = None,
-             output: Annotated[Optional[Path], typer.Option("-o", "--output")] = None,
-             min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", min=0.0, max=1.0)] = None,
+def identify(db: str, target: Path,
+             json_out: Annotated[Optional[Path], typer.Option(
+                 "--json", help="Write the result JSON here (each name tagged with the binary it came from).")] = None,
+             output: Annotated[Optional[Path], typer.Option(
+                 "-o", "--output", help="Write a copy of TARGET with the names in .symtab.")] = None,
+             min_confidence: Annotated[Optional[float], typer.Option(
+                 "--min-confidence", min=0.0, max=1.0,
+                 help="Name only matches at or above this confidence (default: calibrated).")] = None,
              model: ModelOpt = None, quiet: Quiet = False) -> None:
     """Name the functions of TARGET from every binary in the library DB.
 
