@@ -412,7 +412,7 @@ class Model:
               batch: int = 2048) -> np.ndarray:
         """(N, D) float32 unit vectors for the functions, in order. Large sets are lifted, featurized and
         embedded on two cores (`model.parallel`); the vectors are the same. With context, a function's
-        callees are looked up among `functions`: pass all of a binary's functions, not a few."""
+        callees and callers are looked up among `functions`: pass all of a binary's functions, not a few."""
         return self.embed_both(functions, progress, batch)[1]
 
     def embed_both(self, functions: Sequence, progress: Callable[[int], None] | None = None,
