@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-from symbridge.train.fit_matcher import centred_isotonic, threshold_for  # noqa: E402
+from symbridge.match.matcher import Params  # noqa: E402
+from symbridge.train.fit_matcher import centred_isotonic, fit_params, threshold_for  # noqa: E402
+
+
+def test_the_threshold_grid_keeps_the_other_shipped_settings():
+    shipped = Params.default()
+    fitted = fit_params([])  # no pairs: every grid point scores 0, the first wins
+    grid = ("seed_sim", "prop_sim", "final_sim", "order_sim")
+    assert all(getattr(fitted, k) == getattr(shipped, k) for k in vars(shipped) if k not in grid)
+    assert shipped.cold_penalty != Params().cold_penalty  # the built-in default would have switched it off
 
 
 def test_threshold_is_the_lowest_that_keeps_the_overall_precision():

@@ -23,6 +23,7 @@ import random
 import sys
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -102,13 +103,16 @@ def package_of(ref: Path, corpus: Path) -> str:
 
 
 def fit_params(prepared: list[tuple], penalty: float = 2.0) -> Params:
-    """Grid search of the matcher's thresholds: most right matches, each wrong one costing `penalty`."""
-    best, best_score = Params(), None
+    """Grid search of the matcher's thresholds: most right matches, each wrong one costing `penalty`. The
+    settings outside the grid stay as shipped (Params.default(): order_veto, cold_penalty, unfold_margin...
+    were chosen after the thresholds; the built-in defaults would switch some of them off)."""
+    base = Params.default()
+    best, best_score = base, None
     # the region searched on 2026-12-02: stricter call-graph propagation and no intermediate final pass
     # (final_sim 1.0) did best; lower ones were searched before and lost
     for seed_sim, prop_sim, final_sim, order_sim in itertools.product((0.7,), (0.6, 0.8, 0.9), (0.8, 0.9, 1.0),
                                                                       (0.0, 0.1, 0.2, 0.35)):
-        p = Params(seed_sim=seed_sim, prop_sim=prop_sim, final_sim=final_sim, order_sim=order_sim)
+        p = replace(base, seed_sim=seed_sim, prop_sim=prop_sim, final_sim=final_sim, order_sim=order_sim)
         score = 0.0
         for prep in prepared:
             _, r, w = run_pair(prep, p, evidence=False)
