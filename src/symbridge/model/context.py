@@ -57,7 +57,8 @@ def callee_rows(functions: Sequence) -> list[list[int]]:
 
 
 def caller_rows(called: list[list[int]]) -> list[list[int]]:
-    """For each function, the rows of the functions that call or tail-call it (`called`: callee_rows')."""
+    """For each function, the rows of the functions that call or tail-call it, from each one's callees
+    (`called[r]`: the rows r calls, as callee_rows or a library's call graph gives them), in row order."""
     out: list[list[int]] = [[] for _ in called]
     for r, cs in enumerate(called):
         for c in cs:

@@ -13,6 +13,7 @@ import numpy as np
 from ..match.confidence import Calibrator, match_features
 from ..match.matcher import Match, Side, blend_thunks, build_side, column_view, match_both_ways, wrappers
 from ..match.transfer import name_target_cold_parts, plt_row
+from ..model.context import caller_rows
 from .db import function_counts
 
 K_NEIGHBOURS = 20
@@ -155,10 +156,7 @@ def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[
     index = {r.address: k for k, r in enumerate(refs)}
     callees = [[index[a] for a in dict.fromkeys(json.loads(row[5])) if a in index and index[a] != k]
                for k, row in enumerate(rows)]
-    callers: list[list[int]] = [[] for _ in rows]
-    for k, cs in enumerate(callees):
-        for j in cs:
-            callers[j].append(k)
+    callers = caller_rows(callees)
     vectors = np.stack([np.frombuffer(row[4], np.float32) for row in rows]) if rows else np.zeros((0, 1))
     flags = [row[7] for row in rows]
     exported = np.array(flags, bool) if rows and None not in flags else None  # None: added by schema version 1
