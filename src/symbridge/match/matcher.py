@@ -1034,22 +1034,34 @@ class Matcher:
         nb = self.S.neighbours[j]
         return sum(1 for a in self.P.neighbours[i] if a != excl and a in self.match and self.match[a].s in nb)
 
-    def improve(self, idx: np.ndarray, val: np.ndarray | None = None, rounds: int = 4, tries: int = 5) -> int:
+    def improve(self, idx: np.ndarray, val: np.ndarray | None = None, rounds: int = 4, tries: int = 5,
+                skip_settled: bool = True) -> int:
         """Moves matches (or swaps two) where the call graph says so: the score of a match is its similarity
         plus swap_weight per neighbour matched consistently, and a change must raise the sum by swap_gain.
         Matches by symbol or identical code stay. With the candidates' similarities ``val``, a function none
-        of whose candidates can gain enough by a bound is passed over without computing any similarity."""
+        of whose candidates can gain enough by a bound is passed over without computing any similarity.
+        ``skip_settled``: a later round passes over a function passed over before for what its own and its
+        neighbours' matches said, while those stay (the same moves, fewer looks; False looks at all)."""
         lam, gain = self.p.swap_weight, self.p.swap_gain
         if lam <= 0:
             return 0
         fixed = {i for i, m in self.match.items() if m.via[0] in ("symbol", "identical")}
         known = [dict(zip(r, v)) for r, v in zip(idx.tolist(), val.tolist())] if val is not None else None
         moved = 0
+        # A function passed over for reasons that depend only on its own match and its call-graph neighbours'
+        # is passed over again until one of those changes: `changed` holds the move count at each function's
+        # last change, `settled` the move count when the function was last passed over so.
+        changed: dict[int, int] = {}
+        settled: dict[int, int] = {}
         for _ in range(rounds):
             before = moved
             for i in sorted(self.match):
                 if i in fixed or len(self.P.neighbours[i]) > HUB:
                     continue
+                last = settled.get(i) if skip_settled else None
+                if last is not None and all(changed.get(a, -1) <= last for a in (i, *self.P.neighbours[i])):
+                    continue
+                settled[i] = moved
                 j0 = self.match[i].s
                 votes: Counter = Counter({int(j): 0 for j in idx[i]})
                 hubs = 0  # matched neighbours whose match has too many neighbours to search: each may agree
@@ -1090,6 +1102,7 @@ class Matcher:
                     if d > best:
                         best, pick = d, (j, i2)
                 if pick is None:
+                    del settled[i]  # that depended on which functions hold the candidates: look again
                     continue
                 j, i2 = pick
                 self.release(i)
@@ -1098,6 +1111,10 @@ class Matcher:
                     self.accept(i2, j0, "structure")
                 self.accept(i, j, "structure")
                 moved += 1
+                del settled[i]
+                changed[i] = moved
+                if i2 is not None:
+                    changed[i2] = moved
             if moved == before:
                 break
         return moved
