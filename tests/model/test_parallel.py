@@ -55,3 +55,17 @@ def test_a_helper_that_dies_costs_time_not_the_result(monkeypatch):
     reports = []
     assert np.array_equal(Model.default().embed(f2, progress=reports.append), one)
     assert sum(reports) == len(f2)
+
+
+def test_two_processes_keep_to_one_blas_thread_each_and_restore_it_after():
+    """Two processes with a BLAS thread per core each would fight over the cores."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before, "NumPy's BLAS is not visible to threadpoolctl"
+    here, child = parallel.beside(blas_threads, blas_threads)
+    assert here == [1] * len(before) and child == [1] * len(before)
+    assert blas_threads() == before

@@ -15,6 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from threadpoolctl import threadpool_limits
+
 MIN_FUNCTIONS = 1500  # below this the fork (of a large process) and the transfer back cost about what they save
 
 T = TypeVar("T")
@@ -44,11 +46,14 @@ def _run_task() -> Any:
 
 def beside(job: Callable[[], Any], here: Callable[[], T]) -> tuple[T, Any]:
     """here() in this process while a forked child runs job() (which inherits everything and is never
-    pickled; only its result comes back): (here's result, job's, or None where the child failed or died)."""
+    pickled; only its result comes back): (here's result, job's, or None where the child failed or died).
+    Meanwhile each of the two keeps to one BLAS thread: two processes with a BLAS thread per core each fight
+    over the cores (matching libcrypto took 44 s so, 32 s with one thread each)."""
     global _TASK
     _TASK = job
     try:
-        with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+        with threadpool_limits(limits=1, user_api="blas"), \
+                ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
             res = pool.submit(_run_task)
             mine = here()
             try:
