@@ -69,3 +69,17 @@ def test_two_processes_keep_to_one_blas_thread_each_and_restore_it_after():
     here, child = parallel.beside(blas_threads, blas_threads)
     assert here == [1] * len(before) and child == [1] * len(before)
     assert blas_threads() == before
+
+
+def test_merged_groups_split_over_two_processes_embed_like_one(monkeypatch):
+    """The matcher's inlined view (Model.embed_merged): the same rows with a forked child as without."""
+    _, fs = fresh_functions()
+    groups = [[i, (i + 1) % len(fs), (i * 7) % len(fs)] for i in range(len(fs))]
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
+    one = Model.default().embed_merged(fs, groups)
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "2")
+    monkeypatch.setattr(parallel, "MIN_FUNCTIONS", 8)
+    assert len(groups) >= 8
+    assert np.array_equal(Model.default().embed_merged(fs, groups), one)
+    monkeypatch.setattr(parallel, "_run_task", lambda: os._exit(3))  # the child dies: its half is done here
+    assert np.array_equal(Model.default().embed_merged(fs, groups), one)

@@ -393,7 +393,17 @@ class Model:
     def embed_merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
         """(len(groups), own_dim): each row embeds the features of several functions together, as if their code
         were one function (a caller with the callees a compiler would inline into it); own code, no context
-        (the matcher's inlined view)."""
+        (the matcher's inlined view). Many groups are split with a forked child (`model.parallel`)."""
+        from . import parallel
+
+        if len(groups) >= parallel.MIN_FUNCTIONS and parallel.can_fork():
+            half = len(groups) // 2
+            mine, theirs = parallel.beside(lambda: self._merged(functions, groups[half:]),
+                                           lambda: self._merged(functions, groups[:half]))
+            return np.concatenate([mine, theirs if theirs is not None else self._merged(functions, groups[half:])])
+        return self._merged(functions, groups)
+
+    def _merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
         counts = {k: feature_counts(functions[k].facts, self.code_only, self.feature_set)
                   for k in sorted({k for g in groups for k in g})}  # only the functions some group holds
         merged = []
