@@ -396,12 +396,7 @@ class Model:
         (the matcher's inlined view). Many groups are split with a forked child (`model.parallel`)."""
         from . import parallel
 
-        if len(groups) >= parallel.MIN_FUNCTIONS and parallel.can_fork():
-            half = len(groups) // 2
-            mine, theirs = parallel.beside(lambda: self._merged(functions, groups[half:]),
-                                           lambda: self._merged(functions, groups[:half]))
-            return np.concatenate([mine, theirs if theirs is not None else self._merged(functions, groups[half:])])
-        return self._merged(functions, groups)
+        return parallel.in_halves(groups, lambda part: self._merged(functions, part))
 
     def _merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
         counts = {k: feature_counts(functions[k].facts, self.code_only, self.feature_set)

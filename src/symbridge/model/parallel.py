@@ -65,6 +65,19 @@ def beside(job: Callable[[], Any], here: Callable[[], T]) -> tuple[T, Any]:
     return mine, theirs
 
 
+def in_halves(items: Sequence, compute: Callable[[Sequence], Any]) -> Any:
+    """compute(items) as one array, the second half computed in a forked child where there are MIN_FUNCTIONS
+    items or more and two processes are allowed (here, where the child fails). compute must give rows that do
+    not depend on the other items."""
+    import numpy as np
+
+    if len(items) < MIN_FUNCTIONS or not can_fork():
+        return compute(items)
+    half = len(items) // 2
+    mine, theirs = beside(lambda: compute(items[half:]), lambda: compute(items[:half]))
+    return np.concatenate([mine, theirs if theirs is not None else compute(items[half:])])
+
+
 def _child(model, part: Sequence) -> tuple:
     os.environ["SYMBRIDGE_WORKERS"] = "1"  # the child embeds its half alone (this is its own environment)
     return [f.facts for f in part], model.embed_own(part)
