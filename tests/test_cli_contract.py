@@ -208,3 +208,22 @@ def test_a_stripped_reference_gets_a_warning_and_the_job_still_runs(tmp_path, pa
     assert "have names (stripped?)" in r.stderr and "--reference-names" in r.stderr
     assert "have names" not in run_cli("transfer", ref, stripped, "--json", tmp_path / "out2.json").stderr
     assert "have names" not in run_cli("transfer", stripped, ref, "--json", tmp_path / "out3.json", "-q").stderr
+
+
+def test_transfer_leaves_the_targets_separate_debug_file_unread(tmp_path):
+    """A stripped target whose debug file sits where gdb would find it (here: beside it, by .gnu_debuglink) is
+    still named by matching, not from that file."""
+    from symbridge.binary import Binary
+    from tests.fixtures.build import build, debug_split
+
+    full = build("prog_big.c", extra=("-g",))
+    stripped, debugfile = debug_split(full)
+    target = tmp_path / "prog"
+    shutil.copy(stripped, target)
+    shutil.copy(debugfile, tmp_path / debugfile.name)
+    assert Binary(target)["md5_process"]  # the file is there to be found
+    out = tmp_path / "t.json"
+    assert run_cli("transfer", full, target, "--json", out).returncode == 0
+    rows = json.loads(out.read_text())["functions"]
+    assert not [r for r in rows if "symbol" in r["via"]]
+    assert sum(1 for r in rows if r["name"] and "import" not in r["via"]) >= 100

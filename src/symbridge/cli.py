@@ -172,7 +172,9 @@ def transfer(reference: Path, target: Path,
     names = _read_names(reference_names) if reference_names else None
     starts = {a: "names-file" for _, a in _read_names(target_functions)} if target_functions else None
     S = open_binary(reference, debug_file=debug_file, extra_names={a: n for n, a in names} if names else None)
-    P = open_binary(target, ignore_symbols=ignore_target_symbols, extra_starts=starts)
+    # The target's own symbols count (seeds for a target that is not stripped); its separate debug file, which
+    # /usr/lib/debug may hold for a stripped system binary, does not: it would answer the question asked.
+    P = open_binary(target, ignore_symbols=ignore_target_symbols, extra_starts=starts, use_debug_files=False)
     _warn_if_few_names(S)
     m = load_model(model)
     with progress("embedding", len(S.code_functions) + len(P.code_functions)) as tick:
