@@ -62,7 +62,7 @@ def test_calls_through_the_plt_to_the_librarys_own_functions_are_call_graph_edge
 
 def test_a_stripped_librarys_exported_functions_are_known_without_their_names(tmp_path):
     from symbridge.evaluation import anonymize
-    from symbridge.match.matcher import build_side
+    from symbridge.match.side import build_side
 
     lib = build(["libbig.c"], kind="shared", opt="-O2")
     want = set(dynamic_functions(lib).values())

@@ -5,6 +5,7 @@ import pytest
 
 from symbridge import Binary, transfer
 from symbridge.match import matcher
+from symbridge.match.side import build_side
 from tests.conftest import truth_of
 from tests.fixtures.build import build, have_clang, strip_copy
 
@@ -36,7 +37,7 @@ def test_fields_whose_matched_entries_disagree_pair_nothing():
     ref = build("field_ops.c", opt="-O2", extra=("-fno-ipa-icf",))
     b = Binary(ref)
     fs = b.code_functions
-    side = matcher.build_side(fs, np.eye(len(fs), dtype=np.float32))  # each function like itself alone
+    side = build_side(fs, np.eye(len(fs), dtype=np.float32))  # each function like itself alone
     at = {f.name: i for i, f in enumerate(fs)}
     m = matcher.Matcher(side, side)
     m.accept(at["dev_create"], at["dev_create"], "symbol")

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from symbridge.match.matcher import Match, Matcher, Params, Side
+from symbridge.match.matcher import Match, Matcher, Params
+from symbridge.match.side import Side
 
 
 def side(vectors, callees=None):
@@ -183,19 +184,6 @@ def test_a_cold_part_does_not_take_the_name_of_the_whole_function_it_was_split_f
     assert got[1.0][0] == 0 and got[1.0].get(1) != 0
 
 
-def test_export_status_counts_only_between_libraries_of_about_the_same_interface():
-    from symbridge.match.matcher import exports_agree
-
-    def s(flags):
-        out = side(np.eye(len(flags), dtype=np.float32))
-        out.exported = np.array(flags, bool)
-        return out
-
-    assert exports_agree(s([1, 1, 0, 0]), s([1, 0, 1, 0]), 0.5)
-    assert not exports_agree(s([1, 1, 1, 1]), s([1, 0, 0, 0]), 0.5)  # a library bundled into another
-    assert not exports_agree(s([1, 0]), s([0, 0]), 0.5)
-
-
 def test_a_match_moves_to_the_look_alike_its_matched_caller_calls():
     """Target 1 is a hair nearer reference 2, but its caller's match calls reference 1: the call graph wins."""
     a, b, c = np.eye(3, dtype=np.float32)
@@ -243,28 +231,6 @@ def test_reverse_candidates_are_the_columns_of_the_forward_matrix():
     assert list(ridx[0]) == [3, 5]  # the tie goes to the lower row
 
 
-def test_both_ways_marks_the_matches_the_reverse_matching_repeats():
-    from symbridge.match.matcher import match_both_ways
-
-    rng = np.random.default_rng(0)
-    base = rng.standard_normal((30, 8))
-    base /= np.linalg.norm(base, axis=1, keepdims=True)
-    ref = base[:25]
-    tgt = base[5:] + 0.6 * rng.standard_normal((25, 8))  # noisy copies, five on each side without counterpart
-    ref, tgt = (v / np.linalg.norm(v, axis=1, keepdims=True) for v in (ref, tgt))
-    res = match_both_ways(side(ref), side(tgt))
-    reverse = Matcher(side(tgt), side(ref)).run()  # matches ref's functions to tgt's
-    for i, m in res.matches.items():
-        assert m.reverse_agrees == (m.s in reverse.matches and reverse.matches[m.s].s == i)
-    flags = [m.reverse_agrees for m in res.matches.values()]
-    assert 0 < sum(flags) < len(flags)  # both cases occur here
-    from symbridge.match.confidence import FEATURES
-
-    assert res.features(next(iter(res.matches)), 64, 64)[FEATURES.index("reverse_agrees")] in (0.0, 1.0)
-    same = match_both_ways(side(ref), side(ref))  # a binary against itself: every match is mutual
-    assert all(m.reverse_agrees for m in same.matches.values())
-
-
 def noisy_pair(seed: int, n: int = 300, families: int = 6, noise: float = 0.3):
     """A reference and a target made of the same functions (noisy vectors, a few call edges changed), with
     look-alike families so that structure has to decide."""
@@ -277,22 +243,6 @@ def noisy_pair(seed: int, n: int = 300, families: int = 6, noise: float = 0.3):
         cs = [[j for j in c if rng.random() > 0.1] for c in callees]
         return side(v / np.linalg.norm(v, axis=1, keepdims=True), cs)
     return copy(noise), copy(noise)
-
-
-def noisy_views(ref: Side, tgt: Side, count: int, noise: float, seed: int, base: tuple | None = None) -> list:
-    """`count` other views of the two sides' functions: their vectors (or those of `base`, two sides of the
-    same functions) plus noise, renormalised."""
-    from symbridge.match.matcher import vector_view
-
-    rng = np.random.default_rng(seed)
-    base_ref, base_tgt = base or (ref, tgt)
-    views = []
-    for _ in range(count):
-        a = base_ref.vectors + noise * rng.standard_normal(ref.vectors.shape)
-        b = base_tgt.vectors + noise * rng.standard_normal(tgt.vectors.shape)
-        views.append((vector_view(ref, a / np.linalg.norm(a, axis=1, keepdims=True)),
-                      vector_view(tgt, b / np.linalg.norm(b, axis=1, keepdims=True))))
-    return views
 
 
 def all_candidate_scores(m: Matcher, i: int, idx: np.ndarray, done: list[int]) -> list[tuple[float, int]]:
@@ -387,123 +337,6 @@ def test_improvement_pass_that_skips_settled_functions_moves_the_same_matches():
     assert total > 0  # the pass moved matches, so later rounds had something to skip or see again
 
 
-def test_agreement_of_plain_and_member_matchings_is_recorded_per_match():
-    """plain_agrees repeats the matching without address-order propagation and refinement; members_agree is
-    the share of the column views (ensemble members) whose own matching pairs the same functions."""
-    from dataclasses import replace
-
-    from symbridge.match.confidence import FEATURES
-    from symbridge.match.matcher import column_view, match_both_ways
-
-    ref, tgt = noisy_pair(1, n=120, families=40, noise=0.8)
-    cols = [np.arange(0, 8), np.arange(8, 16)]
-    res = match_both_ways(ref, tgt, Params(), cols)
-    plain = Matcher(ref, tgt, replace(Params(), order_sim=2.0, refine=False)).run().matches
-    own = [Matcher(column_view(ref, c), column_view(tgt, c), Params()).run().matches for c in cols]
-    for i, m in res.matches.items():
-        assert m.plain_agrees == (i in plain and plain[i].s == m.s)
-        assert m.members_agree == sum(i in o and o[i].s == m.s for o in own) / 2
-    shares = {m.members_agree for m in res.matches.values()}
-    assert {0.0, 0.5, 1.0} <= shares  # all three occur here
-    assert not all(m.plain_agrees for m in res.matches.values())
-    x = res.features(next(iter(res.matches)), 64, 64)
-    assert len(x) == len(FEATURES)
-    alone = match_both_ways(ref, tgt, Params())  # no members: the share stands at 1
-    assert all(m.members_agree == 1.0 for m in alone.matches.values())
-
-
-def test_agreement_of_other_views_is_the_share_of_their_matchings_that_pair_the_same_functions():
-    """views_agree: the share of the other views' matchings (other vectors of the same functions) that make
-    the match."""
-    from symbridge.match.matcher import match_both_ways, vector_view
-
-    ref, tgt = noisy_pair(2, n=120, families=40, noise=0.8)
-    rng = np.random.default_rng(5)
-    views = []
-    for _ in range(2):  # two noisier views of the same functions
-        a = ref.vectors + 0.2 * rng.standard_normal(ref.vectors.shape)
-        b = tgt.vectors + 0.2 * rng.standard_normal(tgt.vectors.shape)
-        views.append((vector_view(ref, a / np.linalg.norm(a, axis=1, keepdims=True)),
-                      vector_view(tgt, b / np.linalg.norm(b, axis=1, keepdims=True))))
-    res = match_both_ways(ref, tgt, Params(), views=views)
-    own = [Matcher(r, t, Params()).run().matches for r, t in views]
-    for i, m in res.matches.items():
-        assert m.views_agree == sum(i in o and o[i].s == m.s for o in own) / 2
-    assert {0.0, 0.5, 1.0} <= {m.views_agree for m in res.matches.values()}
-    alone = match_both_ways(ref, tgt, Params())  # no views: the share stands at 1
-    assert all(m.views_agree == 1.0 for m in alone.matches.values())
-
-
-def test_one_plain_run_makes_the_matches_of_the_run_with_agreement_evidence():
-    """fit_matcher's grid search counts right matches from Matcher.run alone: the same matches as the first
-    run of match_both_ways, whose candidates come from the shared matrix."""
-    from symbridge.match.matcher import match_both_ways
-
-    for seed, families in itertools.product(range(3), (6, 40)):
-        ref, tgt = noisy_pair(seed, n=150, families=families, noise=0.6)
-        alone = Matcher(ref, tgt, Params()).run().matches
-        full = match_both_ways(ref, tgt, Params(), [np.arange(0, 8), np.arange(8, 16)]).matches
-        assert {i: m.s for i, m in alone.items()} == {i: m.s for i, m in full.items()}
-
-
-def test_consensus_moves_a_match_its_agreement_runs_outvote_and_keeps_seeded_ones():
-    """Target 0 sits on reference 1, but three of four other runs pair it with reference 0: it moves. Target 1
-    holds reference 2 and three runs want it on reference 1 (which target 0 leaves): it moves too. Target 2's
-    own-name seed stays whatever the runs say; target 3's two votes are too few."""
-    from symbridge.match.matcher import consensus
-
-    v = np.eye(5, dtype=np.float32)
-    m = Matcher(side(v), side(v))
-    m.accept(0, 1, "embedding")
-    m.accept(1, 2, "callgraph")
-    m.accept(2, 3, "symbol")
-    m.accept(3, 4, "embedding")
-    runs = [{0: 0, 1: 1, 2: 4, 3: 0}, {0: 0, 1: 1, 2: 4, 3: 0}, {0: 0, 1: 1, 2: 4}, {0: 1, 1: 2}]
-    assert consensus(m, runs, 3) == 2
-    assert {i: (x.s, x.via) for i, x in m.match.items()} == {
-        0: (0, ["consensus"]), 1: (1, ["consensus"]), 2: (3, ["symbol"]), 3: (4, ["embedding"])}
-    assert m.taken == {0: 0, 1: 1, 3: 2, 4: 3}
-
-
-def test_consensus_leaves_a_match_whose_reference_function_stays_held():
-    """Three runs want target 0 on reference 1, which target 1 holds and keeps: nothing moves; nor do two
-    targets that want the same reference function."""
-    from symbridge.match.matcher import consensus
-
-    v = np.eye(4, dtype=np.float32)
-    m = Matcher(side(v), side(v))
-    m.accept(0, 0, "embedding")
-    m.accept(1, 1, "embedding")
-    assert consensus(m, [{0: 1}] * 3, 3) == 0
-    assert consensus(m, [{2: 3}, {2: 3}, {2: 3}, {3: 3}, {3: 3}, {3: 3}], 3) == 0
-    assert (m.match[0].s, m.match[1].s, 2 in m.match) == (0, 1, False)
-    assert consensus(m, [{2: 3}] * 3, 3) == 1 and m.match[2].s == 3  # an unmatched function gets a free one
-
-
-def test_matching_with_a_vote_stays_one_to_one_and_records_the_moved_matches_evidence():
-    """With Params.vote, matches that three cleaner views outvote move to their choice (via "consensus"); the
-    result stays one to one, and each moved match's place among its candidates is its new reference's."""
-    from dataclasses import replace
-
-    from symbridge.match.matcher import match_both_ways
-
-    ref, tgt = noisy_pair(2, n=150, families=40, noise=1.0)
-    clean = noisy_pair(2, n=150, families=40, noise=0.3)  # the same functions, less noise
-    views = noisy_views(ref, tgt, 3, 0.2, seed=7, base=clean)
-    before = match_both_ways(ref, tgt, Params(), (), views).matches
-    after = match_both_ways(ref, tgt, replace(Params(), vote=3), (), views)
-    moved = [i for i, m in after.matches.items() if m.via == ["consensus"]]
-    assert moved and all(i not in before or before[i].s != after.matches[i].s for i in moved)
-    assert len({m.s for m in after.matches.values()}) == len(after.matches)
-    right = sum(m.s == i for i, m in after.matches.items())  # target i's counterpart is reference i
-    assert right > sum(m.s == i for i, m in before.items())
-    for i in moved:
-        m = after.matches[i]
-        hit = np.flatnonzero(after.cand_idx[i] == m.s)
-        assert m.rank == (int(hit[0]) if len(hit) else 10) and m.top1 == (after.cand_idx[i, 0] == m.s)
-        assert m.views_agree >= 2 / 3
-
-
 def test_same_code_on_both_sides_is_told_apart_by_the_constants_it_reads():
     """Two reference functions and two target functions share one code key (sha224_init, sha256_init): no
     identical-code seed by the code alone; the constants they read (data_key) pair them, whatever the order."""
@@ -518,59 +351,6 @@ def test_same_code_on_both_sides_is_told_apart_by_the_constants_it_reads():
     m = Matcher(ref, tgt)
     m.seed_identical()
     assert m.match == {}
-
-
-def test_one_jump_functions_are_known_by_where_they_jump():
-    """Two thunks look the same to the model; after blend_thunks each is closest to the thunk whose target is
-    closest to its own target."""
-    from types import SimpleNamespace
-
-    from symbridge.match.matcher import blend_thunks, wrappers
-
-    a, b, t = np.eye(3, dtype=np.float32)
-    fns = [SimpleNamespace(facts=SimpleNamespace(mnemonics=m)) for m in (["jmp"], ["jmp"], ["push", "ret"],
-                                                                           ["push", "ret"])]
-    ref = side([t, t, a, b], callees=[[2], [3], [], []])  # ref 0 jumps to a, ref 1 to b
-    tgt = side([t, t, b, a], callees=[[2], [3], [], []])  # target 0 jumps to b, target 1 to a
-    assert blend_thunks(ref, wrappers(fns)) == 2 and blend_thunks(tgt, wrappers(fns)) == 2
-    sims = tgt.vectors[:2] @ ref.vectors[:2].T
-    assert sims[0, 1] > 0.99 and sims[1, 0] > 0.99 and sims[0, 0] < 0.8
-    assert np.allclose(ref.vectors[2:], [a, b])  # other functions keep their vectors
-
-
-def test_short_tail_calling_wrappers_are_blended_like_thunks_and_other_code_is_not():
-    """apr_pollset_create is ``xor ecx, ecx; jmp apr_pollset_create_ex``: to the model it is every other
-    two-instruction wrapper, so it is known by its callee, as a thunk is. Branching, calling or longer code
-    keeps its own vector."""
-    from types import SimpleNamespace
-
-    from symbridge.match.matcher import WRAPPER_MAX_LEN, blend_thunks, is_wrapper, wrappers
-
-    assert is_wrapper(["jmp"]) and is_wrapper(["xor", "jmp"]) and is_wrapper(["mov", "mov", "mov", "jmp"])
-    assert not is_wrapper(["mov"] * WRAPPER_MAX_LEN + ["jmp"])  # too long
-    assert not is_wrapper(["test", "je", "jmp"]) and not is_wrapper(["call", "jmp"]) and not is_wrapper(["ret"])
-    assert not is_wrapper([])
-    a, b, t = np.eye(3, dtype=np.float32)
-    kinds = (["xor", "jmp"], ["test", "jne", "jmp"], ["xor", "jmp"], ["push", "ret"])
-    fns = [SimpleNamespace(facts=SimpleNamespace(mnemonics=m)) for m in kinds]
-    s = side([t, t, t, a], callees=[[3], [3], [3, 1], []])  # the third has two callees: not known by one
-    assert blend_thunks(s, wrappers(fns)) == 1
-    assert np.allclose(s.vectors[0], (t + a) / np.linalg.norm(t + a)) and np.allclose(s.vectors[1:3], [t, t])
-
-
-def test_code_keys_are_the_same_in_every_process():
-    """The library stores code keys that another process compares: Python's hash() of a str would differ."""
-    import subprocess
-    import sys
-
-    from symbridge.match.matcher import stable_hash
-
-    value = (("mov r64, [r64+F8]", "ret"), ("free",), ("a string",))
-    code = f"from symbridge.match.matcher import stable_hash; print(stable_hash({value!r}))"
-    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
-    assert runs == {str(stable_hash(value))}
-    assert 0 <= stable_hash(value) < 2**63 and stable_hash(value) != stable_hash(value[:2])
 
 
 def test_a_function_matched_to_a_helper_inlined_into_it_moves_to_the_helpers_free_caller():

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from symbridge.match import runs
-from symbridge.match.matcher import Matcher, Params, match_both_ways
-
-from tests.match.test_matcher import noisy_pair, noisy_views
+from symbridge.match.agreement import match_both_ways
+from symbridge.match.matcher import Matcher, Params
+from tests.match.test_agreement import noisy_views
+from tests.match.test_matcher import noisy_pair
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 

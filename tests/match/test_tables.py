@@ -4,7 +4,8 @@ place in it, and handlers known by the name they are registered under; look-alik
 import pytest
 
 from symbridge import Binary, transfer
-from symbridge.match.matcher import build_side, pointer_tables, table_keys, table_refs
+from symbridge.match.keys import pointer_tables, table_keys, table_refs
+from symbridge.match.side import build_side
 from tests.conftest import truth_of
 from tests.fixtures.build import build, have_clang, strip_copy
 

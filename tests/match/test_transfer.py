@@ -135,7 +135,8 @@ def test_exports_of_a_transfer_round_trip(tmp_path, pair_o2_o3):
 
 STRING_TIE = """
 import numpy as np
-from symbridge.match.matcher import Matcher, Params, Side
+from symbridge.match.matcher import Matcher, Params
+from symbridge.match.side import Side
 v = np.eye(3, dtype=np.float32)
 def side(strings):
     n = len(strings)

@@ -375,7 +375,7 @@ def test_identify_names_cold_parts_after_their_owners(tmp_path):
 
 def test_the_library_keeps_the_tables_of_code_pointers_and_slots_the_matcher_reads(tmp_path):
     """What identify's reference side holds is what transfer's build_side finds in the binary itself."""
-    from symbridge.match.matcher import build_side
+    from symbridge.match.side import build_side
     from symbridge.store.identify import reference_side
     from tests.fixtures.build import build
 

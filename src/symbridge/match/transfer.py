@@ -9,8 +9,10 @@ import numpy as np
 from ..binary import Binary, Function, cold_parts
 from .confidence import Calibrator, signature_agreement
 from .inline import inline_side, inlined_vectors
-from .matcher import (MatchResult, Params, Side, blend_thunks, build_side, column_view, match_both_ways,
-                      vector_view, wrappers)
+from .agreement import match_both_ways
+from .keys import wrappers
+from .matcher import MatchResult, Params
+from .side import Side, blend_thunks, build_side, column_view, vector_view
 from .ngrams import tfidf_vectors
 
 N_CANDIDATES = 5

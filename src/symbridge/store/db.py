@@ -27,11 +27,11 @@ from ..errors import UsageError
 SCHEMA_VERSION = 7
 # the columns each version added (NULL, unknown, in the rows of a library made before it)
 UPGRADES = {2: ("exported INTEGER",),  # export status
-            3: ("code_key INTEGER", "data_key INTEGER"),  # matcher.code_keys and data_keys: identical code
+            3: ("code_key INTEGER", "data_key INTEGER"),  # keys.code_keys and data_keys: identical code
             4: ("cold INTEGER",),  # a part split off another function (binary.cold_parts)
-            5: ("wrapper INTEGER",),  # a thunk or short tail-calling wrapper (matcher.is_wrapper)
-            6: ("slots TEXT",),  # the functions it puts in struct fields and call arguments (matcher.stored_slots)
-            7: ("tables TEXT",)}  # the tables of code pointers that begin with it (matcher.pointer_tables)
+            5: ("wrapper INTEGER",),  # a thunk or short tail-calling wrapper (keys.is_wrapper)
+            6: ("slots TEXT",),  # the functions it puts in struct fields and call arguments (keys.stored_slots)
+            7: ("tables TEXT",)}  # the tables of code pointers that begin with it (keys.pointer_tables)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (

@@ -11,7 +11,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..match.confidence import Calibrator, match_features
-from ..match.matcher import Match, Side, blend_thunks, build_side, column_view, match_both_ways, wrappers
+from ..match.agreement import match_both_ways
+from ..match.keys import wrappers
+from ..match.matcher import Match
+from ..match.side import Side, blend_thunks, build_side, column_view
 from ..match.transfer import name_target_cold_parts, plt_row
 from ..model.context import caller_rows
 from .db import function_counts

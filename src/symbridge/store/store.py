@@ -15,8 +15,8 @@ from typing import Self
 import numpy as np
 
 from ..errors import ResourceLimitError, UsageError
-from ..match.matcher import (callee_addresses, code_keys, data_keys, exported_addresses, is_wrapper, pointer_tables,
-                             stored_slots, table_keys)
+from ..match.keys import (callee_addresses, code_keys, data_keys, exported_addresses, is_wrapper, pointer_tables,
+                          stored_slots, table_keys)
 from ..model.model import model_fingerprint
 from .ann import AnnIndex
 from .db import check_db_arg, connect, function_counts, get_meta, immediate, set_meta
@@ -249,7 +249,7 @@ def later_columns(code: list) -> dict[int, tuple[int, str, str]]:
 
 
 def tables_by_first(code: list) -> dict[int, list[list[int]]]:
-    """The binary's tables of code pointers (matcher.pointer_tables) as the library keeps them: each under the
+    """The binary's tables of code pointers (keys.pointer_tables) as the library keeps them: each under the
     address of its first entry, as the addresses of its entries."""
     out: dict[int, list[list[int]]] = {}
     for tab in pointer_tables(code):
@@ -258,7 +258,7 @@ def tables_by_first(code: list) -> dict[int, list[list[int]]]:
 
 
 def slots_by_address(groups: list[dict], at: list[int]) -> list[list]:
-    """A function's groups of slots (matcher.stored_slots: indices into the binary's code functions, whose
+    """A function's groups of slots (keys.stored_slots: indices into the binary's code functions, whose
     addresses `at` gives) as the library keeps them: each group a list of [slot, function address], a slot
     being a field offset, ["imp", name, argument] or ["fn", callee address, argument]."""
     out = []

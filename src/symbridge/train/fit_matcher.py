@@ -34,7 +34,8 @@ from .dataset import read_list, read_manifest, unit_of
 from ..errors import SymbridgeError
 from ..evaluation import anonymize, name_right, truth_names
 from ..match.confidence import CALIBRATION_FILE, FEATURES, MONOTONE, Calibrator, signature_agreement
-from ..match.matcher import Matcher, MatchResult, Params, match_both_ways
+from ..match.agreement import match_both_ways
+from ..match.matcher import Matcher, MatchResult, Params
 from ..match.transfer import code_views, match_sides
 from ..model.model import Model
 
