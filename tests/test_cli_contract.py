@@ -1,6 +1,7 @@
 """The command-line contract of DESIGN.md: JSON shapes, -o read back by nm and gdb, analogy vs embed."""
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -145,6 +146,22 @@ def test_help_texts(args):
     assert r.returncode == 0 and "Usage" in r.stdout
 
 
+def test_help_in_an_80_column_terminal_shows_every_option_name_whole():
+    from symbridge.cli import app
+    from typer.main import get_command
+
+    def commands(group, path):
+        for name, cmd in getattr(group, "commands", {}).items():
+            yield path + [name]
+            yield from commands(cmd, path + [name])
+
+    env = dict(os.environ, COLUMNS="80")
+    for path in commands(get_command(app), []):
+        exe = shutil.which("symbridge")
+        r = subprocess.run([exe, *path, "--help"], capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0 and "…" not in r.stdout, (path, r.stdout)
+
+
 def test_python_dash_m_symbridge_is_the_same_command():
     import sys
 
@@ -193,7 +210,9 @@ def test_analogy_with_a_model_without_a_filter_says_it_adds_the_raw_shift(tmp_pa
 
 @pytest.mark.parametrize("args, words", [(["transfer", "a", "b", "--bogus"], "No such option"),
                                          (["analogy", "a", "b", "--anchor", "x=0x10"], "Missing option"),
-                                         (["nosuchcommand"], "No such command")])
+                                         (["nosuchcommand"], "No such command"),
+                                         (["transfer", "a", "b", "--min-confidence", "1.5"], "not between 0 and 1"),
+                                         (["identify", "db", "t", "--min-confidence", "nan"], "not between 0 and 1")])
 def test_usage_errors_show_usage_and_exit_2(args, words):
     r = run_cli(*args)
     assert r.returncode == 2, r.stderr

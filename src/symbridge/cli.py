@@ -32,6 +32,19 @@ out = Console(soft_wrap=True)
 STATE = {"quiet": False, "debug": False}
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or chatter.")]
+
+
+def _probability(value: float | None) -> float | None:
+    """--min-confidence's check: a callback, not FloatRange, whose "[0.0<=x<=1.0]" in the help crowds the option
+    names out of an 80-column terminal."""
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise typer.BadParameter(f"{value} is not between 0 and 1")
+    return value
+
+
+MinConfidence = Annotated[Optional[float], typer.Option("--min-confidence", metavar="<float>", callback=_probability,
+                                                        help="Name only matches at or above this confidence, 0 to 1 "
+                                                             "(default: calibrated).")]
 ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Model file (.safetensors/.npz) instead of the "
                                                                "shipped one.")]
 
@@ -153,9 +166,7 @@ def transfer(reference: Path, target: Path,
                                                              "names in .symtab.")] = None,
              ignore_target_symbols: Annotated[bool, typer.Option("--ignore-target-symbols",
                                                                  help="Treat TARGET as stripped.")] = False,
-             min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", min=0.0, max=1.0,
-                                                                     help="Name only matches at or above this "
-                                                                          "confidence (default: calibrated).")] = None,
+             min_confidence: MinConfidence = None,
              debug_file: Annotated[Optional[Path], typer.Option("--debug-file", help="Separate debug file of "
                                                                   "REFERENCE.")] = None,
              reference_names: Annotated[Optional[Path], typer.Option("--reference-names", help="Names for REFERENCE "
@@ -422,9 +433,7 @@ def identify(db: str, target: Path,
                  "--json", help="Write the result JSON here (each name tagged with the binary it came from).")] = None,
              output: Annotated[Optional[Path], typer.Option(
                  "-o", "--output", help="Write a copy of TARGET with the names in .symtab.")] = None,
-             min_confidence: Annotated[Optional[float], typer.Option(
-                 "--min-confidence", min=0.0, max=1.0,
-                 help="Name only matches at or above this confidence (default: calibrated).")] = None,
+             min_confidence: MinConfidence = None,
              model: ModelOpt = None, quiet: Quiet = False) -> None:
     """Name the functions of TARGET from every binary in the library DB.
 
