@@ -62,3 +62,23 @@ def test_functions_named_by_the_files_own_symbols_are_not_marked_as_found_in_deb
     addr = nm_names(lib)["_IO_sum_bytes"]
     assert "symbol" in sources[addr]
     assert not any("debug" in s for s in sources.values())
+
+
+def test_a_part_that_a_landing_pad_jumps_to_is_a_cold_part_by_its_frame():
+    """g++ -O2 moves main's exception clean-up into main.cold, entered by a plain jump from main's landing pad
+    and ending in _Unwind_Resume: only its .eh_frame entry, which begins inside main's frame, tells it from a
+    function main tail-calls."""
+    import shutil
+
+    import pytest
+
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed")
+    b = Binary(build("landing_pad.cc", compiler="g++"))
+    fs = b.code_functions
+    if "main.cold" not in {f.name for f in fs}:
+        pytest.skip("this compiler split no cold part off main")
+    found = {(fs[c].name, fs[x].name) for c, x in cold_parts(fs)}
+    assert ("main.cold", "main") in found
+    assert all(part == owner + ".cold" for part, owner in found)
+    assert b["main.cold"].address in b.mid_frame_starts and b["main"].address not in b.mid_frame_starts

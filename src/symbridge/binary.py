@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from .analysis.discover import discover
 from .analysis.disasm import decode_range, format_instruction
 from .analysis.lift import Facts, lift
 from .elf.debuginfo import dwarf_functions, find_debug_file
+from .elf.ehframe import fde_entries
 from .elf.image import ElfImage, load_image
 from .errors import ResourceLimitWarning, UsageError
 from .gcpause import gc_paused
@@ -166,6 +168,11 @@ class Binary:
         """Count lifted instructions against this file's budget (also those a helper process lifted)."""
         self._lift_left = max(self._lift_left - instructions, 0)
 
+    @functools.cached_property
+    def mid_frame_starts(self) -> frozenset[int]:
+        """Starts of the .eh_frame entries that begin inside a frame (elf.ehframe.fde_entries): split-off parts."""
+        return frozenset(start for start, _, mid in fde_entries(self.image) if mid)
+
     # ------------------------------------------------------------------ lookups
     @property
     def name(self) -> str:
@@ -201,14 +208,16 @@ class Binary:
 def cold_parts(functions: list[Function]) -> list[tuple[int, int]]:
     """(part, owner) indices of the functions that look like parts a compiler split off another function
     (gcc's ``foo.cold``: the rarely run branches, moved away from the rest): only the owner refers to the
-    part, and the part goes back into the owner or, entered by a conditional jump, never returns. (A part
-    entered by a plain jump that ends in a call to abort looks too much like a function the owner tail-calls
-    and that ends in ``call __stack_chk_fail``: those are left alone.)"""
+    part, and either the part begins inside a frame (its ``.eh_frame`` entry says so: code that is called
+    never does), or it goes back into the owner, or, entered by a conditional jump, it never returns. (Without
+    the first, a part entered by a plain jump that ends in a call to abort looks too much like a function the
+    owner tail-calls and that ends in ``call __stack_chk_fail``: those are left alone.)"""
     refs: dict[int, set[int]] = {}
     for i, f in enumerate(functions):
         fx = f.facts
         for t in (*fx.calls, *fx.far_jumps, *fx.code_refs):
             refs.setdefault(t, set()).add(i)
+    mid_frame = functions[0].binary.mid_frame_starts if functions else frozenset()
     out = []
     for c, part in enumerate(functions):
         who = refs.get(part.address, set())
@@ -218,9 +227,10 @@ def cold_parts(functions: list[Function]) -> list[tuple[int, int]]:
         owner = functions[x]
         if x == c or owner.is_plt:
             continue
-        cx = part.facts
+        cx, ox = part.facts, owner.facts
+        jumped_to = part.address in ox.calls or part.address in ox.far_jumps  # not only its address taken
         goes_back = any(owner.address < t < owner.address + owner.size for t in (*cx.calls, *cx.far_jumps))
-        by_jcc = part.address in owner.facts.far_jumps
-        if goes_back or (by_jcc and "ret" not in cx.mnemonics):
+        by_jcc = part.address in ox.far_jumps
+        if (jumped_to and part.address in mid_frame) or goes_back or (by_jcc and "ret" not in cx.mnemonics):
             out.append((c, x))
     return out

@@ -1,4 +1,5 @@
-"""Function ranges from ``.eh_frame`` FDE headers (only the headers; CFI programs are skipped)."""
+"""Function ranges from ``.eh_frame`` FDE headers, and which of them begin inside a frame: of each FDE's CFI program
+only the part before its first instruction is read."""
 
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ def _read_encoded(buf: bytes, pos: int, enc: int, field_addr: int, relative: boo
     return value & 0xFFFFFFFFFFFFFFFF, pos
 
 
-def _parse_cie(buf: bytes, pos: int, end: int) -> int:
-    """Returns the FDE pointer encoding of the CIE whose body starts at pos."""
+def _parse_cie(buf: bytes, pos: int, end: int) -> tuple[int, bool, bool]:
+    """(FDE pointer encoding, whether FDEs carry augmentation data, whether they describe signal frames) of the
+    CIE whose body starts at pos."""
     version = buf[pos]
     pos += 1
     nul = buf.index(b"\0", pos, end)
@@ -82,17 +84,60 @@ def _parse_cie(buf: bytes, pos: int, end: int) -> int:
                 continue
             else:
                 break
-    return enc
+    return enc, aug.startswith("z"), "S" in aug
+
+
+# DW_CFA opcodes read at an FDE's first instruction
+_ADVANCE = (0x01, 0x02, 0x03, 0x04)  # set_loc, advance_loc1/2/4 (and 0x40|delta): the first instruction is passed
+_DEF_CFA, _DEF_CFA_OFFSET, _GNU_ARGS_SIZE = 0x0C, 0x0E, 0x2E
+_SAVED = (0x05, 0x11)  # offset_extended, offset_extended_sf (and 0x80|reg: offset)
+RETURN_ADDRESS = 16  # x86-64 DWARF register of the return address
+RSP = 7
+
+
+def _begins_mid_frame(buf: bytes, pos: int, end: int) -> bool:
+    """Whether an FDE's CFI program (pos..end) says, before its first instruction runs, that the stack holds more
+    than the return address: a CFA other than rsp + 8, or a register already saved. Code entered by a call
+    never does; a part that gcc split off a function (``foo.cold``), entered by a jump from inside foo's frame,
+    does. Anything unusual (expressions, remember_state) reads as False."""
+    while pos < end:
+        op = buf[pos]
+        pos += 1
+        high = op & 0xC0
+        if high == 0x40 or op in _ADVANCE:
+            return False
+        if high == 0x80:
+            return (op & 0x3F) != RETURN_ADDRESS
+        if high == 0xC0 or op == 0x00:  # restore, nop
+            continue
+        if op == _DEF_CFA_OFFSET:
+            return _uleb(buf, pos)[0] != 8
+        if op == _DEF_CFA:
+            reg, pos = _uleb(buf, pos)
+            return reg != RSP or _uleb(buf, pos)[0] != 8
+        if op in _SAVED:
+            return _uleb(buf, pos)[0] != RETURN_ADDRESS
+        if op == _GNU_ARGS_SIZE:
+            _, pos = _uleb(buf, pos)
+            continue
+        return False
+    return False
 
 
 def fde_ranges(img: ElfImage) -> list[tuple[int, int]]:
     """(start, size) of every FDE in ``.eh_frame``; malformed records end the scan quietly."""
+    return [(start, size) for start, size, _ in fde_entries(img)]
+
+
+def fde_entries(img: ElfImage) -> list[tuple[int, int, bool]]:
+    """(start, size, begins mid-frame: see _begins_mid_frame) of every FDE in ``.eh_frame``; malformed records
+    end the scan quietly."""
     sec = img.section(".eh_frame")
     if sec is None or sec.type == "SHT_NOBITS" or sec.size == 0:
         return []
     buf = img.data[sec.offset: sec.offset + sec.size]
-    out: list[tuple[int, int]] = []
-    cies: dict[int, int] = {}
+    out: list[tuple[int, int, bool]] = []
+    cies: dict[int, tuple[int, bool, bool]] = {}
     pos = 0
     try:
         for _ in range(MAX_RECORDS):
@@ -121,12 +166,21 @@ def fde_ranges(img: ElfImage) -> list[tuple[int, int]]:
                     else:
                         pos = end
                         continue
-                enc = cies[cie_pos]
+                enc, has_data, signal = cies[cie_pos]
                 field = body + 4
                 start, p2 = _read_encoded(buf, field, enc, sec.addr + field)
-                size, _ = _read_encoded(buf, p2, enc & 0x0F, 0, relative=False)
+                size, p3 = _read_encoded(buf, p2, enc & 0x0F, 0, relative=False)
                 if size and img.is_code(start):
-                    out.append((start, size))
+                    mid = False
+                    if not signal:
+                        try:
+                            if has_data:
+                                skip, p3 = _uleb(buf, p3)
+                                p3 += skip
+                            mid = _begins_mid_frame(buf, p3, end)
+                        except (ValueError, IndexError):  # this FDE's program only: its range stands
+                            mid = False
+                    out.append((start, size, mid))
             pos = end
     except (ValueError, struct.error, IndexError):
         pass
