@@ -2,7 +2,7 @@
 
 import subprocess
 
-from symbridge.binary import Binary, cold_parts, name_rank
+from symbridge.binary import Binary, _part_name, cold_parts, name_rank
 from tests.fixtures.build import build, cold_build
 
 
@@ -29,10 +29,10 @@ def test_functions_reached_from_one_place_are_no_cold_parts():
     assert not parts & {"complain", "wrap_forward", "rounds_loop"}
 
 
-def test_a_function_with_aliases_is_named_by_its_public_name_and_its_cold_part_follows():
+def test_a_function_with_aliases_is_named_by_its_public_name_and_its_cold_part_keeps_its_own():
     """glibc-style aliases: the weak exported name wins over the global `_IO_` one and the hidden `__GI_` one
-    (a static copy of the code, the target, knows the public names and no `__GI_`), and the cold part gcc split
-    off takes the chosen name."""
+    (a static copy of the code, the target, knows the public names and no `__GI_`); the cold part gcc split off
+    keeps the name gcc gave it after the name the function was defined under, as every build of it does."""
     lib = build("aliases.c", opt="-O2", kind="shared")
     syms = nm_names(lib)
     addr = syms["_IO_sum_bytes"]
@@ -41,8 +41,15 @@ def test_a_function_with_aliases_is_named_by_its_public_name_and_its_cold_part_f
     assert b.function_at(addr).name == "sum_bytes"
     cold = syms.get("_IO_sum_bytes.cold")
     if cold is not None:  # the compiler split a cold part off
-        assert b.function_at(cold).name == "sum_bytes.cold"
+        assert b.function_at(cold).name == "_IO_sum_bytes.cold"
     assert not any(f.name and f.name.startswith("__GI_") for f in b.functions)
+
+
+def test_a_part_of_a_shared_libc_is_named_without_the_internal_alias_prefix_a_static_libc_lacks():
+    assert _part_name("__GI__IO_fflush.cold") == "_IO_fflush.cold"
+    assert _part_name("__GI___getdelim.part.0") == "__getdelim.part.0"
+    assert _part_name("__GI_memcpy") == "__GI_memcpy"  # not a part: the name glibc's IFUNC symbol has elsewhere
+    assert _part_name("_IO_new_fclose.cold") == "_IO_new_fclose.cold"
 
 
 def test_name_rank_prefers_exported_then_plain_names():

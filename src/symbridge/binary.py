@@ -138,22 +138,19 @@ class Binary:
                     if s.table == "dynsym" and s.defined and s.bind != "STB_LOCAL"}
         dbg = load_image(path, require_code=False) if path is not None else None
         best: dict[int, tuple] = {}
-        at: dict[str, int] = {}
         from_debug: set[int] = set()
         for sym in self.image.symbols + (dbg.symbols if dbg else []):
             if sym.defined and sym.kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym.address and sym.name:
-                at.setdefault(sym.name, sym.address)
                 rank = name_rank(sym.name, sym.bind, (sym.address, sym.name) in exported)
                 if sym.address not in best or rank < best[sym.address]:
                     best[sym.address] = rank
         if dbg:
             from_debug.update(s.address for s in dbg.symbols
                               if s.defined and s.kind in ("STT_FUNC", "STT_GNU_IFUNC") and s.address and s.name)
-        names = {a: r[-1] for a, r in best.items()}
-        for a, name in names.items():  # a part gcc split off (foo.cold, foo.part.0) follows its owner's name
-            base, dot, rest = name.partition(".")
-            if dot and base in at and names.get(at[base], base) != base:
-                names[a] = f"{names[at[base]]}.{rest}"
+        # a part gcc split off keeps its own name (foo.cold after the name foo was defined under, not the public
+        # alias its owner is named by), which other builds give it too; but not glibc's internal `__GI_` prefix,
+        # which a shared libc's parts carry (__GI__IO_fflush.cold) and a static one's do not (_IO_fflush.cold)
+        names = {a: _part_name(r[-1]) for a, r in best.items()}
         dwarf = [(path, dbg.data)] if dbg else []
         if self.image.has_dwarf:
             dwarf.append((self.path, self.image.data))
@@ -203,6 +200,13 @@ class Binary:
 
     def __repr__(self) -> str:
         return f"Binary({str(self.path)!r}, {len(self.functions)} functions)"
+
+
+def _part_name(name: str) -> str:
+    """A part's name (foo.cold, foo.part.0) without glibc's `__GI_` prefix; other names as they are."""
+    if name.startswith("__GI_") and "." in name[5:].lstrip("."):
+        return name[5:]
+    return name
 
 
 def cold_parts(functions: list[Function]) -> list[tuple[int, int]]:
