@@ -59,6 +59,10 @@ def test_name_rank_prefers_exported_then_plain_names():
     assert name_rank("fflush", "STB_WEAK", True) < name_rank("_IO_fflush", "STB_GLOBAL", True)
     assert name_rank("printf", "STB_GLOBAL", True) < name_rank("_IO_printf", "STB_GLOBAL", True)
     assert name_rank("foo", "STB_GLOBAL", False) < name_rank("foo", "STB_LOCAL", False)
+    # g++ defines the base-object constructor and makes the complete-object one an alias of it
+    assert name_rank("_ZNSt6localeC2Ev", "STB_GLOBAL", True) < name_rank("_ZNSt6localeC1Ev", "STB_GLOBAL", True)
+    assert name_rank("_ZNSt8numpunctIcED2Ev", "STB_GLOBAL", True) < name_rank("_ZNSt8numpunctIcED1Ev", "STB_GLOBAL",
+                                                                                True)
 
 
 def test_functions_named_by_the_files_own_symbols_are_not_marked_as_found_in_debug_info():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import functools
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,13 +73,17 @@ class Function:
         return f"Function({self.name or '?'} @ {self.address:#x}, {self.size} bytes)"
 
 
+_COMPLETE_OBJECT = re.compile(r"[CD]1E")  # an Itanium C++ complete-object constructor or destructor (C1, D1)
+
+
 def name_rank(name: str, bind: str, exported: bool) -> tuple:
     """Sort key of a function's names, best first: exported before not (the names its callers know: glibc's
     `abort` before its internal alias `__GI_abort`), glibc's internal aliases (`__GI_`) last, fewer leading
-    underscores (`fflush`, a weak alias, before `_IO_fflush`), global before weak before local, shorter, then
-    alphabetical."""
+    underscores (`fflush`, a weak alias, before `_IO_fflush`), global before weak before local, shorter, a C++
+    base-object constructor or destructor (C2, D2) before the complete-object alias g++ makes of it (C1, D1:
+    the code, and its cold part `...C2Ev.cold`, is the C2 one's), then alphabetical."""
     return (not exported, name.startswith("__GI_"), len(name) - len(name.lstrip("_")),
-            {"STB_GLOBAL": 0, "STB_WEAK": 1}.get(bind, 2), len(name), name)
+            {"STB_GLOBAL": 0, "STB_WEAK": 1}.get(bind, 2), len(name), bool(_COMPLETE_OBJECT.search(name)), name)
 
 
 class Binary:
