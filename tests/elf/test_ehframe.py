@@ -13,6 +13,7 @@ from symbridge.elf.ehframe import _begins_mid_frame
     (b"\x00\x0e\x30\x83\x03", True),  # nop, then CFA rsp + 48
     (b"\x83\x03", True),  # rbx already saved
     (b"\x90\x01", False),  # only the return address, where every call leaves it
+    (b"\x90\x01\x0e\x10", True),  # the return address, then CFA rsp + 16
     (b"\x0c\x07\x08", False),  # def_cfa rsp + 8
     (b"\x0c\x06\x10", True),  # def_cfa rbp + 16: inside a frame-pointer frame
     (b"\x2e\x00\x0e\x20", True),  # GNU_args_size 0, then CFA rsp + 32

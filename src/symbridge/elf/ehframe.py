@@ -106,8 +106,11 @@ def _begins_mid_frame(buf: bytes, pos: int, end: int) -> bool:
         high = op & 0xC0
         if high == 0x40 or op in _ADVANCE:
             return False
-        if high == 0x80:
-            return (op & 0x3F) != RETURN_ADDRESS
+        if high == 0x80:  # offset: a register saved (where the return address is, every entry says alike)
+            if (op & 0x3F) != RETURN_ADDRESS:
+                return True
+            _, pos = _uleb(buf, pos)
+            continue
         if high == 0xC0 or op == 0x00:  # restore, nop
             continue
         if op == _DEF_CFA_OFFSET:
@@ -116,7 +119,11 @@ def _begins_mid_frame(buf: bytes, pos: int, end: int) -> bool:
             reg, pos = _uleb(buf, pos)
             return reg != RSP or _uleb(buf, pos)[0] != 8
         if op in _SAVED:
-            return _uleb(buf, pos)[0] != RETURN_ADDRESS
+            reg, pos = _uleb(buf, pos)
+            if reg != RETURN_ADDRESS:
+                return True
+            _, pos = _uleb(buf, pos) if op == 0x05 else _sleb(buf, pos)
+            continue
         if op == _GNU_ARGS_SIZE:
             _, pos = _uleb(buf, pos)
             continue
