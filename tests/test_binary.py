@@ -2,7 +2,7 @@
 
 import subprocess
 
-from symbridge.binary import Binary, _part_name, cold_parts, name_rank
+from symbridge.binary import Binary, cold_parts, name_rank, part_name
 from tests.fixtures.build import build, cold_build
 
 
@@ -46,10 +46,24 @@ def test_a_function_with_aliases_is_named_by_its_public_name_and_its_cold_part_k
 
 
 def test_a_part_of_a_shared_libc_is_named_without_the_internal_alias_prefix_a_static_libc_lacks():
-    assert _part_name("__GI__IO_fflush.cold") == "_IO_fflush.cold"
-    assert _part_name("__GI___getdelim.part.0") == "__getdelim.part.0"
-    assert _part_name("__GI_memcpy") == "__GI_memcpy"  # not a part: the name glibc's IFUNC symbol has elsewhere
-    assert _part_name("_IO_new_fclose.cold") == "_IO_new_fclose.cold"
+    assert part_name("__GI__IO_fflush.cold") == "_IO_fflush.cold"
+    assert part_name("__GI___getdelim.part.0") == "__getdelim.part.0"
+    assert part_name("__GI_memcpy") == "__GI_memcpy"  # not a part: the name glibc's IFUNC symbol has elsewhere
+    assert part_name("_IO_new_fclose.cold") == "_IO_new_fclose.cold"
+
+
+def test_parts_are_based_on_the_alias_a_part_symbol_names_else_on_the_strong_one():
+    from symbridge.binary import part_bases
+
+    def names(**binds):
+        return {n: (n.startswith("__GI_"), b != "STB_GLOBAL", name_rank(n, b, True)) for n, b in binds.items()}
+
+    aliases = {0x10: names(fflush="STB_WEAK", _IO_fflush="STB_GLOBAL"),
+               0x20: names(fclose="STB_GLOBAL", _IO_fclose="STB_GLOBAL", _IO_new_fclose="STB_LOCAL"),
+               0x30: {"_IO_new_fclose.cold": (False, True, ())},
+               0x40: names(alone="STB_GLOBAL")}
+    chosen = {0x10: "fflush", 0x20: "fclose", 0x30: "_IO_new_fclose.cold", 0x40: "alone"}
+    assert part_bases(aliases, chosen) == {0x10: "_IO_fflush", 0x20: "_IO_new_fclose"}
 
 
 def test_name_rank_prefers_exported_then_plain_names():

@@ -105,6 +105,8 @@ class Binary:
         self._lift_memo: dict = {}  # instruction bytes -> token, shared by this file's functions
         names: dict[int, str] = {}
         extra = dict(extra_starts or {})
+        # the name gcc gives a function's parts (foo.cold) where it is not the function's own name: see _symbol_names
+        self.part_bases: dict[int, str] = {}
         if not ignore_symbols:
             names, from_debug = self._symbol_names(debug_file, use_debug_files)
             for addr in from_debug:
@@ -143,19 +145,23 @@ class Binary:
                     if s.table == "dynsym" and s.defined and s.bind != "STB_LOCAL"}
         dbg = load_image(path, require_code=False) if path is not None else None
         best: dict[int, tuple] = {}
+        aliases: dict[int, dict[str, tuple]] = {}
         from_debug: set[int] = set()
         for sym in self.image.symbols + (dbg.symbols if dbg else []):
             if sym.defined and sym.kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym.address and sym.name:
                 rank = name_rank(sym.name, sym.bind, (sym.address, sym.name) in exported)
                 if sym.address not in best or rank < best[sym.address]:
                     best[sym.address] = rank
+                aliases.setdefault(sym.address, {})[sym.name] = (sym.name.startswith("__GI_"),
+                                                                  sym.bind != "STB_GLOBAL", rank)
+        self.part_bases = part_bases(aliases, {a: r[-1] for a, r in best.items()})
         if dbg:
             from_debug.update(s.address for s in dbg.symbols
                               if s.defined and s.kind in ("STT_FUNC", "STT_GNU_IFUNC") and s.address and s.name)
         # a part gcc split off keeps its own name (foo.cold after the name foo was defined under, not the public
         # alias its owner is named by), which other builds give it too; but not glibc's internal `__GI_` prefix,
         # which a shared libc's parts carry (__GI__IO_fflush.cold) and a static one's do not (_IO_fflush.cold)
-        names = {a: _part_name(r[-1]) for a, r in best.items()}
+        names = {a: part_name(r[-1]) for a, r in best.items()}
         dwarf = [(path, dbg.data)] if dbg else []
         if self.image.has_dwarf:
             dwarf.append((self.path, self.image.data))
@@ -207,7 +213,24 @@ class Binary:
         return f"Binary({str(self.path)!r}, {len(self.functions)} functions)"
 
 
-def _part_name(name: str) -> str:
+def part_bases(aliases: dict[int, dict[str, tuple]], chosen: dict[int, str]) -> dict[int, str]:
+    """For each address with several names, the one gcc names the function's parts after (foo.cold), where it
+    is not the chosen name: the name an existing part symbol is based on, else a strong (global) alias before a
+    weak one, as glibc defines `_IO_fflush` and makes `fflush` a weak alias of it. aliases: address -> name ->
+    (a `__GI_` name, not global, name_rank)."""
+    with_parts = {n.partition(".")[0] for names in aliases.values() for n in names if "." in n.lstrip(".")}
+    out = {}
+    for a, names in aliases.items():
+        if len(names) < 2:
+            continue
+        based = [n for n in names if n in with_parts and "." not in n]
+        base = min(based or names, key=lambda n: names[n])
+        if base != chosen.get(a):
+            out[a] = base
+    return out
+
+
+def part_name(name: str) -> str:
     """A part's name (foo.cold, foo.part.0) without glibc's `__GI_` prefix; other names as they are."""
     if name.startswith("__GI_") and "." in name[5:].lstrip("."):
         return name[5:]

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from symbridge import Binary, analogy, transfer
 from tests.conftest import run_cli, truth_of
 from tests.fixtures.build import build, cold_build, strip_copy
@@ -42,6 +44,22 @@ def test_look_alikes_and_cold_parts_are_named_from_a_library_with_exports_only()
     cold = by_truth["checked_update.cold"]
     assert (cold["name"], cold["via"], cold["reference_address"]) == ("checked_update.cold", ["cold-part"], None)
     assert cold["confidence"] == by_truth["checked_update"]["confidence"]
+
+
+def test_a_cold_part_named_after_its_owner_takes_the_alias_gcc_names_parts_after():
+    """glibc-style aliases from a library with exports only: the owner takes its public name, the weak
+    `sum_bytes`; its cold part, unnamed there, is named as gcc names it, after the strong `_IO_sum_bytes` it was
+    defined as: `_IO_sum_bytes.cold`, the target's own name for it."""
+    lib = build("aliases.c", opt="-O2", kind="shared")
+    if "_IO_sum_bytes.cold" not in {n for ns in truth_of(lib).values() for n in ns}:
+        pytest.skip("this compiler split no cold part off _IO_sum_bytes")
+    ref = build("aliases.c", opt="-O2", kind="shared", strip=True)
+    assert Binary(ref).part_bases[Binary(ref)["sum_bytes"].address] == "_IO_sum_bytes"
+    r = transfer(Binary(ref), Binary(strip_copy(lib), ignore_symbols=True), min_confidence=0.0)
+    truth = truth_of(lib)
+    by_name = {f["name"]: f for f in r["functions"] if f["name"]}
+    assert "_IO_sum_bytes.cold" in truth[by_name["_IO_sum_bytes.cold"]["address"]]
+    assert by_name["_IO_sum_bytes.cold"]["via"] == ["cold-part"] and "sum_bytes" in by_name
 
 
 def test_a_cold_part_leaves_its_owner_the_name_where_the_reference_has_no_cold_parts():

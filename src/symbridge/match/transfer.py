@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..binary import Binary, Function, cold_parts
+from ..binary import Binary, Function, cold_parts, part_name
 from .confidence import Calibrator, signature_agreement
 from .inline import inline_side, inlined_vectors
 from .agreement import match_both_ways
@@ -120,26 +120,32 @@ def transfer(reference: Binary, target: Binary, model=None, *, min_confidence: f
             row["confidence"] = round(float(p), 4)
             if p >= thr and s.name:
                 row["name"] = s.name
-    name_target_cold_parts(rows, p_code, cal.threshold)
+    name_target_cold_parts(rows, p_code, cal.threshold, reference.part_bases)
     rows += [plt_row(f, s_plt.get(f.name) if f.name else None) for f in target.functions if f.is_plt]
     rows.sort(key=lambda r: r["address"])
     return {"reference": str(reference.path), "target": str(target.path), "model": model.name,
             "min_confidence": thr, "functions": rows}
 
 
-def name_target_cold_parts(rows: list[dict], p_code: list[Function], weak: float = 0.0) -> int:
+def name_target_cold_parts(rows: list[dict], p_code: list[Function], weak: float = 0.0,
+                           bases: dict[int, str] | None = None) -> int:
     """Target functions left unnamed that are cold parts of named ones (binary.cold_parts) take the owner's
     name with ``.cold`` and its confidence (``via`` cold-part): a reference without them (a shared library's
-    unnamed internals, another compiler's build) has nothing to name them with. So do those named by a match
-    of their own under `weak` (the calibrated threshold, where a caller asks for every name) and under the
-    owner's confidence: with nothing to pair with, a part is left the reference's leftovers. rows: one per
-    p_code function, in the same order. Returns how many were named."""
+    unnamed internals, another compiler's build) has nothing to name them with. The name is the one gcc gives
+    parts where the reference says which alias that is (`bases`: reference address -> Binary.part_bases; glibc's
+    `fflush` has its part named `_IO_fflush.cold`). So do those named by a match of their own under `weak` (the
+    calibrated threshold, where a caller asks for every name) and under the owner's confidence: with nothing
+    to pair with, a part is left the reference's leftovers. rows: one per p_code function, in the same order.
+    Returns how many were named."""
     taken = {r["name"] for r in rows if r["name"]}
     named = 0
     for c, x in cold_parts(p_code):
         part, owner = rows[c], rows[x]
-        name = f"{owner['name']}.cold" if owner["name"] else None
-        if name is None or name in taken or owner["name"].endswith(".cold"):
+        if not owner["name"] or owner["name"].endswith(".cold"):
+            continue
+        base = (bases or {}).get(owner["reference_address"], owner["name"])
+        name = part_name(f"{base}.cold")
+        if name in taken:
             continue
         if part["name"] and not part["confidence"] < min(weak, owner["confidence"]):
             continue
