@@ -114,6 +114,7 @@ class Binary:
         if extra_names:
             for addr, name in extra_names.items():
                 names[addr] = name
+                self.part_bases.pop(addr, None)  # the analyst's name is the one its parts follow
                 extra.setdefault(addr, "names-file")
         with gc_paused():
             found = discover(self.image, use_symbols=not ignore_symbols, extra_starts=extra)
