@@ -155,10 +155,12 @@ def test_help_in_an_80_column_terminal_shows_every_option_name_whole():
             yield path + [name]
             yield from commands(cmd, path + [name])
 
+    import sys
+
     env = dict(os.environ, COLUMNS="80")
     for path in commands(get_command(app), []):
-        exe = shutil.which("symbridge")
-        r = subprocess.run([exe, *path, "--help"], capture_output=True, text=True, env=env, timeout=120)
+        r = subprocess.run([sys.executable, "-m", "symbridge", *path, "--help"], capture_output=True, text=True,
+                           env=env, timeout=120)
         assert r.returncode == 0 and "…" not in r.stdout, (path, r.stdout)
 
 
