@@ -105,10 +105,10 @@ class Binary:
         self._lift_memo: dict = {}  # instruction bytes -> token, shared by this file's functions
         names: dict[int, str] = {}
         extra = dict(extra_starts or {})
-        # the name gcc gives a function's parts (foo.cold) where it is not the function's own name: see _symbol_names
+        # the name gcc gives a function's parts (foo.cold) where it is not the function's own name (part_bases)
         self.part_bases: dict[int, str] = {}
         if not ignore_symbols:
-            names, from_debug = self._symbol_names(debug_file, use_debug_files)
+            names, from_debug, self.part_bases = self._symbol_names(debug_file, use_debug_files)
             for addr in from_debug:
                 extra.setdefault(addr, "debug")
         if extra_names:
@@ -135,34 +135,32 @@ class Binary:
             if f.name:
                 self._by_name.setdefault(f.name, i)
 
-    def _symbol_names(self, debug_file, use_debug_files: bool) -> tuple[dict[int, str], set[int]]:
+    def _symbol_names(self, debug_file, use_debug_files: bool) -> tuple[dict[int, str], set[int], dict[int, str]]:
         """The name of each function with a symbol, in this file's symbol tables or a separate debug file's
-        .symtab (name_rank picks among aliases), else from DWARF; and the addresses that the debug file or
-        DWARF name (function starts of source "debug")."""
+        .symtab (name_rank picks among aliases), else from DWARF; the addresses that the debug file or DWARF
+        name (function starts of source "debug"); and part_bases."""
         path = Path(debug_file) if debug_file else (find_debug_file(self.image) if use_debug_files else None)
         if debug_file and not path.is_file():
             raise UsageError(f"{path}: debug file not found")
         exported = {(s.address, s.name) for s in self.image.symbols
                     if s.table == "dynsym" and s.defined and s.bind != "STB_LOCAL"}
         dbg = load_image(path, require_code=False) if path is not None else None
-        best: dict[int, tuple] = {}
-        aliases: dict[int, dict[str, tuple]] = {}
+        aliases: dict[int, dict[str, tuple]] = {}  # address -> name -> its best (a `__GI_` name, not global, rank)
         from_debug: set[int] = set()
         for sym in self.image.symbols + (dbg.symbols if dbg else []):
             if sym.defined and sym.kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym.address and sym.name:
-                rank = name_rank(sym.name, sym.bind, (sym.address, sym.name) in exported)
-                if sym.address not in best or rank < best[sym.address]:
-                    best[sym.address] = rank
-                aliases.setdefault(sym.address, {})[sym.name] = (sym.name.startswith("__GI_"),
-                                                                  sym.bind != "STB_GLOBAL", rank)
-        self.part_bases = part_bases(aliases, {a: r[-1] for a, r in best.items()})
+                key = (sym.name.startswith("__GI_"), sym.bind != "STB_GLOBAL",
+                       name_rank(sym.name, sym.bind, (sym.address, sym.name) in exported))
+                at = aliases.setdefault(sym.address, {})
+                at[sym.name] = min(at.get(sym.name, key), key)
+        chosen = {a: min(key[2] for key in at.values())[-1] for a, at in aliases.items()}
         if dbg:
             from_debug.update(s.address for s in dbg.symbols
                               if s.defined and s.kind in ("STT_FUNC", "STT_GNU_IFUNC") and s.address and s.name)
         # a part gcc split off keeps its own name (foo.cold after the name foo was defined under, not the public
         # alias its owner is named by), which other builds give it too; but not glibc's internal `__GI_` prefix,
         # which a shared libc's parts carry (__GI__IO_fflush.cold) and a static one's do not (_IO_fflush.cold)
-        names = {a: part_name(r[-1]) for a, r in best.items()}
+        names = {a: part_name(name) for a, name in chosen.items()}
         dwarf = [(path, dbg.data)] if dbg else []
         if self.image.has_dwarf:
             dwarf.append((self.path, self.image.data))
@@ -171,7 +169,7 @@ class Binary:
                 names.setdefault(addr, name)
                 from_debug.add(addr)
         return ({a: n for a, n in names.items() if self.image.is_code(a)},
-                {a for a in from_debug if self.image.is_code(a)})
+                {a for a in from_debug if self.image.is_code(a)}, part_bases(aliases, chosen))
 
     def spend_lift_budget(self, instructions: int) -> None:
         """Count lifted instructions against this file's budget (also those a helper process lifted)."""
