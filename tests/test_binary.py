@@ -73,6 +73,8 @@ def test_name_rank_prefers_exported_then_plain_names():
     assert name_rank("fflush", "STB_WEAK", True) < name_rank("_IO_fflush", "STB_GLOBAL", True)
     assert name_rank("printf", "STB_GLOBAL", True) < name_rank("_IO_printf", "STB_GLOBAL", True)
     assert name_rank("foo", "STB_GLOBAL", False) < name_rank("foo", "STB_LOCAL", False)
+    # libnsl's internal aliases are __EI_ (every public name of libnsl.so.1 is an old version)
+    assert name_rank("xdr_keydat", "STB_GLOBAL", True, compat=True) < name_rank("__EI_xdr_keydat", "STB_LOCAL", False)
     # g++ defines the base-object constructor and makes the complete-object one an alias of it
     assert name_rank("_ZNSt6localeC2Ev", "STB_GLOBAL", True) < name_rank("_ZNSt6localeC1Ev", "STB_GLOBAL", True)
     assert name_rank("_ZNSt8numpunctIcED2Ev", "STB_GLOBAL", True) < name_rank("_ZNSt8numpunctIcED1Ev", "STB_GLOBAL",
@@ -107,3 +109,21 @@ def test_a_part_that_a_landing_pad_jumps_to_is_a_cold_part_by_its_frame():
     assert ("main.cold", "main") in found
     assert all(part == owner + ".cold" for part, owner in found)
     assert b["main.cold"].address in b.mid_frame_starts and b["main"].address not in b.mid_frame_starts
+
+
+def test_an_old_symbol_version_is_named_by_its_own_code_and_todays_version_keeps_the_public_name():
+    """glibc's memcpy@GLIBC_2.2.5 is the code of __memmove_sse2_unaligned, memcpy@@GLIBC_2.14 today's memcpy: the
+    old version (the hidden bit of .gnu.version, one `@` in .symtab) is named by its other names, if any."""
+    from pathlib import Path
+
+    script = Path(__file__).parent / "fixtures" / "src" / "versioned.map"
+    lib = build("versioned.c", opt="-O2", kind="shared", extra=[f"-Wl,--version-script={script}"])
+    syms = nm_names(lib)
+    old, new = syms["scale_v1"], syms["scale_v2"]
+    compat = {(s.name, s.table) for s in Binary(lib).image.symbols if s.compat}
+    assert compat == {("scale", "dynsym"), ("scale@VERS_1", "symtab")}
+    b = Binary(lib)
+    assert b.function_at(old).name == "scale_v1"
+    assert b.function_at(new).name == "scale"
+    assert name_rank("scale", "STB_GLOBAL", True, compat=True) > name_rank("scale_v1", "STB_LOCAL", False)
+    assert name_rank("scale", "STB_GLOBAL", True, compat=True) < name_rank("__GI_scale", "STB_LOCAL", False)

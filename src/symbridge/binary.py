@@ -76,13 +76,14 @@ class Function:
 _COMPLETE_OBJECT = re.compile(r"[CD]1E")  # an Itanium C++ complete-object constructor or destructor (C1, D1)
 
 
-def name_rank(name: str, bind: str, exported: bool) -> tuple:
-    """Sort key of a function's names, best first: exported before not (the names its callers know: glibc's
-    `abort` before its internal alias `__GI_abort`), glibc's internal aliases (`__GI_`) last, fewer leading
-    underscores (`fflush`, a weak alias, before `_IO_fflush`), global before weak before local, shorter, a C++
-    base-object constructor or destructor (C2, D2) before the complete-object alias g++ makes of it (C1, D1:
-    the code, and its cold part `...C2Ev.cold`, is the C2 one's), then alphabetical."""
-    return (not exported, name.startswith("__GI_"), len(name) - len(name.lstrip("_")),
+def name_rank(name: str, bind: str, exported: bool, compat: bool = False) -> tuple:
+    """Sort key of a function's names, best first: glibc's internal aliases (`__GI_abort`, and `__EI_` in
+    libnsl) last; before them, an old symbol version kept for old programs (glibc's `memcpy@GLIBC_2.2.5` is the
+    code of `__memmove_sse2_unaligned`, not today's `memcpy`); exported before not (the names its callers know);
+    fewer leading underscores (`fflush`, a weak alias, before `_IO_fflush`), global before weak before local,
+    shorter, a C++ base-object constructor or destructor (C2, D2) before the complete-object alias g++ makes of
+    it (C1, D1: the code, and its cold part `...C2Ev.cold`, is the C2 one's), then alphabetical."""
+    return (name.startswith(("__GI_", "__EI_")), compat, not exported, len(name) - len(name.lstrip("_")),
             {"STB_GLOBAL": 0, "STB_WEAK": 1}.get(bind, 2), len(name), bool(_COMPLETE_OBJECT.search(name)), name)
 
 
@@ -150,7 +151,7 @@ class Binary:
         for sym in self.image.symbols + (dbg.symbols if dbg else []):
             if sym.defined and sym.kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym.address and sym.name:
                 key = (sym.name.startswith("__GI_"), sym.bind != "STB_GLOBAL",
-                       name_rank(sym.name, sym.bind, (sym.address, sym.name) in exported))
+                       name_rank(sym.name, sym.bind, (sym.address, sym.name) in exported, sym.compat))
                 at = aliases.setdefault(sym.address, {})
                 at[sym.name] = min(at.get(sym.name, key), key)
         chosen = {a: min(key[2] for key in at.values())[-1] for a, at in aliases.items()}

@@ -85,6 +85,9 @@ class Symbol:
     bind: str
     defined: bool
     table: str  # "symtab" | "dynsym"
+    # an old version kept for programs linked against it (`memcpy@GLIBC_2.2.5`, not `memcpy@@GLIBC_2.14`): the
+    # hidden bit of its .gnu.version entry, or a single `@` in a .symtab name; no program links it now
+    compat: bool = False
 
 
 @dataclass
@@ -457,11 +460,23 @@ def _symbols(elf: ELFFile, img: ElfImage, path: Path) -> dict[int, _SymbolTable]
         if sec["sh_type"] == "SHT_NOBITS":
             continue
         syms = tables[sec["sh_offset"]] = _SymbolTable(img.data, sec, path)
-        for name, info, shndx, value, size in zip(syms.names, syms.info, syms.shndx, syms.value, syms.size):
+        hidden = _hidden_versions(img, len(syms)) if table == ".dynsym" else None
+        for i, (name, info, shndx, value, size) in enumerate(zip(syms.names, syms.info, syms.shndx, syms.value,
+                                                                 syms.size)):
+            compat = hidden[i] if hidden is not None else ("@" in name and "@@" not in name)
             img.symbols.append(Symbol(
                 name=name, address=value, size=size, kind=_STT.get(info & 0xF, str(info & 0xF)),
-                bind=_STB.get(info >> 4, str(info >> 4)), defined=shndx != 0, table=table[1:]))
+                bind=_STB.get(info >> 4, str(info >> 4)), defined=shndx != 0, table=table[1:], compat=compat))
     return tables
+
+
+def _hidden_versions(img: ElfImage, count: int) -> list[bool] | None:
+    """Whether each .dynsym entry's .gnu.version entry has the hidden bit (0x8000: a non-default version, which
+    readelf writes with one `@`); None without a usable .gnu.version."""
+    sec = next((s for s in img.sections if s.type == "SHT_GNU_versym"), None)
+    if sec is None or sec.size < 2 * count or sec.offset + 2 * count > len(img.data):
+        return None
+    return (np.frombuffer(img.data, "<u2", count=count, offset=sec.offset) & 0x8000).astype(bool).tolist()
 
 
 def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget, tables: dict[int, _SymbolTable]) -> None:
