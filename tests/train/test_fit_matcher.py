@@ -138,3 +138,19 @@ def test_centred_isotonic_map_keeps_the_scores_order_and_the_steps_calibration()
     for lo in (0.0, 0.5, 0.9):  # still calibrated: mean confidence against the share right, by band
         band = (p >= lo) & (p < lo + 0.1)
         assert abs(q[band].mean() - y[band].mean()) < 0.05
+
+
+def test_rebuild_pairs_of_other_compilers_and_levels_are_drawn_as_their_own_kind():
+    from symbridge.train.fit_matcher import heldout_pairs
+
+    def pair(kind, ref, tgt):
+        return {"kind": kind, "source_package": "a", "reference": f"train/a/{ref}/libx.so",
+                "target": f"train/a/{tgt}/libx.so"}
+    pairs = [pair("cross-opt", "gcc-O0", "gcc-O3"), pair("cross-compiler-opt", "clang-O0", "gcc-O3"),
+             pair("cross-opt", "gcc-O2", "gcc-O3"), pair("cross-release", "x", "y")]
+    rows = [{"relpath": p["target"], "size": 50_000} for p in pairs]
+    assert "mixed-rebuild" not in heldout_pairs(pairs, rows, set(), min_bytes=20_000)
+    got = heldout_pairs(pairs, rows, set(), min_bytes=20_000, mixed=True)
+    assert [(p["reference"], p["target"]) for p in got["mixed-rebuild"]] == [
+        ("train/a/clang-O0/libx.so", "train/a/gcc-O3/libx.so"), ("train/a/gcc-O2/libx.so", "train/a/gcc-O3/libx.so")]
+    assert [p["target"] for p in got["cross-opt"]] == ["train/a/gcc-O3/libx.so"]
