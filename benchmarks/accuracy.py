@@ -37,7 +37,9 @@ KIND_TITLES = {
     "cross-opt": "rebuild gcc -O0 -> gcc -O3",
     "cross-compiler": "rebuild gcc -O2 -> clang -O2",
     "cross-version": "rebuild bullseye source -> trixie source (same compiler/flags)",
+    "cross-everything": "rebuild clang -O0 -> gcc -O3 and gcc -O3 -> clang -O0",
 }
+ADDED_KINDS = ("cross-release-static", "cross-everything")  # kinds this benchmark adds to DESIGN.md's
 
 
 @dataclass
@@ -458,10 +460,12 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
         # with few wrong matches, each moves a kind's AUROC by 1/wrong: the count says how far to trust it
         L.append("AUROC by kind (wrong matches): " + ", ".join(
             f"{k} {auroc_of(c):.3f} ({sum(not ok for _, ok in c)})" for k, c in per_kind.items()))
-        design = [c for k, cs in per_kind.items() if k != "cross-release-static" for c in cs]
-        if "cross-release-static" in per_kind and design:
-            L.append(f"The kinds of DESIGN.md's dev-eval pairs alone (the static archives, a kind this benchmark adds, "
-                     f"aside): ECE {ece_of(design):.3f}, AUROC {auroc_of(design):.3f} over {len(design)} matches")
+        L.append("ECE by kind: " + ", ".join(f"{k} {ece_of(c):.3f}" for k, c in per_kind.items()))
+        design = [c for k, cs in per_kind.items() if k not in ADDED_KINDS for c in cs]
+        if set(per_kind) & set(ADDED_KINDS) and design:
+            L.append(f"The kinds of DESIGN.md's dev-eval pairs alone (the kinds this benchmark adds, "
+                     f"{' and '.join(ADDED_KINDS)}, aside): ECE {ece_of(design):.3f}, "
+                     f"AUROC {auroc_of(design):.3f} over {len(design)} matches")
         kept = [c for ps in by_kind.values() for d in ps
                 for c, r in zip(d.transfer["confidences"], d.transfer["renamed"]) if not r]
         L.append(f"Diagnostic: AUROC {auroc_of(kept):.3f} with the {len(conf) - len(kept)} wrong names that look like "
