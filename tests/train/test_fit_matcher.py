@@ -140,17 +140,21 @@ def test_centred_isotonic_map_keeps_the_scores_order_and_the_steps_calibration()
         assert abs(q[band].mean() - y[band].mean()) < 0.05
 
 
-def test_rebuild_pairs_of_other_compilers_and_levels_are_drawn_as_their_own_kind():
+def test_rebuild_pairs_of_other_compilers_and_levels_are_drawn_as_their_own_kinds():
     from symbridge.train.fit_matcher import heldout_pairs
 
     def pair(kind, ref, tgt):
         return {"kind": kind, "source_package": "a", "reference": f"train/a/{ref}/libx.so",
                 "target": f"train/a/{tgt}/libx.so"}
-    pairs = [pair("cross-opt", "gcc-O0", "gcc-O3"), pair("cross-compiler-opt", "clang-O0", "gcc-O3"),
-             pair("cross-opt", "gcc-O2", "gcc-O3"), pair("cross-release", "x", "y")]
+    pairs = [pair("cross-opt", "gcc-O0", "gcc-O3"), pair("cross-compiler-opt", "gcc-O3", "clang-O0"),
+             pair("cross-opt", "gcc-O2", "gcc-O3"), pair("cross-compiler-opt", "gcc-O1", "clang-O3"),
+             pair("cross-release", "x", "y")]
     rows = [{"relpath": p["target"], "size": 50_000} for p in pairs]
-    assert "mixed-rebuild" not in heldout_pairs(pairs, rows, set(), min_bytes=20_000)
+    plain = heldout_pairs(pairs, rows, set(), min_bytes=20_000)
+    assert not {"mixed-rebuild", "cross-everything"} & set(plain)
     got = heldout_pairs(pairs, rows, set(), min_bytes=20_000, mixed=True)
+    assert [(p["reference"], p["target"]) for p in got["cross-everything"]] == [
+        ("train/a/gcc-O3/libx.so", "train/a/clang-O0/libx.so")]
     assert [(p["reference"], p["target"]) for p in got["mixed-rebuild"]] == [
-        ("train/a/clang-O0/libx.so", "train/a/gcc-O3/libx.so"), ("train/a/gcc-O2/libx.so", "train/a/gcc-O3/libx.so")]
+        ("train/a/gcc-O2/libx.so", "train/a/gcc-O3/libx.so"), ("train/a/gcc-O1/libx.so", "train/a/clang-O3/libx.so")]
     assert [p["target"] for p in got["cross-opt"]] == ["train/a/gcc-O3/libx.so"]

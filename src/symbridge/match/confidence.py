@@ -16,7 +16,7 @@ FEATURES = ("sim", "margin", "support", "log_size", "size_ratio", "top1", "rever
             "support_ratio", "mutual_sim", "order_support", "seed_share", "order_run", "size_dev",
             "sim_rel", "caller_diff", "n_close") + tuple("via_" + v for v in VIAS) + (
                 "identical_size", "conflict", "callee_diff", "reverse_margin", "rank", "reverse_agrees",
-                "plain_agrees", "members_agree", "views_agree", "signature_agrees", "nearby")
+                "plain_agrees", "members_agree", "views_agree", "signature_agrees", "nearby", "sim_median")
 # How more of a feature may move the confidence (+1 up, -1 down, 0 either way): the trees are held to it, so
 # that stronger evidence never lowers a confidence, also for pairs unlike those of the fit.
 MONOTONE = {"sim": 1, "margin": 1, "support": 1, "size_ratio": -1, "top1": 1, "reverse_top1": 1,
@@ -56,7 +56,9 @@ def match_features(sim: float, margin: float, support: int, size_p: int, size_s:
     signature_agreement; `nearby`: the share of the 8 target functions around it in address order (4 each
     side) whose match is sure (a symbol, identical code, or mutual nearest neighbours at similarity 0.8 or
     more): where two binaries share part of their code, a match inside the shared part has sure ones around
-    it, and one out in the other part has none."""
+    it, and one out in the other part has none. `sim_median` is also a feature of its own, free to move the
+    confidence either way: how far apart the two builds are (clang -O0 against gcc -O3 is far, two releases
+    built alike are near), against which the same similarity means more or less."""
     return [sim, margin, math.log1p(support), math.log2(max(size_p, 1)),
             abs(math.log2(max(size_p, 1) / max(size_s, 1))), float(top1), float(reverse_top1),
             math.log1p(degree), support / max(degree, 1), sim * float(top1 and reverse_top1), order_support,
@@ -67,7 +69,7 @@ def match_features(sim: float, margin: float, support: int, size_p: int, size_s:
                                                            reverse_margin, float(rank), float(reverse_agrees),
                                                            float(plain_agrees), float(members_agree),
                                                            float(views_agree), float(signature_agrees),
-                                                           float(nearby)]
+                                                           float(nearby), sim_median]
 
 
 def signature_agreement(a, b) -> float:
@@ -107,7 +109,7 @@ class Calibrator:
     coef: list[float] = field(default_factory=lambda: [6.0, 8.0, 0.8, 0.3, -0.8, 0.5, 0.5, 0.0, 0.5, 0.5, 0.5,
                                                        1.0, 1.0, -0.5, 2.0, -0.5, -0.5,
                                                        3.0, 2.0, 1.0, 0.0, 0.5, 0.3, 0.3, 0.2,
-                                                       -0.5, -0.3, 2.0, -0.2, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5])
+                                                       -0.5, -0.3, 2.0, -0.2, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0])
     intercept: float = -6.0
     iso_x: list[float] = field(default_factory=list)  # isotonic map of sigmoid(raw score)
     iso_y: list[float] = field(default_factory=list)

@@ -3,15 +3,16 @@
     python -m symbridge.train.fit_matcher --model src/symbridge/model/weights/symbridge-default.safetensors
 
 Pairs: train pairs of the packages the model was not trained on (`--model-packages`; a model is too sure of
-functions it has seen, and a calibration fitted there is overconfident elsewhere), of the kinds the
-benchmark scores (`hard_pair`), plus pairs of two different programs or libraries (of two packages, so that
-matches of functions that have no counterpart are in the fit, and of one package and build, which share
-part of their code: the seed's own setting; and a shared library, names of its exports only, against a static
-program that links the same package's archive with glibc: `symbridge.train.shared_static`). Each match of the
-matcher becomes one example (its evidence -> was the name right?). Boosted trees (or logistic regression),
-then isotonic regression on their out-of-fold scores; the threshold is the lowest confidence at which the
-names given are still >= 98 % right (and >= 97 % on each kind of pair; out of fold). `--examples` refits the
-calibration alone from an earlier `--dump`.
+functions it has seen, and a calibration fitted there is overconfident elsewhere), of the kinds the benchmark
+scores (`hard_pair`), rebuilds of other compilers and levels (`other_rebuild`: another compiler and -O0
+against -O3 both ways round, and the rest), plus pairs of two different programs or libraries (of two
+packages, so that matches of functions that have no counterpart are in the fit, and of one package and build,
+which share part of their code: the seed's own setting; and a shared library, names of its exports only,
+against a static program that links the same package's archive with glibc: `symbridge.train.shared_static`).
+Each match of the matcher becomes one example (its evidence -> was the name right?). Boosted trees (or
+logistic regression), then isotonic regression on their out-of-fold scores; the threshold is the lowest
+confidence at which the names given are still >= 98 % right (and >= 97 % on each kind of pair; out of fold).
+`--examples` refits the calibration alone from an earlier `--dump`.
 """
 
 from __future__ import annotations
@@ -82,11 +83,14 @@ def hard_pair(p: dict) -> bool:
     return p["kind"] == "cross-version"  # bookworm's and trixie's (or sid's) source, one compiler and flags
 
 
-def mixed_rebuild(p: dict) -> bool:
-    """Rebuild pairs of the other compilers and levels (clang -O0 -> gcc -O3, gcc -O3 -> clang -O0, gcc -O2 ->
-    -O3...): benchmarks score a few combinations, users bring any, and a calibration fitted on those few alone
-    was too unsure on the others (ECE 0.07-0.11 on dev-eval's clang -O0 <-> gcc -O3)."""
-    return p["kind"] in ("cross-opt", "cross-compiler", "cross-compiler-opt") and not hard_pair(p)
+def other_rebuild(p: dict) -> str | None:
+    """The kind of draw of a rebuild pair of other compilers and levels than the benchmark's, or None: users
+    bring any. "cross-everything": another compiler and -O0 against -O3 (used both ways round), the widest
+    gap; "mixed-rebuild": the rest (gcc -O2 -> -O3, clang -Os -> gcc -O1...)."""
+    if p["kind"] not in ("cross-opt", "cross-compiler", "cross-compiler-opt") or hard_pair(p):
+        return None
+    levels = {lvl for path in (p["reference"], p["target"]) for lvl in ("-O0/", "-O3/") if lvl in path}
+    return "cross-everything" if p["kind"] == "cross-compiler-opt" and len(levels) == 2 else "mixed-rebuild"
 
 
 def heldout_pairs(pairs: list[dict], rows: list[dict], seen: set[str], min_bytes: int,
@@ -101,8 +105,8 @@ def heldout_pairs(pairs: list[dict], rows: list[dict], seen: set[str], min_bytes
         if p["source_package"] not in seen and size.get(p["target"], 0) >= min_bytes:
             if hard_pair(p):
                 by_kind[p["kind"]].append(p)
-            elif mixed and mixed_rebuild(p):
-                by_kind["mixed-rebuild"].append(p)
+            elif mixed and (kind := other_rebuild(p)):
+                by_kind[kind].append(p)
     return by_kind
 
 
@@ -161,7 +165,7 @@ def classifier(kind: str):
     from sklearn.linear_model import LogisticRegression
 
     if kind == "trees":
-        return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=8,
+        return HistGradientBoostingClassifier(max_iter=400, learning_rate=0.05, max_leaf_nodes=8,
                                               min_samples_leaf=40, monotonic_cst=[MONOTONE.get(f, 0) for f in FEATURES],
                                               early_stopping=False, random_state=0)
     return LogisticRegression(C=1.0, max_iter=2000)
@@ -231,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-bytes", type=int, default=20000, help="Leave out targets smaller than this.")
     ap.add_argument("--per-kind", type=int, default=16)
     ap.add_argument("--mixed", type=int, default=16,
-                    help="Rebuild pairs of other compilers and levels than the benchmark's (mixed_rebuild).")
+                    help="Rebuild pairs of other compilers and levels than the benchmark's (other_rebuild).")
+    ap.add_argument("--everything", type=int, default=16,
+                    help="Rebuild pairs of another compiler and -O0 against -O3, each used both ways round.")
     ap.add_argument("--unrelated", type=int, default=16)
     ap.add_argument("--related", type=int, default=16,
                     help="Pairs of two different programs or libraries of one package and one build.")
@@ -266,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     seen = read_list(a.model_packages)
     rows = read_manifest(a.manifest)
     by_kind = heldout_pairs(pairs, rows, seen, a.min_bytes, mixed=True)
-    later = ("cross-version", "mixed-rebuild")  # kinds added since: their own draw below, so that the others'
-    # stay as they were
+    later = ("cross-version", "mixed-rebuild", "cross-everything")  # kinds added since: their own draw below,
+    # so that the others' stay as they were
     chosen = [(a.corpus / p["reference"], a.corpus / p["target"], p["kind"])
               for kind, ps in sorted(by_kind.items()) if kind not in later
               for p in rng.sample(ps, min(a.per_kind, len(ps)))]
@@ -293,9 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         chosen.append((lib, prog, "shared-static"))
     for kind in later:
         ps = by_kind.get(kind, [])
-        n = a.mixed if kind == "mixed-rebuild" else a.per_kind
-        chosen += [(a.corpus / p["reference"], a.corpus / p["target"], kind)
-                   for p in random.Random(a.seed).sample(ps, min(n, len(ps)))]
+        n = {"mixed-rebuild": a.mixed, "cross-everything": a.everything}.get(kind, a.per_kind)
+        for p in random.Random(a.seed).sample(ps, min(n, len(ps))):
+            chosen.append((a.corpus / p["reference"], a.corpus / p["target"], kind))
+            if kind == "cross-everything":  # the other way round is another task (-O0 named from -O3)
+                chosen.append((a.corpus / p["target"], a.corpus / p["reference"], kind))
     if a.missing_packages:
         for package in sorted({package_of(path, a.corpus) for ref, tgt, _ in chosen for path in (ref, tgt)
                                if not path.exists()}):
