@@ -116,3 +116,18 @@ def test_names_under_the_threshold_are_not_given_but_stay_on_the_curve():
     assert out["named"] == 0 and out["right"] == 0
     assert [c[:2] for c in out["curve"]] == [(0.5, True), (0.5, True)]
     assert accuracy.operating_points(out["curve"], 2) == (1.0, 1.0)
+
+
+def test_a_pool_may_be_drawn_from_pairs_other_than_the_querys():
+    import numpy as np
+
+    xs = np.array([[1, 0, 0]], dtype=np.float32)
+    d = accuracy.PairData("cross-everything", "dev-eval/a/x", {"model": xs},
+                          {"model": np.array([[0.8, 0.6, 0]], dtype=np.float32)}, [0], [0], 1,
+                          tnames=[frozenset({"foo"})], qnames=["foo"])
+    # the population: another pair's target, where `foo` (the query's own function built another way) is left
+    # out and `bar` beats the true counterpart
+    e = accuracy.PairData("cross-opt", "dev-eval/a/y", {"model": xs},
+                          {"model": np.array([[1, 0, 0], [0.9, 0.1, 0]], dtype=np.float32)}, [], [], 2,
+                          tnames=[frozenset({"foo"}), frozenset({"bar"})], qnames=[])
+    assert accuracy.pooled([d], [e], "model", k=2)[::2] == (0.0, 1)
