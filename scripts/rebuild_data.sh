@@ -10,7 +10,7 @@
 #   scripts/rebuild_data.sh all           # both, one after the other
 #
 # Then: python -m symbridge.train.fit_matcher --no-fit-params --per-kind 40 --related 40 --unrelated 24 \
-#         --corpus "$DATA/corpus"  and  scripts/retrain.sh measure.
+#         --mixed 40 --everything 30 --corpus "$DATA/corpus"  and  scripts/retrain.sh measure.
 # The corpus builder runs from a worktree of HEAD ($DATA/tree), so that the manifests it writes do not
 # rewrite the committed ones. The steps run one after the other: two builders updating a suite's apt lists
 # at once fail on its lock. DATA defaults to /work/data. The model-train packages' rebuilds, needed only to
@@ -48,17 +48,17 @@ calibration_data() {
     corpus train-downloads --split train
     # the packages of the calibration's draw whose files are still missing: rebuilds (first pass is enough)
     for p in $(python -m symbridge.train.fit_matcher --missing-packages --per-kind 40 --related 40 \
-               --unrelated 24 --corpus "$CORPUS"); do
+               --unrelated 24 --mixed 40 --everything 30 --corpus "$CORPUS"); do
         corpus "rebuild-$p" --split train --rebuild --first-pass --only "$p" || echo "failed: $p (see its log)"
     done
     # the cross-version pairs' newer source: trixie's, or sid's where the mirror no longer has trixie's (gcc -O2)
     for p in $(python -m symbridge.train.fit_matcher --missing-packages --per-kind 40 --related 40 \
-               --unrelated 24 --corpus "$CORPUS"); do
+               --unrelated 24 --mixed 40 --everything 30 --corpus "$CORPUS"); do
         corpus "rebuild-cv-$p" --split train --rebuild --suite bookworm trixie sid --compilers gcc --opts=-O2 \
             --only "$p" || echo "failed: $p (see its log)"
     done
     echo "still missing: $(python -m symbridge.train.fit_matcher --missing-packages --per-kind 40 --related 40 \
-          --unrelated 24 --corpus "$CORPUS" | tr '\n' ' ')"
+          --unrelated 24 --mixed 40 --everything 30 --corpus "$CORPUS" | tr '\n' ' ')"
     # static programs of bookworm's -dev archives, the targets of fit_matcher's shared-static pairs (a minute)
     python -m symbridge.train.shared_static --suite bookworm --corpus "$CORPUS" >>"$DATA/logs/shared-static.log" 2>&1
 }

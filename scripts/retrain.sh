@@ -62,11 +62,11 @@ ship)
     for r in $RUNS; do args+=("$DATA/runs/$r/last.safetensors"); done
     python -m symbridge.train.finalize "${args[@]}" --bits 4 --corpus "$DATA/corpus"  # eight members: 4-bit tables
     python -m symbridge.train.fit_matcher --no-fit-params --per-kind 40 --related 40 --unrelated 24 \
-        --corpus "$DATA/corpus" --dump "$DATA/fit-examples.npz"
+        --mixed 40 --everything 30 --corpus "$DATA/corpus" --dump "$DATA/fit-examples.npz"
     ;;
 measure)
     python benchmarks/accuracy.py --kinds cross-release cross-release-static cross-opt cross-compiler cross-version \
-        --max-pairs 12 --corpus "$DATA/corpus"
+        cross-everything --max-pairs 12 --corpus "$DATA/corpus"
     python benchmarks/partial_overlap.py
     ;;
 *)
