@@ -14,15 +14,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .errors import SymbridgeError, UsageError
-from .model.parallel import MIN_FUNCTIONS
+from .model.parallel import MAX_WORKERS, MIN_FUNCTIONS
 
 # markdown: a docstring's paragraphs are reflowed to the terminal (rich mode kept each source line break)
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode="markdown",
                   help="Name the functions of stripped x86-64 ELF binaries from a reference that has symbols.\n\n"
                        "Start with `symbridge demo`, then `symbridge transfer REFERENCE TARGET -o NAMED`.\n\n"
-                       f"Binaries of {MIN_FUNCTIONS:,} functions or more are lifted on two CPU cores; "
-                       "SYMBRIDGE_WORKERS=1 keeps one.")
+                       f"Binaries of {MIN_FUNCTIONS:,} functions or more are lifted and matched on up to "
+                       f"{MAX_WORKERS} CPU cores; SYMBRIDGE_WORKERS=N sets how many (1 keeps one).")
 index_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                         help="A library of known functions (SQLite + vector index).")
 app.add_typer(index_app, name="index")

@@ -95,3 +95,40 @@ def test_progress_hears_each_agreement_run_taken_up_in_this_process(monkeypatch)
     match_both_ways(ref, tgt, Params(), members, views, announce=lambda k, n: heard.append((k, n)))
     ks = [k for k, _ in heard]  # the runs this process took; the child's are not announced from there
     assert ks == sorted(set(ks)) and all(n == 6 and 1 <= k <= 6 for k, n in heard)
+
+
+def test_three_children_give_the_same_evidence_as_one_process(monkeypatch, tmp_path):
+    ref, tgt, members, views = pair_with_views()
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
+    alone = evidence(match_both_ways(ref, tgt, Params(), members, views))
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "4")
+    monkeypatch.setattr(runs, "MIN_FUNCTIONS", 0)
+    parent, real = os.getpid(), Matcher.run
+
+    def run(self, candidates=None):  # notes which process runs each matching; each takes a while
+        time.sleep(1.0 if os.getpid() == parent else 0.3)
+        with open(tmp_path / "pids", "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return real(self, candidates)
+
+    monkeypatch.setattr(Matcher, "run", run)
+    assert evidence(match_both_ways(ref, tgt, Params(), members, views)) == alone
+    pids = (tmp_path / "pids").read_text().split()
+    assert len(pids) == 7 and 3 <= len(set(pids)) <= 4  # the children shared the six agreement runs
+
+
+def test_children_are_held_to_what_memory_allows(monkeypatch, tmp_path):
+    ref, tgt, members, views = pair_with_views()
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "4")
+    monkeypatch.setattr(runs, "MIN_FUNCTIONS", 0)
+    monkeypatch.setattr(runs, "affordable", lambda each: 1)
+    real = Matcher.run
+
+    def run(self, candidates=None):
+        with open(tmp_path / "pids", "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return real(self, candidates)
+
+    monkeypatch.setattr(Matcher, "run", run)
+    match_both_ways(ref, tgt, Params(), members, views)
+    assert len(set((tmp_path / "pids").read_text().split())) <= 2

@@ -1,4 +1,4 @@
-"""Lifting, featurizing and embedding on two cores gives the same vectors and facts as one core."""
+"""Lifting, featurizing and embedding on several cores gives the same vectors and facts as one core."""
 
 import os
 
@@ -81,5 +81,63 @@ def test_merged_groups_split_over_two_processes_embed_like_one(monkeypatch):
     monkeypatch.setattr(parallel, "MIN_FUNCTIONS", 8)
     assert len(groups) >= 8
     assert np.array_equal(Model.default().embed_merged(fs, groups), one)
-    monkeypatch.setattr(parallel, "_run_task", lambda: os._exit(3))  # the child dies: its half is done here
+    monkeypatch.setattr(parallel, "_run_task", lambda k: os._exit(3))  # the child dies: its half is done here
     assert np.array_equal(Model.default().embed_merged(fs, groups), one)
+
+
+def test_four_processes_embed_like_one(monkeypatch):
+    one, b1, f1 = one_process_then_two(monkeypatch)
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "4")
+    assert len(parallel.parts(len(f1), parallel.MIN_FUNCTIONS // 2)) == 4
+    b4, f4 = fresh_functions()
+    reports = []
+    assert np.array_equal(Model.default().embed(f4, progress=reports.append), one)
+    assert sum(reports) == len(f4)
+    assert [f.facts.tokens for f in f4] == [f.facts.tokens for f in f1]
+    assert b4._lift_left == b1._lift_left
+
+
+def test_parts_cover_the_items_once_and_are_never_shorter_than_asked(monkeypatch):
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "8")
+    for n, least in [(0, 5), (4, 5), (10, 5), (11, 5), (100, 7), (1000, 3)]:
+        bounds = parallel.parts(n, least)
+        assert bounds[0][0] == 0 and bounds[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+        assert len(bounds) <= 8 and (len(bounds) == 1 or all(hi - lo >= least for lo, hi in bounds))
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
+    assert parallel.parts(1000, 3) == [(0, 1000)]
+
+
+def test_one_dead_child_costs_only_its_own_job():
+    pid = os.getpid()
+
+    def job(k):
+        def run():
+            if k == 1:
+                os._exit(3)  # killed, as by the OOM killer
+            if k == 2:
+                raise ValueError("a job that fails")
+            return (k, os.getpid() != pid)
+        return run
+
+    here, theirs = parallel.spread([job(k) for k in range(4)], lambda: "here")
+    assert here == "here"
+    assert theirs == [(0, True), None, None, (3, True)]
+
+
+def test_without_a_setting_the_workers_follow_the_cpus_up_to_the_cap(monkeypatch):
+    monkeypatch.delenv("SYMBRIDGE_WORKERS", raising=False)
+    monkeypatch.setattr(parallel, "cpus", lambda: 64)
+    assert parallel.workers() == parallel.MAX_WORKERS
+    monkeypatch.setattr(parallel, "cpus", lambda: 3)
+    assert parallel.workers() == 3
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "12")
+    assert parallel.workers() == 12
+
+
+def test_memory_bounds_the_children_but_leaves_at_least_one(monkeypatch):
+    monkeypatch.setattr(parallel, "memory_available", lambda: 8 << 30)
+    assert parallel.affordable(1 << 30) == 6
+    assert parallel.affordable(64 << 30) == 1
+    monkeypatch.setattr(parallel, "memory_available", lambda: None)
+    assert parallel.affordable(1 << 30) > 1000

@@ -1,10 +1,11 @@
-"""Independent matcher runs on two cores: a forked child takes agreement runs of match_both_ways from a
-shared counter while this process does the first matching, then both take the rest as they come free (the
+"""Independent matcher runs on several cores: forked children take agreement runs of match_both_ways from a
+shared counter while this process does the first matching, then all take the rest as they come free (the
 runs differ in cost: the TF-IDF view is 1,024-dimensional, a member's 128).
 
-The child inherits the sides through ``fork`` (nothing is pickled but its answers: which reference function
+The children inherit the sides through ``fork`` (nothing is pickled but their answers: which reference function
 each target function got). Where ``fork`` is missing, only one core is usable, the binaries are small, or
-``SYMBRIDGE_WORKERS=1``, or the child fails, this process runs everything itself: the output is the same.
+``SYMBRIDGE_WORKERS=1``, this process runs everything itself; a run whose child fails runs here afterwards. The
+output is the same either way.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import multiprocessing as mp
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from ..model.parallel import beside, can_fork
+from ..model.parallel import affordable, can_fork, spread, workers
 
 # both sides together; below this the runs are over in a fraction of a second either way. Since the two processes
-# keep to one BLAS thread each (parallel.beside), two take 0.57 to 0.68 of one's time on pairs of 181 to 1,422
+# keep to one BLAS thread each (parallel.spread), two take 0.57 to 0.68 of one's time on pairs of 181 to 1,422
 # functions (3,000 before)
 MIN_FUNCTIONS = 1000
+RUN_BYTES = 16 << 10  # memory a child's run takes a function of both sides (about 12 KB measured on libcrypto)
 LOCK_WAIT = 30.0  # seconds: the counter's lock is held for an increment, so a longer wait means its holder died
 
 T = TypeVar("T")
@@ -26,11 +28,11 @@ T = TypeVar("T")
 
 def run_all(first: Callable[[], T], jobs: Sequence[Callable[[], dict[int, int]]], size: int,
             announce: Callable[[int, int], None] | None = None) -> tuple[T, list[dict[int, int]]]:
-    """first() and each job's answer (a matching: target index -> reference index), in the order of jobs; a
-    forked child takes jobs from a shared counter when `size` (the functions of both sides) is large enough to
-    pay for it. A job the child took and did not answer (it failed or died) runs here. ``announce(k, n)``
-    hears, in this process only, that the k-th of the n jobs is taken up (by either process): a progress
-    display for large binaries, where each job takes minutes."""
+    """first() and each job's answer (a matching: target index -> reference index), in the order of jobs;
+    forked children (up to parallel.workers() - 1, and as many as the available memory holds) take jobs from a
+    shared counter when `size` (the functions of both sides) is large enough to pay for it. A job a child took
+    and did not answer (it failed or died) runs here. ``announce(k, n)`` hears, in this process only, that the k-th of the n jobs is taken up (by any
+    process): a progress display for large binaries, where each job takes minutes."""
     tell = announce or (lambda k, n: None)
 
     def alone() -> tuple[T, list[dict[int, int]]]:
@@ -61,6 +63,9 @@ def run_all(first: Callable[[], T], jobs: Sequence[Callable[[], dict[int, int]]]
             done[k] = jobs[k]()
         return done
 
-    (out, mine), theirs = beside(lambda: drain(False), lambda: (first(), drain(True)))
-    answers = {**mine, **(theirs or {})}
+    children = min(workers() - 1, len(jobs), affordable(size * RUN_BYTES))
+    (out, mine), theirs = spread([lambda: drain(False)] * children, lambda: (first(), drain(True)))
+    answers = dict(mine)
+    for got in theirs:
+        answers.update(got or {})
     return out, [answers[k] if k in answers else jobs[k]() for k in range(len(jobs))]

@@ -393,10 +393,10 @@ class Model:
     def embed_merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
         """(len(groups), own_dim): each row embeds the features of several functions together, as if their code
         were one function (a caller with the callees a compiler would inline into it); own code, no context
-        (the matcher's inlined view). Many groups are split with a forked child (`model.parallel`)."""
+        (the matcher's inlined view). Many groups are split over forked children (`model.parallel`)."""
         from . import parallel
 
-        return parallel.in_halves(groups, lambda part: self._merged(functions, part))
+        return parallel.in_parts(groups, lambda part: self._merged(functions, part))
 
     def _merged(self, functions: Sequence, groups: Sequence[Sequence[int]]) -> np.ndarray:
         counts = {k: feature_counts(functions[k].facts, self.code_only, self.feature_set)
@@ -416,7 +416,7 @@ class Model:
     def embed(self, functions: Sequence, progress: Callable[[int], None] | None = None,
               batch: int = 2048) -> np.ndarray:
         """(N, D) float32 unit vectors for the functions, in order. Large sets are lifted, featurized and
-        embedded on two cores (`model.parallel`); the vectors are the same. With context, a function's
+        embedded on several cores (`model.parallel`); the vectors are the same. With context, a function's
         callees and callers are looked up among `functions`: pass all of a binary's functions, not a few."""
         return self.embed_both(functions, progress, batch)[1]
 

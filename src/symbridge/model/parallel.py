@@ -1,38 +1,64 @@
-"""Lifting, featurizing and embedding on two cores: a forked child takes the second half of the functions.
+"""Lifting, featurizing and embedding on several cores: forked children take parts of the functions.
 
 Lifting and feature counting are pure Python and take most of an embedding's time; the network is NumPy.
-The child inherits the parent's loaded binaries through ``fork`` (nothing is re-read), lifts, featurizes
-and embeds its half, and sends back the facts (so that matching does not lift them again) and the vectors. Where
-``fork`` is missing, only one core is usable, the work is small, or ``SYMBRIDGE_WORKERS=1``, or the child
-fails, the parent does everything itself: the output is the same either way.
+Each child inherits the parent's loaded binaries through ``fork`` (nothing is re-read), lifts, featurizes
+and embeds its part, and sends back the facts (so that matching does not lift them again) and the vectors.
+Where ``fork`` is missing, only one core is usable, the work is small, or ``SYMBRIDGE_WORKERS=1``, or a child
+fails, the parent does that part itself: the output is the same either way.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from threadpoolctl import threadpool_limits
 
 MIN_FUNCTIONS = 1500  # below this the fork (of a large process) and the transfer back cost about what they save
+MAX_WORKERS = 8  # processes used by default, at most (SYMBRIDGE_WORKERS may ask for more)
 
 T = TypeVar("T")
-_TASK: Callable[[], Any] | None = None  # the forked child's work: inherited, never pickled
+_TASKS: list[Callable[[], Any]] = []  # the forked children's work: inherited, never pickled
+
+
+def cpus() -> int:
+    """The CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def workers() -> int:
-    """How many processes may featurize: SYMBRIDGE_WORKERS if set, else up to 2 of the CPUs this process may use."""
+    """How many processes may work at once: SYMBRIDGE_WORKERS if set, else the CPUs this process may use, up to
+    MAX_WORKERS."""
     env = os.environ.get("SYMBRIDGE_WORKERS", "").strip()
     if env.isdigit() and int(env) > 0:
-        return min(int(env), 2)
+        return int(env)
+    return max(1, min(cpus(), MAX_WORKERS))
+
+
+def memory_available() -> int | None:
+    """Bytes of memory available to new work (MemAvailable of /proc/meminfo); None where unknown."""
     try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return min(cpus, 2)
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def affordable(each: int) -> int:
+    """How many more processes needing `each` bytes fit in three quarters of the available memory (at least
+    one: a child that dies for memory only costs time)."""
+    avail = memory_available()
+    if avail is None or each <= 0:
+        return 1 << 30
+    return max(1, int(0.75 * avail) // each)
 
 
 def can_fork() -> bool:
@@ -40,53 +66,99 @@ def can_fork() -> bool:
     return workers() >= 2 and "fork" in mp.get_all_start_methods()
 
 
-def _run_task() -> Any:
-    return _TASK()  # type: ignore[misc]
+def _run_task(k: int) -> Any:
+    return _TASKS[k]()
 
 
-def beside(job: Callable[[], Any], here: Callable[[], T]) -> tuple[T, Any]:
-    """here() in this process while a forked child runs job() (which inherits everything and is never
-    pickled; only its result comes back): (here's result, job's, or None where the child failed or died).
-    Meanwhile each of the two keeps to one BLAS thread: two processes with a BLAS thread per core each fight
-    over the cores (matching libcrypto took 44 s so, 32 s with one thread each)."""
-    global _TASK
-    _TASK = job
+def _child_main(k: int, conn) -> None:
+    """A forked child: run job k and send back (True, result), or (False, None) where it raised. It forks no
+    children of its own."""
+    os.environ["SYMBRIDGE_WORKERS"] = "1"
     try:
-        with threadpool_limits(limits=1, user_api="blas"), \
-                ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
-            res = pool.submit(_run_task)
-            mine = here()
-            try:
-                theirs = res.result()
-            except Exception:  # the child failed or died (memory, a signal)
-                theirs = None
+        result = (True, _run_task(k))
+    except Exception:
+        result = (False, None)
+    try:
+        conn.send(result)
     finally:
-        _TASK = None
+        conn.close()
+
+
+def spread(jobs: Sequence[Callable[[], Any]], here: Callable[[], T]) -> tuple[T, list[Any]]:
+    """here() in this process while a forked child runs each of jobs (which inherit everything and are never
+    pickled; only their results come back): (here's result, each job's, or None where its child failed or
+    died; one child's death costs only its own job). Meanwhile each process keeps to one BLAS thread:
+    processes with a BLAS thread per core each fight over the cores (matching libcrypto took 44 s so, 32 s with
+    one thread each, on two cores)."""
+    global _TASKS
+    ctx = mp.get_context("fork")
+    _TASKS = list(jobs)
+    children = []
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            for k in range(len(jobs)):
+                mine_end, their_end = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_child_main, args=(k, their_end), daemon=True)
+                proc.start()
+                their_end.close()  # the child holds it: a child that dies leaves EOF here
+                children.append((proc, mine_end))
+            mine = here()
+            theirs = []
+            for _, conn in children:
+                try:
+                    ok, got = conn.recv()
+                except (EOFError, OSError):  # the child died (memory, a signal)
+                    ok, got = False, None
+                theirs.append(got if ok else None)
+    finally:
+        _TASKS = []
+        for proc, conn in children:
+            conn.close()
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
     return mine, theirs
 
 
-def in_halves(items: Sequence, compute: Callable[[Sequence], Any]) -> Any:
-    """compute(items) as one array, the second half computed in a forked child where there are MIN_FUNCTIONS
-    items or more and two processes are allowed (here, where the child fails). compute must give rows that do
-    not depend on the other items."""
+def beside(job: Callable[[], Any], here: Callable[[], T]) -> tuple[T, Any]:
+    """spread with one job: (here's result, job's or None)."""
+    mine, (theirs,) = spread([job], here)
+    return mine, theirs
+
+
+def parts(n: int, min_part: int) -> list[tuple[int, int]]:
+    """[lo, hi) bounds splitting n items over as many processes as workers() allows, each part at least
+    min_part items long (one part where forking is not possible)."""
+    k = max(1, min(workers() if can_fork() else 1, n // max(min_part, 1)))
+    bounds = [n * j // k for j in range(k + 1)]
+    return list(zip(bounds, bounds[1:]))
+
+
+def in_parts(items: Sequence, compute: Callable[[Sequence], Any]) -> Any:
+    """compute(items) as one array, split over forked children where there are MIN_FUNCTIONS items or more and
+    more processes are allowed (a part whose child fails is done here). compute must give rows that do not
+    depend on the other items."""
     import numpy as np
 
-    if len(items) < MIN_FUNCTIONS or not can_fork():
+    if len(items) < MIN_FUNCTIONS:
         return compute(items)
-    half = len(items) // 2
-    mine, theirs = beside(lambda: compute(items[half:]), lambda: compute(items[:half]))
-    return np.concatenate([mine, theirs if theirs is not None else compute(items[half:])])
+    (lo, hi), *rest = parts(len(items), MIN_FUNCTIONS // 2)
+    if not rest:
+        return compute(items)
+    jobs = [lambda a=a, b=b: compute(items[a:b]) for a, b in rest]
+    mine, theirs = spread(jobs, lambda: compute(items[lo:hi]))
+    return np.concatenate([mine, *(t if t is not None else compute(items[a:b]) for t, (a, b) in zip(theirs, rest))])
 
 
 def _child(model, part: Sequence) -> tuple:
-    os.environ["SYMBRIDGE_WORKERS"] = "1"  # the child embeds its half alone (this is its own environment)
     return [f.facts for f in part], model.embed_own(part)
 
 
 def embed(model, functions: Sequence, chunk: Callable[[Sequence], Any],
           progress: Callable[[int], None] | None = None) -> Any:
-    """The vectors of all functions, the second half computed in a forked child; None where this does not
-    apply (the caller then embeds alone). ``chunk`` embeds a slice in this process (with its progress
+    """The vectors of all functions, all parts but the first computed in forked children; None where this
+    does not apply (the caller then embeds alone). ``chunk`` embeds a slice in this process (with its progress
     reports)."""
     import numpy as np
 
@@ -97,17 +169,22 @@ def embed(model, functions: Sequence, chunk: Callable[[Sequence], Any],
         return None
     if not all(isinstance(f, Function) for f in functions):  # their facts could not be handed back
         return None
-    half = n // 2
-    if sum(f._facts is None for f in functions[half:]) < MIN_FUNCTIONS // 2:  # the child's half is lifted already
+    (lo, hi), *rest = parts(n, MIN_FUNCTIONS // 2)
+    if not rest or sum(f._facts is None for f in functions[hi:]) < MIN_FUNCTIONS // 2:  # lifted already
         return None
-    mine, theirs = beside(lambda: _child(model, functions[half:]), lambda: chunk(functions[:half]))
-    if theirs is None:  # the child's half is done here
-        return np.concatenate([mine, chunk(functions[half:])])
-    facts, vectors = theirs
-    for f, fx in zip(functions[half:], facts):
-        if f._facts is None:
-            f._facts = fx
-            f.binary.spend_lift_budget(len(fx.mnemonics))
-    if progress:
-        progress(n - half)
-    return np.concatenate([mine, vectors])
+    jobs = [lambda a=a, b=b: _child(model, functions[a:b]) for a, b in rest]
+    mine, theirs = spread(jobs, lambda: chunk(functions[lo:hi]))
+    out = [mine]
+    for got, (a, b) in zip(theirs, rest):
+        if got is None:  # this child's part is done here
+            out.append(chunk(functions[a:b]))
+            continue
+        facts, vectors = got
+        for f, fx in zip(functions[a:b], facts):
+            if f._facts is None:
+                f._facts = fx
+                f.binary.spend_lift_budget(len(fx.mnemonics))
+        if progress:
+            progress(b - a)
+        out.append(vectors)
+    return np.concatenate(out)
