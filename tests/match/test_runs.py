@@ -24,25 +24,31 @@ def pair_with_views():
     return ref, tgt, [np.arange(0, 8), np.arange(8, 16)], noisy_views(ref, tgt, 2, 0.3, seed=1)
 
 
-def test_a_forked_child_gives_the_same_evidence_as_one_process(monkeypatch, tmp_path):
-    ref, tgt, members, views = pair_with_views()
-    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
-    alone = evidence(match_both_ways(ref, tgt, Params(), members, views))
-    monkeypatch.setenv("SYMBRIDGE_WORKERS", "2")
-    monkeypatch.setattr(runs, "MIN_FUNCTIONS", 0)
-    real = Matcher.run
+def note_pids(monkeypatch, path, delay=lambda here: 0.0):
+    """Matcher.run notes which process runs each matching (after a delay: delay(run in this process))."""
+    parent, real = os.getpid(), Matcher.run
 
-    def run(self, candidates=None):  # notes which process runs each matching
-        with open(tmp_path / "pids", "a") as f:
+    def run(self, candidates=None):
+        time.sleep(delay(os.getpid() == parent))
+        with open(path, "a") as f:
             f.write(f"{os.getpid()}\n")
         return real(self, candidates)
 
     monkeypatch.setattr(Matcher, "run", run)
-    forked = evidence(match_both_ways(ref, tgt, Params(), members, views))
-    assert forked == alone
+
+
+@pytest.mark.parametrize("workers, least", [(2, 1), (4, 3)])
+def test_forked_children_give_the_same_evidence_as_one_process(monkeypatch, tmp_path, workers, least):
+    ref, tgt, members, views = pair_with_views()
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
+    alone = evidence(match_both_ways(ref, tgt, Params(), members, views))
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", str(workers))
+    monkeypatch.setattr(runs, "MIN_FUNCTIONS", 0)
+    note_pids(monkeypatch, tmp_path / "pids", lambda here: 1.0 if here else 0.3)  # each run takes a while
+    assert evidence(match_both_ways(ref, tgt, Params(), members, views)) == alone
     pids = (tmp_path / "pids").read_text().split()
-    # the first matching here, the six agreement runs shared with a forked child as each comes free
-    assert len(pids) == 7 and len(set(pids)) <= 2 and str(os.getpid()) in pids
+    # the first matching here, the six agreement runs shared with the forked children as each comes free
+    assert len(pids) == 7 and least <= len(set(pids)) - 1 <= workers - 1 and str(os.getpid()) in pids
 
 
 def test_the_child_takes_agreement_runs_while_this_process_does_the_first_matching(monkeypatch, tmp_path):
@@ -97,38 +103,11 @@ def test_progress_hears_each_agreement_run_taken_up_in_this_process(monkeypatch)
     assert ks == sorted(set(ks)) and all(n == 6 and 1 <= k <= 6 for k, n in heard)
 
 
-def test_three_children_give_the_same_evidence_as_one_process(monkeypatch, tmp_path):
-    ref, tgt, members, views = pair_with_views()
-    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
-    alone = evidence(match_both_ways(ref, tgt, Params(), members, views))
-    monkeypatch.setenv("SYMBRIDGE_WORKERS", "4")
-    monkeypatch.setattr(runs, "MIN_FUNCTIONS", 0)
-    parent, real = os.getpid(), Matcher.run
-
-    def run(self, candidates=None):  # notes which process runs each matching; each takes a while
-        time.sleep(1.0 if os.getpid() == parent else 0.3)
-        with open(tmp_path / "pids", "a") as f:
-            f.write(f"{os.getpid()}\n")
-        return real(self, candidates)
-
-    monkeypatch.setattr(Matcher, "run", run)
-    assert evidence(match_both_ways(ref, tgt, Params(), members, views)) == alone
-    pids = (tmp_path / "pids").read_text().split()
-    assert len(pids) == 7 and 3 <= len(set(pids)) <= 4  # the children shared the six agreement runs
-
-
 def test_children_are_held_to_what_memory_allows(monkeypatch, tmp_path):
     ref, tgt, members, views = pair_with_views()
     monkeypatch.setenv("SYMBRIDGE_WORKERS", "4")
     monkeypatch.setattr(runs, "MIN_FUNCTIONS", 0)
     monkeypatch.setattr(runs, "affordable", lambda each: 1)
-    real = Matcher.run
-
-    def run(self, candidates=None):
-        with open(tmp_path / "pids", "a") as f:
-            f.write(f"{os.getpid()}\n")
-        return real(self, candidates)
-
-    monkeypatch.setattr(Matcher, "run", run)
+    note_pids(monkeypatch, tmp_path / "pids")
     match_both_ways(ref, tgt, Params(), members, views)
     assert len(set((tmp_path / "pids").read_text().split())) <= 2

@@ -31,8 +31,9 @@ def run_all(first: Callable[[], T], jobs: Sequence[Callable[[], dict[int, int]]]
     """first() and each job's answer (a matching: target index -> reference index), in the order of jobs;
     forked children (up to parallel.workers() - 1, and as many as the available memory holds) take jobs from a
     shared counter when `size` (the functions of both sides) is large enough to pay for it. A job a child took
-    and did not answer (it failed or died) runs here. ``announce(k, n)`` hears, in this process only, that the k-th of the n jobs is taken up (by any
-    process): a progress display for large binaries, where each job takes minutes."""
+    and did not answer (it failed or died) runs here. ``announce(k, n)`` hears, in this process only, that the
+    k-th of the n jobs is taken up (by any process): a progress display for large binaries, where each job
+    takes minutes."""
     tell = announce or (lambda k, n: None)
 
     def alone() -> tuple[T, list[dict[int, int]]]:
