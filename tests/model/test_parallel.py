@@ -141,3 +141,20 @@ def test_memory_bounds_the_children_but_leaves_at_least_one(monkeypatch):
     assert parallel.affordable(64 << 30) == 1
     monkeypatch.setattr(parallel, "memory_available", lambda: None)
     assert parallel.affordable(1 << 30) > 1000
+
+
+def test_a_fork_that_fails_leaves_the_jobs_left_to_the_caller(monkeypatch):
+    import multiprocessing.context as ctx
+
+    started = []
+    real = ctx.ForkProcess.start
+
+    def start(self):
+        if started:
+            raise OSError("Resource temporarily unavailable")  # as fork() under a process limit
+        started.append(self)
+        real(self)
+
+    monkeypatch.setattr(ctx.ForkProcess, "start", start)
+    here, theirs = parallel.spread([lambda: 1, lambda: 2, lambda: 3], lambda: "here")
+    assert here == "here" and theirs == [1, None, None]

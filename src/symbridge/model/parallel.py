@@ -99,8 +99,13 @@ def spread(jobs: Sequence[Callable[[], Any]], here: Callable[[], T]) -> tuple[T,
             for k in range(len(jobs)):
                 mine_end, their_end = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=_child_main, args=(k, their_end), daemon=True)
-                proc.start()
-                their_end.close()  # the child holds it: a child that dies leaves EOF here
+                try:
+                    proc.start()
+                except OSError:  # no more processes (limits, memory): the jobs left come back as None
+                    mine_end.close()
+                    break
+                finally:
+                    their_end.close()  # the child holds it: a child that dies leaves EOF here
                 children.append((proc, mine_end))
             mine = here()
             theirs = []
@@ -110,6 +115,7 @@ def spread(jobs: Sequence[Callable[[], Any]], here: Callable[[], T]) -> tuple[T,
                 except (EOFError, OSError):  # the child died (memory, a signal)
                     ok, got = False, None
                 theirs.append(got if ok else None)
+            theirs += [None] * (len(jobs) - len(children))
     finally:
         _TASKS = []
         for proc, conn in children:
