@@ -66,7 +66,7 @@ def test_two_processes_keep_to_one_blas_thread_each_and_restore_it_after():
 
     before = blas_threads()
     assert before, "NumPy's BLAS is not visible to threadpoolctl"
-    here, child = parallel.beside(blas_threads, blas_threads)
+    here, (child,) = parallel.spread([blas_threads], blas_threads)
     assert here == [1] * len(before) and child == [1] * len(before)
     assert blas_threads() == before
 

@@ -127,12 +127,6 @@ def spread(jobs: Sequence[Callable[[], Any]], here: Callable[[], T]) -> tuple[T,
     return mine, theirs
 
 
-def beside(job: Callable[[], Any], here: Callable[[], T]) -> tuple[T, Any]:
-    """spread with one job: (here's result, job's or None)."""
-    mine, (theirs,) = spread([job], here)
-    return mine, theirs
-
-
 def parts(n: int, min_part: int) -> list[tuple[int, int]]:
     """[lo, hi) bounds splitting n items over as many processes as workers() allows, each part at least
     min_part items long (one part where forking is not possible)."""
@@ -171,12 +165,12 @@ def embed(model, functions: Sequence, chunk: Callable[[Sequence], Any],
     from ..binary import Function
 
     n = len(functions)
-    if n < MIN_FUNCTIONS or not can_fork():
+    if n < MIN_FUNCTIONS:
         return None
-    if not all(isinstance(f, Function) for f in functions):  # their facts could not be handed back
+    (lo, hi), *rest = parts(n, MIN_FUNCTIONS // 2)  # one part where no child can be forked
+    if not rest or not all(isinstance(f, Function) for f in functions):  # their facts could not be handed back
         return None
-    (lo, hi), *rest = parts(n, MIN_FUNCTIONS // 2)
-    if not rest or sum(f._facts is None for f in functions[hi:]) < MIN_FUNCTIONS // 2:  # lifted already
+    if sum(f._facts is None for f in functions[hi:]) < MIN_FUNCTIONS // 2:  # lifted already
         return None
     jobs = [lambda a=a, b=b: _child(model, functions[a:b]) for a, b in rest]
     mine, theirs = spread(jobs, lambda: chunk(functions[lo:hi]))
