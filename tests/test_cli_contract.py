@@ -248,3 +248,18 @@ def test_transfer_leaves_the_targets_separate_debug_file_unread(tmp_path):
     rows = json.loads(out.read_text())["functions"]
     assert not [r for r in rows if "symbol" in r["via"]]
     assert sum(1 for r in rows if r["name"] and "import" not in r["via"]) >= 100
+
+
+def test_the_progress_clock_runs_on_once_the_bar_is_full():
+    """The steps after embedding show on a full bar: its clock must not stop when the bar fills."""
+    from rich.progress import Progress
+
+    from symbridge.cli import Clock
+
+    now = [100.0]
+    bar = Progress(get_time=lambda: now[0])
+    task = bar.add_task("embedding", total=10)
+    bar.update(task, completed=10)  # full: Rich's own elapsed column stops here
+    now[0] += 75
+    assert bar.tasks[0].finished
+    assert Clock().render(bar.tasks[0]).plain == "0:01:15"

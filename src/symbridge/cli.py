@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+from rich.text import Text
 
 from .errors import SymbridgeError, UsageError
 from .model.parallel import MAX_WORKERS, MIN_FUNCTIONS
@@ -65,6 +66,17 @@ def load_model(path: Path | None):
     return Model.load(path) if path else Model.default()
 
 
+class Clock(ProgressColumn):
+    """The time since the bar started; it runs on once the bar is full (Rich's TimeElapsedColumn stops there,
+    and the steps after embedding are shown on a full bar)."""
+
+    def render(self, task) -> Text:
+        if task.start_time is None:
+            return Text("-:--:--", style="progress.elapsed")
+        secs = int(task.get_time() - task.start_time)
+        return Text(f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}", style="progress.elapsed")
+
+
 @contextmanager
 def progress(label: str, total: int | None = None):
     """A Rich progress bar on a terminal; nothing when piped or --quiet. Yields tick(n=1), which advances it;
@@ -75,7 +87,7 @@ def progress(label: str, total: int | None = None):
         quiet_tick.stage = lambda text: None  # type: ignore[attr-defined]
         yield quiet_tick
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Clock(),
                   console=err, transient=True) as bar:
         task = bar.add_task(label, total=total)
 

@@ -41,20 +41,57 @@ def test_two_processes_embed_like_one(monkeypatch):
 
 def test_small_sets_and_one_worker_stay_in_process(monkeypatch):
     _, fs = fresh_functions()
-    assert parallel.embed(Model.default(), fs, lambda part: None) is None  # under MIN_FUNCTIONS
+    assert parallel.embed(Model.default(), fs, lambda part, report: None) is None  # under MIN_FUNCTIONS
     monkeypatch.setattr(parallel, "MIN_FUNCTIONS", 8)
     monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
     assert parallel.workers() == 1
-    assert parallel.embed(Model.default(), fs, lambda part: None) is None
+    assert parallel.embed(Model.default(), fs, lambda part, report: None) is None
 
 
 def test_a_helper_that_dies_costs_time_not_the_result(monkeypatch):
     one, _, _ = one_process_then_two(monkeypatch)
-    monkeypatch.setattr(parallel, "_child", lambda lo, hi: os._exit(3))  # killed, as by the OOM killer
+    monkeypatch.setattr(parallel, "_child", lambda *a: os._exit(3))  # killed, as by the OOM killer
     _, f2 = fresh_functions()
     reports = []
     assert np.array_equal(Model.default().embed(f2, progress=reports.append), one)
     assert sum(reports) == len(f2)
+
+
+def test_a_child_that_dies_midway_is_not_counted_twice(monkeypatch):
+    one, _, _ = one_process_then_two(monkeypatch)
+
+    def dies_midway(model, part, done, slot):
+        done[slot] += 5  # shown on the progress bar, then killed
+        os._exit(3)
+    monkeypatch.setattr(parallel, "_child", dies_midway)
+    _, f2 = fresh_functions()
+    reports = []
+    assert np.array_equal(Model.default().embed(f2, progress=reports.append), one)
+    assert 5 in reports and sum(reports) == len(f2)
+
+
+def test_the_progress_shows_a_childs_functions_before_it_is_done(monkeypatch):
+    """A child counts its functions in shared memory; this process shows them while it waits."""
+    import multiprocessing as mp
+
+    one, _, _ = one_process_then_two(monkeypatch)
+    shown = mp.get_context("fork").Event()
+    real = parallel._child
+
+    def holds_on(model, part, done, slot):
+        done[slot] += 1
+        shown.wait(20)  # until this process has shown that one function (20 s and a failure if never)
+        return real(model, part)
+    monkeypatch.setattr(parallel, "_child", holds_on)
+    _, f2 = fresh_functions()
+    reports = []
+
+    def show(k: int) -> None:
+        reports.append(k)
+        if k == 1:
+            shown.set()
+    assert np.array_equal(Model.default().embed(f2, progress=show), one)
+    assert shown.is_set() and sum(reports) == len(f2)
 
 
 def test_two_processes_keep_to_one_blas_thread_each_and_restore_it_after():

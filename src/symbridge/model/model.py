@@ -439,13 +439,13 @@ class Model:
     def _embed(self, functions: Sequence, progress: Callable[[int], None] | None, batch: int) -> np.ndarray:
         from . import parallel
 
-        def here(part: Sequence) -> np.ndarray:
+        def here(part: Sequence, report: Callable[[int], None] | None) -> np.ndarray:
             out = []
             for i in range(0, len(part), batch):
                 out.append(self.forward(*self.featurize(part[i:i + batch])))
-                if progress:
-                    progress(len(part[i:i + batch]))
+                if report:
+                    report(len(part[i:i + batch]))
             return np.concatenate(out)
 
         vectors = parallel.embed(self, functions, here, progress)
-        return vectors if vectors is not None else here(functions)
+        return vectors if vectors is not None else here(functions, progress)

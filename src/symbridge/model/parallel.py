@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 MIN_FUNCTIONS = 1500  # below this the fork (of a large process) and the transfer back cost about what they save
 MAX_WORKERS = 8  # processes used by default, at most (SYMBRIDGE_WORKERS may ask for more)
+POLL = 0.25  # seconds between looks at the children's progress while this process waits for them
 
 T = TypeVar("T")
 _TASKS: list[Callable[[], Any]] = []  # the forked children's work: inherited, never pickled
@@ -84,10 +85,12 @@ def _child_main(k: int, conn) -> None:
         conn.close()
 
 
-def spread(jobs: Sequence[Callable[[], Any]], here: Callable[[], T]) -> tuple[T, list[Any]]:
+def spread(jobs: Sequence[Callable[[], Any]], here: Callable[[], T],
+           wait: Callable[[], None] | None = None) -> tuple[T, list[Any]]:
     """here() in this process while a forked child runs each of jobs (which inherit everything and are never
     pickled; only their results come back): (here's result, each job's, or None where its child failed or
-    died; one child's death costs only its own job). Meanwhile each process keeps to one BLAS thread:
+    died; one child's death costs only its own job). Once here() is done, wait() is called every POLL seconds
+    until the children are (a progress display). Meanwhile each process keeps to one BLAS thread:
     processes with a BLAS thread per core each fight over the cores (matching libcrypto took 44 s so, 32 s with
     one thread each, on two cores)."""
     global _TASKS
@@ -111,6 +114,8 @@ def spread(jobs: Sequence[Callable[[], Any]], here: Callable[[], T]) -> tuple[T,
             theirs = []
             for _, conn in children:
                 try:
+                    while wait is not None and not conn.poll(POLL):  # a dead child's pipe polls ready (EOF)
+                        wait()
                     ok, got = conn.recv()
                 except (EOFError, OSError):  # the child died (memory, a signal)
                     ok, got = False, None
@@ -151,15 +156,42 @@ def in_parts(items: Sequence, compute: Callable[[Sequence], Any]) -> Any:
     return np.concatenate([mine, *(t if t is not None else compute(items[a:b]) for t, (a, b) in zip(theirs, rest))])
 
 
-def _child(model, part: Sequence) -> tuple:
-    return [f.facts for f in part], model.embed_own(part)
+def _child(model, part: Sequence, done=None, slot: int = 0) -> tuple:
+    """Facts and own-code vectors of a part, counting the functions embedded so far in done[slot]."""
+    def count(k: int) -> None:
+        done[slot] += k
+
+    return [f.facts for f in part], model.embed_own(part, count if done is not None else None)
 
 
-def embed(model, functions: Sequence, chunk: Callable[[Sequence], Any],
+def _counters(n: int):
+    """n integers in memory shared with forked children (each child writes its own); None where the system
+    gives no shared memory (the children's progress then shows when each is done)."""
+    try:
+        return mp.get_context("fork").RawArray("q", n)
+    except (OSError, ImportError):
+        return None
+
+
+def _skipping(progress: Callable[[int], None], first: int) -> Callable[[int], None]:
+    """progress, less its first `first` functions (shown already: a failed child's, whose part runs here)."""
+    left = [first]
+
+    def report(k: int) -> None:
+        skip = min(k, left[0])
+        left[0] -= skip
+        if k > skip:
+            progress(k - skip)
+    return report
+
+
+def embed(model, functions: Sequence, chunk: Callable[[Sequence, Callable[[int], None] | None], Any],
           progress: Callable[[int], None] | None = None) -> Any:
     """The vectors of all functions, all parts but the first computed in forked children; None where this
-    does not apply (the caller then embeds alone). ``chunk`` embeds a slice in this process (with its progress
-    reports)."""
+    does not apply (the caller then embeds alone). ``chunk(part, report)`` embeds a slice in this process,
+    passing report the functions it has done as it goes. ``progress`` hears every process's functions: the
+    children count theirs in shared memory, which this process reads as it reports its own and while it
+    waits."""
     import numpy as np
 
     from ..binary import Function
@@ -172,19 +204,37 @@ def embed(model, functions: Sequence, chunk: Callable[[Sequence], Any],
         return None
     if sum(f._facts is None for f in functions[hi:]) < MIN_FUNCTIONS // 2:  # lifted already
         return None
-    jobs = [lambda a=a, b=b: _child(model, functions[a:b]) for a, b in rest]
-    mine, theirs = spread(jobs, lambda: chunk(functions[lo:hi]))
+    done = _counters(len(rest)) if progress else None
+    seen = [0] * len(rest)
+
+    def catch_up() -> None:  # the children's functions done since the last look, onto the display
+        for j in range(len(rest)):
+            new = done[j] - seen[j]
+            if new > 0:
+                seen[j] += new
+                progress(new)
+
+    def report(k: int) -> None:
+        progress(k)
+        catch_up()
+
+    live = progress is not None and done is not None
+    jobs = [lambda a=a, b=b, j=j: _child(model, functions[a:b], done, j) for j, (a, b) in enumerate(rest)]
+    mine, theirs = spread(jobs, lambda: chunk(functions[lo:hi], report if live else progress),
+                          catch_up if live else None)
+    if live:
+        catch_up()
     out = [mine]
-    for got, (a, b) in zip(theirs, rest):
-        if got is None:  # this child's part is done here
-            out.append(chunk(functions[a:b]))
+    for j, (got, (a, b)) in enumerate(zip(theirs, rest)):
+        if got is None:  # this child's part is done here; what it showed is not shown twice
+            out.append(chunk(functions[a:b], _skipping(progress, seen[j]) if progress else None))
             continue
         facts, vectors = got
         for f, fx in zip(functions[a:b], facts):
             if f._facts is None:
                 f._facts = fx
                 f.binary.spend_lift_budget(len(fx.mnemonics))
-        if progress:
-            progress(b - a)
+        if progress and b - a > seen[j]:
+            progress(b - a - seen[j])
         out.append(vectors)
     return np.concatenate(out)
