@@ -1,9 +1,9 @@
 """Function discovery without symbols.
 
-Starts come from ``.eh_frame`` FDEs, the entry point and the argument it hands to
-``__libc_start_main`` (main), ``.init_array``/``.fini_array``, exported symbols, relocated code pointers,
-direct call targets found by recursive disassembly, RIP-relative ``lea`` of code, tail-call and
-out-of-function jump targets, and finally code found in the gaps between functions.
+Starts come from ``.eh_frame`` FDEs, a Go program's ``.gopclntab`` (with names), the entry point and the
+argument it hands to ``__libc_start_main`` (main), ``.init_array``/``.fini_array``, exported symbols,
+relocated code pointers, direct call targets found by recursive disassembly, RIP-relative ``lea`` of code,
+tail-call and out-of-function jump targets, and finally code found in the gaps between functions.
 Each function records every source that vouched for it.
 """
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import iced_x86 as ix
 
 from ..elf.ehframe import fde_ranges
+from ..elf.gopclntab import go_functions
 from ..elf.image import ElfImage
 from ..errors import ResourceLimitWarning
 from . import disasm as d
@@ -38,9 +39,10 @@ NORETURN = frozenset({
 })
 
 
-_TRUSTED = frozenset({"eh_frame", "symbol", "plt"})
-_STRONG = frozenset({"eh_frame", "symbol", "plt", "export", "entry", "call", "init_array", "section", "debug",
-                     "names-file"})
+_TRUSTED = frozenset({"eh_frame", "symbol", "plt", "pclntab"})
+_SIZED = _TRUSTED | {"section"}  # sources whose size is the function's, whatever starts follow
+_STRONG = frozenset({"eh_frame", "symbol", "plt", "pclntab", "export", "entry", "call", "init_array", "section",
+                     "debug", "names-file"})
 
 
 @dataclass
@@ -108,6 +110,9 @@ class _Discovery:
         for start, size in fde_ranges(img):
             if not self.in_plt(start):
                 self.add(start, "eh_frame", size)
+        for start, size, name in go_functions(img):  # Go's own table; its names are symbols
+            body = len(img.read(start, size).rstrip(b"\xcc"))  # the linker pads with int3 to the next function
+            self.add(start, "pclntab", max(body, 1), name if self.use_symbols else None)
         for sym in img.symbols:
             if not sym.defined or sym.kind not in ("STT_FUNC", "STT_GNU_IFUNC") or not sym.address:
                 continue
@@ -399,16 +404,18 @@ class _Discovery:
             lo = start + size
 
     def drop_interior(self) -> None:
-        """Weak starts (jump, lea, pointer, gap) strictly inside a function of known extent go."""
-        trusted = sorted((a, a + self.known_size[a]) for a, f in self.found.items()
+        """Weak starts (jump, lea, pointer, gap) strictly inside a function of known extent go; inside a function
+        of Go's table, which lists every Go function, so do call targets (calls into runtime.duffzero's
+        middle)."""
+        trusted = sorted((a, a + self.known_size[a], "pclntab" in f.sources) for a, f in self.found.items()
                          if f.sources & _TRUSTED and self.known_size.get(a))
-        los = [a for a, _ in trusted]
+        los = [a for a, _, _ in trusted]
         for addr in list(self.found):
             f = self.found[addr]
-            if f.sources & _STRONG:
+            if f.sources & _TRUSTED:
                 continue
             i = bisect.bisect_left(los, addr) - 1
-            if i >= 0 and trusted[i][0] < addr < trusted[i][1]:
+            if i >= 0 and trusted[i][0] < addr < trusted[i][1] and (trusted[i][2] or not f.sources & _STRONG):
                 del self.found[addr]
 
     def finish(self) -> list[Found]:
@@ -419,8 +426,7 @@ class _Discovery:
             f = self.found[addr]
             size = self.known_size.get(addr, 0)
             nxt = starts[i + 1] if i + 1 < len(starts) else self.code_end(addr)
-            if not size or ("eh_frame" not in f.sources and "symbol" not in f.sources and
-                            "plt" not in f.sources and "section" not in f.sources):
+            if not size or not f.sources & _SIZED:
                 size = min(size or nxt - addr, nxt - addr)
             f.size = max(size, 1)
             out.append(f)
