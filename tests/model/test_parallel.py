@@ -195,3 +195,34 @@ def test_a_fork_that_fails_leaves_the_jobs_left_to_the_caller(monkeypatch):
     monkeypatch.setattr(ctx.ForkProcess, "start", start)
     here, theirs = parallel.spread([lambda: 1, lambda: 2, lambda: 3], lambda: "here")
     assert here == "here" and theirs == [1, None, None]
+
+
+def test_children_die_with_a_killed_parent():
+    """The OOM killer takes the parent (the largest process): its children must not run on, or wait for ever
+    to hand back their answers."""
+    import subprocess
+    import sys
+    import time
+
+    script = ("import multiprocessing as mp, os, time\n"
+              "from symbridge.model import parallel\n"
+              "os.environ['SYMBRIDGE_WORKERS'] = '2'\n"
+              "def here():\n"
+              "    print(*[p.pid for p in mp.active_children()], flush=True)\n"
+              "    time.sleep(0.5)\n"
+              "    os.kill(os.getpid(), 9)\n"
+              "parallel.spread([lambda: time.sleep(60)], here)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == -9
+    (child,) = [int(x) for x in run.stdout.split()]
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                return not any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+        except FileNotFoundError:
+            return False
+    deadline = time.time() + 10
+    while alive(child) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not alive(child)

@@ -22,6 +22,7 @@ POLL = 0.25  # seconds between looks at the children's progress while this proce
 
 T = TypeVar("T")
 _TASKS: list[Callable[[], Any]] = []  # the forked children's work: inherited, never pickled
+_READ_ENDS: list = []  # the parent's ends of the children's pipes so far: each child closes its copies
 
 
 def cpus() -> int:
@@ -71,9 +72,27 @@ def _run_task(k: int) -> Any:
     return _TASKS[k]()
 
 
-def _child_main(k: int, conn) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Have Linux kill this child when its parent dies (the OOM killer takes the parent, the largest process):
+    a child left alone would run on for nothing."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before that took hold
+        os._exit(1)
+
+
+def _child_main(k: int, conn, parent: int) -> None:
     """A forked child: run job k and send back (True, result), or (False, None) where it raised. It forks no
-    children of its own."""
+    children of its own, and closes its copies of the parent's ends of the pipes (with those open, a dead
+    parent's pipe would never break and the child would wait to send for ever)."""
+    _die_with_parent(parent)
+    for end in _READ_ENDS:
+        end.close()
     os.environ["SYMBRIDGE_WORKERS"] = "1"
     try:
         result = (True, _run_task(k))
@@ -93,15 +112,17 @@ def spread(jobs: Sequence[Callable[[], Any]], here: Callable[[], T],
     until the children are (a progress display). Meanwhile each process keeps to one BLAS thread:
     processes with a BLAS thread per core each fight over the cores (matching libcrypto took 44 s so, 32 s with
     one thread each, on two cores)."""
-    global _TASKS
+    global _TASKS, _READ_ENDS
     ctx = mp.get_context("fork")
     _TASKS = list(jobs)
+    _READ_ENDS = []
     children = []
     try:
         with threadpool_limits(limits=1, user_api="blas"):
             for k in range(len(jobs)):
                 mine_end, their_end = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_child_main, args=(k, their_end), daemon=True)
+                _READ_ENDS.append(mine_end)
+                proc = ctx.Process(target=_child_main, args=(k, their_end, os.getpid()), daemon=True)
                 try:
                     proc.start()
                 except OSError:  # no more processes (limits, memory): the jobs left come back as None
@@ -122,7 +143,7 @@ def spread(jobs: Sequence[Callable[[], Any]], here: Callable[[], T],
                 theirs.append(got if ok else None)
             theirs += [None] * (len(jobs) - len(children))
     finally:
-        _TASKS = []
+        _TASKS, _READ_ENDS = [], []
         for proc, conn in children:
             conn.close()
             proc.join(timeout=5)
