@@ -25,6 +25,10 @@ from .similarity import BLOCK_CELLS, scores, top_k
 
 K = 10
 HUB = 32  # call-graph neighbourhoods larger than this are not searched for candidates
+# ... by refine_best, larger than this: a Go program's runtime.morestack_noctxt neighbours nearly every function,
+# and each unmatched function kept tens of thousands of its neighbours as candidates (kubectl: 20 GB and
+# counting). The largest neighbourhood of a C library seen is libcrypto's ERR_new, 1,977
+REFINE_HUB = 4096
 PICK_CELLS = 1 << 24  # pick compares larger neighbourhoods in blocks (similarity.top_k), not in one matrix
 
 
@@ -599,7 +603,8 @@ class Matcher:
                     memo: dict[int, tuple] | None = None) -> tuple[float, int] | None:
         """The best (structural score, reference index) among the free candidates of unmatched target
         function i (of equal scores the higher index), None without any. The candidates: i's embedding
-        candidates, the neighbours of its matched neighbours' matches, and the functions between the matches
+        candidates, the neighbours of its matched neighbours' matches (of at most REFINE_HUB neighbours), and
+        the functions between the matches
         of its nearest matched functions in address order when few lie there. The structural score of j: the
         similarity, plus the share of i's matched call-graph neighbours whose matches are j's neighbours
         (together j's base score), plus a bonus when j lies between the matches of i's nearest matched
@@ -619,7 +624,8 @@ class Matcher:
         if key != mapped:  # taken ones never come free again: left out for good
             cands = {int(j) for j in idx[i]}
             for m in mapped:
-                cands.update(self.S.neighbours[m])
+                if len(self.S.neighbours[m]) <= REFINE_HUB:
+                    cands.update(self.S.neighbours[m])
             ranked = self.base_scores(i, [j for j in cands if j not in taken], mapped, known)
             ranked.sort(reverse=True)
             if memo is not None:
