@@ -5,6 +5,7 @@ import itertools
 import math
 
 import numpy as np
+import pytest
 
 from symbridge.match.matcher import Match, Matcher, Params
 from symbridge.match.side import Side
@@ -396,3 +397,24 @@ def test_large_neighbourhoods_are_picked_in_blocks_with_the_same_pairs(monkeypat
         monkeypatch.setattr(matcher, "PICK_CELLS", 1 << 24)
         paired += len(whole)
     assert paired > 12
+
+
+@pytest.mark.parametrize("limit, lent", [(64, True), (8, False)])
+def test_refinement_takes_no_candidates_from_a_huge_hub(monkeypatch, limit, lent):
+    """A function every other one calls (Go's runtime.morestack_noctxt) lends its neighbours as candidates only
+    up to REFINE_HUB of them: else each unmatched function kept nearly the whole binary as candidates."""
+    import symbridge.match.matcher as matcher_module
+
+    monkeypatch.setattr(matcher_module, "REFINE_HUB", limit)
+    n = 20
+    v = np.random.default_rng(0).standard_normal((n, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    calls = [[]] + [[0] for _ in range(1, n)]  # everything calls function 0
+    m = Matcher(side(v, calls), side(v, calls))
+    m.match[0] = Match(0, 1.0, ["symbol"])
+    m.taken[0] = 0
+    idx = np.array([[i, (i + 1) % n] for i in range(n)])
+    memo: dict = {}
+    m.refine_best(5, idx, sorted(m.match), memo)
+    ranked = {j for _, j in memo[5][1]}
+    assert ranked == (set(range(1, n)) if lent else {5, 6})
