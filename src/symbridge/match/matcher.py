@@ -603,15 +603,14 @@ class Matcher:
                     memo: dict[int, tuple] | None = None) -> tuple[float, int] | None:
         """The best (structural score, reference index) among the free candidates of unmatched target
         function i (of equal scores the higher index), None without any. The candidates: i's embedding
-        candidates, the neighbours of its matched neighbours' matches (of at most REFINE_HUB neighbours), and
-        the functions between the matches
-        of its nearest matched functions in address order when few lie there. The structural score of j: the
-        similarity, plus the share of i's matched call-graph neighbours whose matches are j's neighbours
-        (together j's base score), plus a bonus when j lies between the matches of i's nearest matched
-        functions in address order, and a small one for lying where that order puts it (this breaks ties
-        between look-alikes). `memo` keeps, per function, its other candidates by base score, best first, for
-        as long as its matched neighbours stay the same, and its similarities: the scan stops where no bonus
-        could lift a base score to the best one."""
+        candidates, the neighbours of its matched neighbours' matches (those of at most REFINE_HUB neighbours),
+        and the functions between the matches of its nearest matched functions in address order when few lie
+        there. The structural score of j: the similarity, plus the share of i's matched call-graph neighbours
+        whose matches are j's neighbours (together j's base score), plus a bonus when j lies between the
+        matches of i's nearest matched functions in address order, and a small one for lying where that order
+        puts it (this breaks ties between look-alikes). `memo` keeps, per function, its other candidates by
+        base score, best first, for as long as its matched neighbours stay the same, and its similarities: the
+        scan stops where no bonus could lift a base score to the best one."""
         n_p = len(self.P.addrs)
         mapped = frozenset(self.match[x].s for x in self.P.neighbours[i] if x in self.match)
         k = bisect.bisect_left(done, i)
