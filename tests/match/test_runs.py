@@ -89,18 +89,17 @@ def test_a_failing_child_leaves_its_runs_to_this_process(monkeypatch):
     assert evidence(match_both_ways(ref, tgt, Params(), members, views)) == alone
 
 
-def test_progress_hears_each_agreement_run_taken_up_in_this_process(monkeypatch):
+@pytest.mark.parametrize("workers", ["1", "2", "4"])
+def test_progress_hears_how_many_agreement_runs_are_done_in_every_process(monkeypatch, workers):
     ref, tgt, members, views = pair_with_views()
     heard = []
-    monkeypatch.setenv("SYMBRIDGE_WORKERS", "1")
-    match_both_ways(ref, tgt, Params(), members, views, announce=lambda k, n: heard.append((k, n)))
-    assert heard == [(k, 6) for k in range(1, 7)]  # reverse, plain, two members, two views
-    heard.clear()
-    monkeypatch.setenv("SYMBRIDGE_WORKERS", "2")
+    monkeypatch.setenv("SYMBRIDGE_WORKERS", workers)
     monkeypatch.setattr(runs, "MIN_FUNCTIONS", 0)
     match_both_ways(ref, tgt, Params(), members, views, announce=lambda k, n: heard.append((k, n)))
-    ks = [k for k, _ in heard]  # the runs this process took; the child's are not announced from there
-    assert ks == sorted(set(ks)) and all(n == 6 and 1 <= k <= 6 for k, n in heard)
+    ks = [k for k, _ in heard]  # the count rises to all six (reverse, plain, two members, two views)
+    assert ks == sorted(set(ks)) and ks[-1] == 6 and all(n == 6 and 1 <= k for k, n in heard)
+    if workers == "1":
+        assert ks == [1, 2, 3, 4, 5, 6]
 
 
 def test_children_are_held_to_what_memory_allows(monkeypatch, tmp_path):

@@ -97,7 +97,7 @@ def test_progress_hears_when_matching_begins_after_embedding(pair_o2_o3):
     at = events.index("matching")
     assert all(isinstance(n, int) for n in events[:at]) and sum(events[:at]) > 0
     after, n = events[at + 1:], len(events) - at - 1  # then each agreement run (one process: a small pair)
-    assert n >= 4 and after == [f"matching, agreement run {k} of {n}" for k in range(1, n + 1)]
+    assert n >= 4 and after == [f"matching, {k} of {n} agreement runs done" for k in range(1, n + 1)]
 
 
 def test_reference_names_from_an_ida_export_round_trip(tmp_path, pair_o2_o3):

@@ -31,24 +31,33 @@ def run_all(first: Callable[[], T], jobs: Sequence[Callable[[], dict[int, int]]]
     """first() and each job's answer (a matching: target index -> reference index), in the order of jobs;
     forked children (up to parallel.workers() - 1, and as many as the available memory holds) take jobs from a
     shared counter when `size` (the functions of both sides) is large enough to pay for it. A job a child took
-    and did not answer (it failed or died) runs here. ``announce(k, n)`` hears, in this process only, that the
-    k-th of the n jobs is taken up (by any process): a progress display for large binaries, where each job
-    takes minutes."""
+    and did not answer (it failed or died) runs here. ``announce(k, n)`` hears, in this process, that k of the
+    n jobs are done (in any process; the children mark theirs in shared memory, read as this process finishes
+    one and while it waits): a progress display for large binaries, where each job takes minutes."""
     tell = announce or (lambda k, n: None)
 
     def alone() -> tuple[T, list[dict[int, int]]]:
         out, answers = first(), []
         for k, job in enumerate(jobs):
-            tell(k + 1, len(jobs))
             answers.append(job())
+            tell(k + 1, len(jobs))
         return out, answers
 
     if size < MIN_FUNCTIONS or len(jobs) < 2 or not can_fork():
         return alone()
     try:
-        counter = mp.get_context("fork").Value("i", 0)  # the next job to take, inherited by the child
+        ctx = mp.get_context("fork")
+        counter = ctx.Value("i", 0)  # the next job to take, inherited by the children
+        finished = ctx.RawArray("b", len(jobs))  # 1 for each job done, by whichever process
     except (OSError, ImportError):  # no shared memory or semaphores here (some sandboxes): one process
         return alone()
+    told = [0]
+
+    def show() -> None:  # how many jobs are done, where that changed
+        k = sum(finished)
+        if k != told[0]:
+            told[0] = k
+            tell(k, len(jobs))
 
     def drain(here: bool) -> dict[int, dict[int, int]]:
         done = {}
@@ -59,14 +68,21 @@ def run_all(first: Callable[[], T], jobs: Sequence[Callable[[], dict[int, int]]]
             lock.release()
             if k >= len(jobs):
                 break
-            if here:
-                tell(k + 1, len(jobs))
             done[k] = jobs[k]()
+            finished[k] = 1
+            if here:
+                show()
         return done
 
     children = min(workers() - 1, len(jobs), affordable(size * RUN_BYTES))
-    (out, mine), theirs = spread([lambda: drain(False)] * children, lambda: (first(), drain(True)))
+    (out, mine), theirs = spread([lambda: drain(False)] * children, lambda: (first(), drain(True)), show)
+    show()
     answers = dict(mine)
     for got in theirs:
         answers.update(got or {})
-    return out, [answers[k] if k in answers else jobs[k]() for k in range(len(jobs))]
+    for k in range(len(jobs)):  # those a failed child took, here
+        if k not in answers:
+            answers[k] = jobs[k]()
+            finished[k] = 1
+            show()
+    return out, [answers[k] for k in range(len(jobs))]

@@ -44,7 +44,7 @@ def match_binaries(reference: Binary, target: Binary, model, params: Params | No
     ref_side, tgt_side = match_sides(reference, target, model, params, progress)
     if stage:
         stage("matching")
-    announce = (lambda k, n: stage(f"matching, agreement run {k} of {n}")) if stage else None
+    announce = (lambda k, n: stage(f"matching, {k} of {n} agreement runs done")) if stage else None
     result = match_both_ways(ref_side, tgt_side, params, model.member_columns(),
                              code_views(ref_side, tgt_side, reference.code_functions, target.code_functions, model),
                              announce)
