@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -73,8 +74,7 @@ class Clock(ProgressColumn):
     def render(self, task) -> Text:
         if task.start_time is None:
             return Text("-:--:--", style="progress.elapsed")
-        secs = int(task.get_time() - task.start_time)
-        return Text(f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}", style="progress.elapsed")
+        return Text(str(timedelta(seconds=int(task.get_time() - task.start_time))), style="progress.elapsed")
 
 
 @contextmanager

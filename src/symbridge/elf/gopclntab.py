@@ -97,23 +97,18 @@ def _read(img: ElfImage, t: _Table, addr: int) -> list[tuple[int, int, str]]:
         return []
     entries: list[int] = []
     records: list[int] = []  # where each function's record starts in the table
-    if magic == _GO12:
-        names_at, names_end = 0, t.size
-        tab = 16
+    # pointer-sized entries; records counted from the table's start (1.2) or from the function table's (1.16,
+    # whose header places the name table, the compilation-unit table right after it)
+    if magic in (_GO12, _GO116):
+        if magic == _GO12:
+            names_at, names_end, tab, base = 0, t.size, 16, 0
+        else:
+            names_at, names_end, tab = t.word(24), t.word(32), t.word(56)
+            base = tab
         for k in range(nfunc):
             entry, off = t.unpack("<QQ", tab + 16 * k)
             entries.append(entry)
-            records.append(off)
-        end = t.word(tab + 16 * nfunc)
-        rec_entry = t.word
-        name_field = 8
-    elif magic == _GO116:
-        names_at, tab = t.word(24), t.word(56)
-        names_end = t.word(32)  # the compilation-unit table follows the names
-        for k in range(nfunc):
-            entry, off = t.unpack("<QQ", tab + 16 * k)
-            entries.append(entry)
-            records.append(tab + off)
+            records.append(base + off)
         end = t.word(tab + 16 * nfunc)
         rec_entry = t.word
         name_field = 8

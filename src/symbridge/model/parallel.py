@@ -239,7 +239,7 @@ def embed(model, functions: Sequence, chunk: Callable[[Sequence, Callable[[int],
         progress(k)
         catch_up()
 
-    live = progress is not None and done is not None
+    live = done is not None  # counted only where there is a display
     jobs = [lambda a=a, b=b, j=j: _child(model, functions[a:b], done, j) for j, (a, b) in enumerate(rest)]
     mine, theirs = spread(jobs, lambda: chunk(functions[lo:hi], report if live else progress),
                           catch_up if live else None)
