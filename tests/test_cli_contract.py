@@ -263,3 +263,19 @@ def test_the_progress_clock_runs_on_once_the_bar_is_full():
     now[0] += 75
     assert bar.tasks[0].finished
     assert Clock().render(bar.tasks[0]).plain == "0:01:15"
+
+
+@pytest.mark.skipif(shutil.which("g++") is None or shutil.which("c++filt") is None,
+                    reason="g++ and c++filt (binutils) are needed")
+def test_demangle_flag_prints_cpp_names_readable_and_json_keeps_them_mangled(tmp_path):
+    from tests.fixtures.build import build
+
+    binary = build("landing_pad.cc", compiler="g++")
+    mangled = "_Z4joinRKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEES6_"
+    plain = run_cli("functions", binary)
+    readable = run_cli("functions", binary, "-C")
+    assert plain.returncode == readable.returncode == 0
+    assert mangled in plain.stdout and "join(std::" not in plain.stdout
+    assert "join(std::__cxx11::basic_string<char" in readable.stdout and mangled not in readable.stdout
+    assert run_cli("functions", binary, "-C", "--json", tmp_path / "f.json").returncode == 0
+    assert mangled in {f["name"] for f in json.loads((tmp_path / "f.json").read_text())["functions"]}

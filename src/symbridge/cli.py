@@ -49,6 +49,8 @@ MinConfidence = Annotated[Optional[float], typer.Option("--min-confidence", meta
                                                              "(default: calibrated).")]
 ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Model file (.safetensors/.npz) instead of the "
                                                                "shipped one.")]
+Demangle = Annotated[bool, typer.Option("-C", "--demangle", help="Print C++ and Rust names demangled, as `nm -C` "
+                                                                "does (JSON and written files keep them as they are).")]
 
 
 def parse_address(text: str) -> int:
@@ -155,7 +157,8 @@ def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show trace
 @app.command()
 def functions(binary: Path, json_out: Annotated[Optional[Path], typer.Option("--json", help="Write JSON here.")] = None,
               ignore_symbols: Annotated[bool, typer.Option("--ignore-symbols", help="Find functions as if stripped.")]
-              = False, debug_file: Annotated[Optional[Path], typer.Option("--debug-file")] = None) -> None:
+              = False, debug_file: Annotated[Optional[Path], typer.Option("--debug-file")] = None,
+              demangle: Demangle = False) -> None:
     """List every function found in BINARY, with where its boundary came from.
 
     Example: symbridge functions /usr/bin/ls --json ls.json"""
@@ -165,8 +168,9 @@ def functions(binary: Path, json_out: Annotated[Optional[Path], typer.Option("--
     if json_out is not None:
         emit_json(data, json_out)
         return
+    shown = _readable([f.name for f in b.functions], demangle)
     for f in b.functions:
-        out.print(f"{f.address:#010x} {f.size:7d}  {f.name or '-':40s} {','.join(f.source)}", highlight=False)
+        out.print(f"{f.address:#010x} {f.size:7d}  {shown(f.name) or '-':40s} {','.join(f.source)}", highlight=False)
     if not STATE["quiet"]:
         err.print(f"{len(b.functions)} functions in {binary}")
 
@@ -185,7 +189,7 @@ def transfer(reference: Path, target: Path,
                                                                      "(IDA/Ghidra/r2/CSV export, nm output).")] = None,
              target_functions: Annotated[Optional[Path], typer.Option("--target-functions", help="Function starts "
                                                                       "for TARGET from a disassembler export.")] = None,
-             model: ModelOpt = None, quiet: Quiet = False) -> None:
+             model: ModelOpt = None, quiet: Quiet = False, demangle: Demangle = False) -> None:
     """Transfer function names from REFERENCE (with symbols) to TARGET (stripped).
 
     Example: symbridge transfer libfoo.so.1 libfoo-stripped.so --json out.json -o libfoo-named.so"""
@@ -210,7 +214,7 @@ def transfer(reference: Path, target: Path,
         if json_out is not None:
             emit_json(result, json_out)
         else:
-            _print_table(result)
+            _print_table(result, demangle)
     _summary(result, target, output)
 
 
@@ -248,17 +252,26 @@ def _read_names(path: Path) -> list[tuple[str, int]]:
     return read_names(Path(path))
 
 
-def _print_table(result: dict) -> None:
+def _readable(names, demangle: bool):
+    """name -> the name to print: demangled (C++, Rust) when asked for and c++filt can, else as it is."""
+    from .demangle import demangle as run
+
+    table = run(names) if demangle else {}
+    return lambda n: table.get(n, n) if n else n
+
+
+def _print_table(result: dict, demangle: bool = False) -> None:
     from rich.table import Table
 
+    funcs = [f for f in result["functions"] if "import" not in f["via"]]
+    shown = _readable([f["name"] for f in funcs] + [f["candidates"][0]["name"] for f in funcs if f["candidates"]],
+                      demangle)
     t = Table(show_edge=False, header_style="bold")
     for col in ("address", "name", "confidence", "via", "best candidate"):
         t.add_column(col)
-    for f in result["functions"]:
-        if "import" in f["via"]:
-            continue
-        best = f["candidates"][0]["name"] if f["candidates"] else ""
-        t.add_row(f"{f['address']:#x}", f["name"] or "-", f"{f['confidence']:.2f}", ",".join(f["via"]), best)
+    for f in funcs:
+        best = shown(f["candidates"][0]["name"]) if f["candidates"] else ""
+        t.add_row(f"{f['address']:#x}", shown(f["name"]) or "-", f"{f['confidence']:.2f}", ",".join(f["via"]), best)
     out.print(t)
 
 
@@ -272,7 +285,7 @@ def analogy(reference: Path, target: Path,
             raw_shift: Annotated[bool, typer.Option(
                 "--raw-shift", help="Add the anchors' shift as it is, without the model's filter.")] = False,
             json_out: Annotated[Optional[Path], typer.Option("--json")] = None,
-            model: ModelOpt = None) -> None:
+            model: ModelOpt = None, demangle: Demangle = False) -> None:
     """The seed's analogy: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest in TARGET.
 
     Example: symbridge analogy miredo fdupes --anchor md5_init=0x3f07 --query md5_process
@@ -300,8 +313,9 @@ def analogy(reference: Path, target: Path,
     if json_out is not None:
         emit_json(res, json_out)
         return
+    shown = _readable([r["name"] for r in res["results"]], demangle)
     for r in res["results"]:
-        out.print(f"{r['address']:#x}  {r['score']:.4f}  {r['name'] or ''}", highlight=False)
+        out.print(f"{r['address']:#x}  {r['score']:.4f}  {shown(r['name']) or ''}", highlight=False)
 
 
 @app.command()
@@ -371,10 +385,13 @@ def report(result: Path, output: Annotated[Path, typer.Option("-o", "--output", 
         -> None:
     """Write a self-contained HTML report of a transfer/identify RESULT.json.
 
-    Example: symbridge report out.json -o report.html"""
+    Example: symbridge report out.json -o report.html
+
+    The binaries the result names are read again for the disassembly and the embedding map: relative paths
+    from the working directory, else from RESULT.json's folder. C++ and Rust names are shown demangled."""
     from .export.report import write_report
 
-    write_report(_load_result(result), output)
+    write_report(_load_result(result), output, base=Path(result).resolve().parent)
 
 
 @app.command()
@@ -446,7 +463,7 @@ def identify(db: str, target: Path,
              output: Annotated[Optional[Path], typer.Option(
                  "-o", "--output", help="Write a copy of TARGET with the names in .symtab.")] = None,
              min_confidence: MinConfidence = None,
-             model: ModelOpt = None, quiet: Quiet = False) -> None:
+             model: ModelOpt = None, quiet: Quiet = False, demangle: Demangle = False) -> None:
     """Name the functions of TARGET from every binary in the library DB.
 
     Example: symbridge identify known.db ./stripped --json out.json -o named"""
@@ -465,7 +482,7 @@ def identify(db: str, target: Path,
     if output is not None:
         write_named(P, result, output)
     if json_out is not None or output is None:
-        emit_json(result, json_out) if json_out is not None else _print_table(result)
+        emit_json(result, json_out) if json_out is not None else _print_table(result, demangle)
     _summary(result, target, output)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections import defaultdict
 from pathlib import Path
 
+from .demangle import demangle
 from .elf.image import ElfImage
 from .errors import InputFileError
 
@@ -97,11 +97,7 @@ def anonymize(src: Path, dst: Path) -> Path:
 def demangled_bases(names: list[str]) -> dict[str, str]:
     """C++ names without their parameter lists (`_Z11lua_atpanicP9lua_State...` -> `lua_atpanic`), so that a
     library built as C in one release and as C++ in the other is judged by its function names."""
-    mangled = [n for n in names if n.startswith("_Z")]
-    if not mangled:
-        return {}
-    out = subprocess.run(["c++filt"], input="\n".join(mangled), capture_output=True, text=True).stdout.splitlines()
-    return {m: d.split("(", 1)[0] for m, d in zip(mangled, out) if d != m}
+    return {m: d.split("(", 1)[0] for m, d in demangle([n for n in names if n.startswith("_Z")]).items()}
 
 
 def truth_names(path: Path) -> dict[int, set[str]]:

@@ -18,6 +18,7 @@ from symbridge.export.report import write_report
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 HOSTILE = "<script>alert(1)</script>&\"'\u2028</b>"
+MANGLED, DEMANGLED = "_ZN4demo5parseEPKc", "demo::parse(char const*)"
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,10 @@ def hostile(result: dict) -> dict:
     row = next(f for f in r["functions"] if f["name"] and "import" not in f["via"])
     row["name"] = HOSTILE
     row["candidates"][0]["name"] = HOSTILE + "-cand"
+    # a C++ name, which the page shows demangled
+    row = next(f for f in reversed(r["functions"]) if f["name"] and "import" not in f["via"]
+               and not f["name"].startswith("cmd_"))
+    row["name"] = MANGLED
     return r
 
 
@@ -75,6 +80,35 @@ def test_summary_counts(demo_result, report):
     dis = json.loads(re.search(r'id="report-disasm">(.*?)</script>', text, re.DOTALL).group(1))
     assert dis["tgt"] and dis["ref"]
     assert all(len(d.get("t", [])) <= 400 for d in dis["tgt"].values())
+
+
+def test_relative_paths_found_from_the_result_folder(demo_result, tmp_path, monkeypatch):
+    """A result written with relative paths, reported from another directory: the binaries are looked for
+    from the result file's folder (base), so the map and the disassembly are there."""
+    r = copy.deepcopy(demo_result)
+    (tmp_path / "bins").mkdir()
+    for side in ("reference", "target"):
+        shutil.copy(r[side], tmp_path / "bins" / Path(r[side]).name)
+        r[side] = Path(r[side]).name
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    def data_of(**kw):
+        write_report(r, tmp_path / "r.html", **kw)
+        return json.loads(re.search(r'id="report-data">(.*?)</script>', (tmp_path / "r.html").read_text(),
+                                    re.DOTALL).group(1))
+
+    assert "binary not available" in data_of()["plot"]["note"]
+    found = data_of(base=tmp_path / "bins")
+    assert found["plot"].get("ref") and found["tgt_error"] is None and not found["binary_errors"]
+
+
+@pytest.mark.skipif(shutil.which("c++filt") is None, reason="c++filt (binutils) is not installed")
+def test_mangled_names_shown_demangled(report):
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', report.read_text(), re.DOTALL).group(1))
+    assert any(row["n"] == MANGLED for row in data["rows"])  # the data keeps the name as written
+    assert data["dm"][MANGLED] == DEMANGLED and HOSTILE not in data["dm"]
 
 
 def test_missing_binaries_and_cap(demo_result, tmp_path):
@@ -134,6 +168,14 @@ def test_in_browser(report):
         assert drv.execute_script("return window.alert.toString().indexOf('native') >= 0")
         cells = [td.text for td in drv.find_elements(By.CSS_SELECTOR, "#rows tr.fn td:nth-child(2)")]
         assert any("<script>alert(1)</script>" in c for c in cells)
+        if shutil.which("c++filt"):  # shown demangled, the mangled name in the tooltip, found by either
+            drv.find_element(By.ID, "filter").send_keys("demo::parse")
+            time.sleep(0.4)
+            cell = drv.find_element(By.CSS_SELECTOR, "#rows tr.fn td:nth-child(2)")
+            assert (cell.text, cell.get_attribute("title")) == (DEMANGLED, MANGLED)
+            drv.execute_script("document.getElementById('filter').value='';"
+                               "document.getElementById('filter').dispatchEvent(new Event('input'))")
+            time.sleep(0.4)
 
         def confidences():
             return [float(td.get_attribute("data-value"))

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from symbridge.demangle import demangle
 from symbridge.export._atomic import atomic_write
 
 MAX_POINTS = 5000
@@ -102,11 +103,19 @@ def _rows(result: dict) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ binaries
 class _Binaries:
-    """Each binary opened at most once; failures remembered as a reason string."""
+    """Each binary opened at most once; failures remembered as a reason string. A relative path that is not
+    found from the working directory is looked for from `base` (the result file's folder)."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: Path | None = None) -> None:
         self._open: dict[tuple[str, bool], Any] = {}
         self.errors: dict[str, str] = {}
+        self.base = base
+
+    def _find(self, path: str) -> Path:
+        p = Path(path)
+        if not p.is_file() and not p.is_absolute() and self.base is not None and (self.base / p).is_file():
+            return self.base / p
+        return p
 
     def get(self, path: str | None, *, stripped: bool = False):
         if not path:
@@ -116,9 +125,10 @@ class _Binaries:
             from symbridge.binary import Binary
 
             try:
-                if not Path(path).is_file():
+                found = self._find(path)
+                if not found.is_file():
                     raise FileNotFoundError(f"{path}: no such file")
-                self._open[key] = Binary(path, ignore_symbols=stripped)
+                self._open[key] = Binary(found, ignore_symbols=stripped)
             except Exception as exc:  # noqa: BLE001 - a bad binary only costs the enrichment, not the report
                 self._open[key] = None
                 self.errors[path] = f"{type(exc).__name__}: {exc}"
@@ -258,23 +268,27 @@ def _asset(name: str) -> str:
     return resources.files("symbridge.export").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def build_report(result: dict, *, max_disasm: int = 400) -> str:
+def build_report(result: dict, *, max_disasm: int = 400, base: Path | None = None) -> str:
     """The report's HTML text (see write_report)."""
     if not isinstance(result, dict):
         raise TypeError("result must be a dict (the transfer JSON)")
     max_disasm = max(1, int(max_disasm))
     rows = _rows(result)
     summary = _summary(result, rows)
-    bins = _Binaries()
+    bins = _Binaries(base)
     ref_default = _str(result.get("reference"))
     tgt = bins.get(_str(result.get("target")), stripped=True)
 
-    tgt_names = {r["address"]: r["name"] or f"sub_{r['address']:x}" for r in rows}
+    # readable C++ and Rust names for display (the table keeps the names as written; the page shows these)
+    shown = demangle([r["name"] for r in rows] + [c["name"] for r in rows for c in r["candidates"]])
+    tgt_names = {r["address"]: shown.get(r["name"], r["name"]) or f"sub_{r['address']:x}" for r in rows}
     ref_names: dict[str, dict[int, str]] = {}
 
     def names_of(path: str | None, b) -> dict[int, str]:
         if path not in ref_names:
-            ref_names[path] = {f.address: f.name or f"sub_{f.address:x}" for f in b.functions}
+            more = demangle(f.name for f in b.functions)
+            shown.update(more)
+            ref_names[path] = {f.address: more.get(f.name, f.name) or f"sub_{f.address:x}" for f in b.functions}
         return ref_names[path]
 
     tgt_dis: dict[str, dict] = {}
@@ -306,8 +320,12 @@ def build_report(result: dict, *, max_disasm: int = 400) -> str:
         tgt_error = None
 
     plot = _plot(result, rows, bins)
+    used = {n for t in table for n in [t["n"], t["b"]] + [c[0] for c in t["cand"]] if n}
+    used |= {d["name"] for d in ref_dis.values() if d.get("name")}
+    used |= {n for side in ("ref", "tgt") for n in (plot.get(side) or {}).get("n", [])}
+    shown.update(demangle(used - shown.keys()))
     data = {"summary": summary, "rows": table, "tgt_error": tgt_error, "max_disasm": max_disasm,
-            "plot": plot, "binary_errors": bins.errors}
+            "plot": plot, "binary_errors": bins.errors, "dm": {n: shown[n] for n in sorted(used) if n in shown}}
     disasm = {"tgt": tgt_dis, "ref": ref_dis}
     title = "symbridge report"
     if summary["target"]:
@@ -318,11 +336,13 @@ def build_report(result: dict, *, max_disasm: int = 400) -> str:
             .replace("{{DATA}}", _json_for_html(data)))
 
 
-def write_report(result: dict, output: Path, *, max_disasm: int = 400) -> None:
+def write_report(result: dict, output: Path, *, max_disasm: int = 400, base: Path | None = None) -> None:
     """Write a self-contained HTML report of a transfer result to output (atomically).
 
-    Binaries named in the result are opened (once each) for the disassembly and the embedding map; when one
-    is gone the page says "binary not available" there instead of failing.
+    Binaries named in the result are opened (once each) for the disassembly and the embedding map; a relative
+    path is tried from the working directory, then from `base` (give the result file's folder). When one is
+    gone the page says "binary not available" there instead of failing. C++ and Rust names are shown
+    demangled where c++filt is installed (the mangled name is the cell's tooltip).
     """
-    text = build_report(result, max_disasm=max_disasm)
+    text = build_report(result, max_disasm=max_disasm, base=base)
     atomic_write(Path(output), text.encode("utf-8"))

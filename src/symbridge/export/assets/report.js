@@ -13,6 +13,8 @@
     if (text !== undefined && text !== null) e.textContent = String(text);
     return e;
   }
+  var DM = DATA.dm || {};  // mangled name -> readable (C++, Rust), for display; filters match both
+  function show(n) { return (n && Object.prototype.hasOwnProperty.call(DM, n)) ? DM[n] : n; }
   function hex(h) { return h === null || h === undefined ? "" : "0x" + h; }
   function cmpHex(a, b) {
     if (a === b) return 0;
@@ -60,7 +62,8 @@
   var ROWS = DATA.rows;
   ROWS.forEach(function (r, i) {
     r._i = i;
-    r._hay = [hex(r.a), r.n || "", r.v.join(" "), hex(r.r), r.b || ""].join("\u0001").toLowerCase();
+    r._hay = [hex(r.a), r.n || "", show(r.n) || "", r.v.join(" "), hex(r.r), r.b || "", show(r.b) || ""]
+      .join("\u0001").toLowerCase();
   });
   var state = { key: null, dir: 1, page: 0, size: 100, view: ROWS.slice(), open: {} };
   var tbody = document.getElementById("rows");
@@ -77,7 +80,7 @@
       return a < b ? -1 : a > b ? 1 : 0;
     };
     return function (x, y) {
-      var a = x[key], b = y[key];
+      var a = show(x[key]), b = show(y[key]);
       if (!a !== !b) return a ? -1 : 1;   // missing names last
       a = (a || "").toLowerCase(); b = (b || "").toLowerCase();
       return a < b ? -1 : a > b ? 1 : 0;
@@ -114,14 +117,15 @@
       var r = state.view[i], tr = el("tr", "fn");
       tr.dataset.idx = r._i;
       tr.appendChild(el("td", "addr", hex(r.a)));
-      var nm = el("td", r.n ? null : "none", r.n || "—"); nm.title = r.n || ""; tr.appendChild(nm);
+      var nm = el("td", r.n ? null : "none", show(r.n) || "—"); nm.title = r.n || ""; tr.appendChild(nm);
       var cc = el("td"); cc.dataset.value = r.c; cc.appendChild(confCell(r.c)); tr.appendChild(cc);
       var vv = el("td");
       if (!r.v.length) vv.appendChild(el("span", "none", "unmatched"));
       r.v.forEach(function (t) { vv.appendChild(el("span", "tag " + t.replace(/[^a-z0-9_-]/gi, ""), t)); });
       tr.appendChild(vv);
       tr.appendChild(el("td", "addr", r.r ? hex(r.r) : ""));
-      var bc = el("td", null, r.b ? r.b + "  (" + r.bs.toFixed(3) + ")" : ""); bc.title = r.b || ""; tr.appendChild(bc);
+      var bc = el("td", null, r.b ? show(r.b) + "  (" + r.bs.toFixed(3) + ")" : ""); bc.title = r.b || "";
+      tr.appendChild(bc);
       frag.appendChild(tr);
       if (state.open[r._i]) { tr.classList.add("open"); frag.appendChild(detailRow(r)); }
     }
@@ -166,7 +170,8 @@
     ct.appendChild(hr);
     r.cand.forEach(function (c) {
       var row = el("tr", c[1] && c[1] === r.r ? "chosen" : null);
-      row.appendChild(el("td", null, c[0])); row.appendChild(el("td", "addr", hex(c[1])));
+      var cn = el("td", null, show(c[0])); cn.title = c[0]; row.appendChild(cn);
+      row.appendChild(el("td", "addr", hex(c[1])));
       row.appendChild(el("td", null, c[2].toFixed(4)));
       if (multi) row.appendChild(el("td", null, c[3] || ""));
       ct.appendChild(row);
@@ -175,12 +180,12 @@
     td.appendChild(ct);
     var D = disasm(), grid = el("div", "disasm");
     var rd = r.k ? D.ref[r.k] : null;
-    var rname = rd && rd.name ? rd.name : (r.kc ? r.b : (r.n || ""));
+    var rname = show(rd && rd.name ? rd.name : (r.kc ? r.b : (r.n || "")));
     var rtitle = r.k ? (r.kc ? "best candidate (not matched): " : "reference: ") + (rname || "") + " @ " +
       hex(r.k.slice(r.k.lastIndexOf("|") + 1)) : "reference";
     grid.appendChild(pane(rtitle, "var(--ref)", rd, r.k ? "binary not available" : "no reference function"));
     var td2 = DATA.tgt_error ? { error: DATA.tgt_error } : disasm().tgt[r.a];
-    grid.appendChild(pane("target: " + (r.n || "sub_" + r.a) + " @ " + hex(r.a), "var(--tgt)", td2,
+    grid.appendChild(pane("target: " + (show(r.n) || "sub_" + r.a) + " @ " + hex(r.a), "var(--tgt)", td2,
       "binary not available"));
     td.appendChild(grid);
     tr.appendChild(td);
@@ -269,7 +274,7 @@
     var n = nearest(ev);
     if (!n) { tip.hidden = true; return; }
     var side = P[n.p.side];
-    tip.textContent = (n.p.side === "ref" ? "reference " : "target ") + hex(side.a[n.p.i]) + "  " + side.n[n.p.i];
+    tip.textContent = (n.p.side === "ref" ? "reference " : "target ") + hex(side.a[n.p.i]) + "  " + show(side.n[n.p.i]);
     tip.hidden = false;
     tip.style.left = Math.min(n.mx + 12, W - 200) + "px"; tip.style.top = (n.my + 12) + "px";
   });
