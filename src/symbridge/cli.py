@@ -381,8 +381,8 @@ def _load_result(path: Path) -> dict:
 
 
 @app.command()
-def report(result: Path, output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")]) \
-        -> None:
+def report(result: Path, output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")],
+           quiet: Quiet = False) -> None:
     """Write a self-contained HTML report of a transfer/identify RESULT.json.
 
     Example: symbridge report out.json -o report.html
@@ -391,7 +391,11 @@ def report(result: Path, output: Annotated[Path, typer.Option("-o", "--output", 
     from the working directory, else from RESULT.json's folder. C++ and Rust names are shown demangled."""
     from .export.report import write_report
 
-    write_report(_load_result(result), output, base=Path(result).resolve().parent)
+    STATE["quiet"] |= quiet
+    data = _load_result(result)
+    rows = data.get("functions") if isinstance(data.get("functions"), list) else []
+    with progress("disassembling", len(rows)) as tick:
+        write_report(data, output, base=Path(result).resolve().parent, progress=tick, stage=tick.stage)
 
 
 @app.command()

@@ -111,6 +111,13 @@ def test_mangled_names_shown_demangled(report):
     assert data["dm"][MANGLED] == DEMANGLED and HOSTILE not in data["dm"]
 
 
+def test_progress_counts_every_row_then_names_the_steps_after(demo_result, tmp_path):
+    ticks, stages = [], []
+    write_report(demo_result, tmp_path / "r.html", progress=ticks.append, stage=stages.append)
+    assert sum(ticks) == len(demo_result["functions"])
+    assert stages == ["drawing the embedding map", "writing the page"]
+
+
 def test_missing_binaries_and_cap(demo_result, tmp_path):
     r = copy.deepcopy(demo_result)
     r["reference"] = str(tmp_path / "gone-ref")

@@ -18,6 +18,7 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -268,7 +269,8 @@ def _asset(name: str) -> str:
     return resources.files("symbridge.export").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def build_report(result: dict, *, max_disasm: int = 400, base: Path | None = None) -> str:
+def build_report(result: dict, *, max_disasm: int = 400, base: Path | None = None,
+                 progress: Callable[[int], None] | None = None, stage: Callable[[str], None] | None = None) -> str:
     """The report's HTML text (see write_report)."""
     if not isinstance(result, dict):
         raise TypeError("result must be a dict (the transfer JSON)")
@@ -308,6 +310,8 @@ def build_report(result: dict, *, max_disasm: int = 400, base: Path | None = Non
                             else {"error": "binary not available" + (f": {shown_ref_bin}" if shown_ref_bin else "")})
         if tgt is not None:
             tgt_dis[_hex(r["address"])] = _disasm(tgt, r["address"], r["size"], max_disasm, tgt_names)
+        if progress is not None:
+            progress(1)
         best = r["candidates"][0] if r["candidates"] else None
         table.append({"a": _hex(r["address"]), "s": r["size"], "n": r["name"], "c": r["confidence"], "v": r["via"],
                       "r": _hex(ref_addr), "b": best and best["name"], "bs": best and best["score"],
@@ -319,7 +323,11 @@ def build_report(result: dict, *, max_disasm: int = 400, base: Path | None = Non
     else:
         tgt_error = None
 
+    if stage is not None:
+        stage("drawing the embedding map")
     plot = _plot(result, rows, bins)
+    if stage is not None:
+        stage("writing the page")
     used = {n for t in table for n in [t["n"], t["b"]] + [c[0] for c in t["cand"]] if n}
     used |= {d["name"] for d in ref_dis.values() if d.get("name")}
     used |= {n for side in ("ref", "tgt") for n in (plot.get(side) or {}).get("n", [])}
@@ -336,7 +344,8 @@ def build_report(result: dict, *, max_disasm: int = 400, base: Path | None = Non
             .replace("{{DATA}}", _json_for_html(data)))
 
 
-def write_report(result: dict, output: Path, *, max_disasm: int = 400, base: Path | None = None) -> None:
+def write_report(result: dict, output: Path, *, max_disasm: int = 400, base: Path | None = None,
+                 progress: Callable[[int], None] | None = None, stage: Callable[[str], None] | None = None) -> None:
     """Write a self-contained HTML report of a transfer result to output (atomically).
 
     Binaries named in the result are opened (once each) for the disassembly and the embedding map; a relative
@@ -344,5 +353,5 @@ def write_report(result: dict, output: Path, *, max_disasm: int = 400, base: Pat
     gone the page says "binary not available" there instead of failing. C++ and Rust names are shown
     demangled where c++filt is installed (the mangled name is the cell's tooltip).
     """
-    text = build_report(result, max_disasm=max_disasm, base=base)
+    text = build_report(result, max_disasm=max_disasm, base=base, progress=progress, stage=stage)
     atomic_write(Path(output), text.encode("utf-8"))
