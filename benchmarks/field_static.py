@@ -1,5 +1,5 @@
 """The analyst's everyday case on this machine's own libraries: a statically linked program, stripped, named
-from the shared libraries that hold the same code.
+from the shared libraries that hold the same code, or from the static archives it was linked from.
 
     python benchmarks/field_static.py [--model PATH]
 
@@ -7,9 +7,11 @@ Builds benchmarks/field/evp.c against this system's static libcrypto (libssl-dev
 benchmarks/field/words.cc against static libstdc++, with -O2 -static; strips them (anonymize); then names
 them with `symbridge transfer` from libcrypto.so.3, libc.so.6 (and its debug file where libc6-dbg is
 installed) and libstdc++.so.6, and with `symbridge identify` against a library of libc, libcrypto, libssl and
-libz (and libstdc++). The programs are built, never run. A target function has a counterpart when one of its
-names (aliases included) is a name of the reference (its symbols and debug file's, aliases included); a name
-given anywhere else is a false positive. Writes benchmarks/results/field-static.md.
+libz (and libstdc++). Then the same from the static archives themselves (libcrypto.a, libc.a, libstdc++.a,
+which symbridge links before it reads them; their names include every internal function): the very objects
+the programs were linked from. The programs are built, never run. A target function has a counterpart when
+one of its names (aliases included) is a name of the reference (its symbols and debug file's, aliases
+included); a name given anywhere else is a false positive. Writes benchmarks/results/field-static.md.
 
 These are not held-out numbers: OpenSSL is one of the packages the model was trained on (Debian's official
 builds, other versions); glibc and libstdc++ are in no list. They check the pipeline on real code: aliases,
@@ -39,12 +41,16 @@ from symbridge.store.store import open_store
 HERE = Path(__file__).resolve().parent
 LIB = Path("/usr/lib/x86_64-linux-gnu")
 LIBS = {"libcrypto": LIB / "libcrypto.so.3", "libc": LIB / "libc.so.6", "libstdc++": LIB / "libstdc++.so.6",
-        "libssl": LIB / "libssl.so.3", "libz": LIB / "libz.so.1"}
+        "libssl": LIB / "libssl.so.3", "libz": LIB / "libz.so.1",
+        "libcrypto.a": LIB / "libcrypto.a", "libc.a": LIB / "libc.a", "libssl.a": LIB / "libssl.a",
+        "libz.a": LIB / "libz.a",
+        "libstdc++.a": Path(subprocess.run(["g++", "-print-file-name=libstdc++.a"], capture_output=True,
+                                           text=True).stdout.strip() or "libstdc++.a")}
 
 
 def all_names(path: Path) -> set[str]:
     """Every name of every function of a file and of its debug file (aliases too), with their source names."""
-    img = load_image(path)
+    img = load_image(path, link=True)
     syms = list(img.symbols)
     dbg = find_debug_file(img)
     if dbg is not None:
@@ -90,9 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         anon = {k: anonymize(p, work / f"{k}.anon") for k, p in programs.items()}
         truth = {k: truth_names(p) for k, p in programs.items()}
         names = {k: all_names(p) for k, p in LIBS.items()}
-        for lib, prog in (("libcrypto", "evp"), ("libc", "evp"), ("libstdc++", "words")):
+        for lib, prog in (("libcrypto", "evp"), ("libc", "evp"), ("libstdc++", "words"),
+                          ("libcrypto.a", "evp"), ("libc.a", "evp"), ("libstdc++.a", "words")):
             t0 = time.time()
-            r = transfer(Binary(LIBS[lib]), Binary(anon[prog], ignore_symbols=True), model, min_confidence=0.0)
+            r = transfer(Binary(LIBS[lib], link=True), Binary(anon[prog], ignore_symbols=True), model,
+                         min_confidence=0.0)
             secs = time.time() - t0
             funcs = [f for f in r["functions"] if "import" not in f["via"]]
             has = {f["address"] for f in funcs
@@ -100,24 +108,27 @@ def main(argv: list[str] | None = None) -> int:
             sc = score_transfer(r, truth[prog], has, partial=False, threshold=THRESHOLD)
             rows.append(table_row([f"{LIBS[lib].name}", prog], len(funcs), sc, sc["right"]) + f" {secs:.0f} |")
             print(rows[-1], file=sys.stderr)
-        db = work / "library.db"
-        added: list[str] = []
-        with open_store(str(db), model) as store:
-            for label, libs, prog in (("libc, libcrypto, libssl, libz", ("libc", "libcrypto", "libssl", "libz"), "evp"),
-                                      ("the same and libstdc++", ("libstdc++",), "words")):
-                for lib in libs:
-                    store.add(LIBS[lib])
-                    added.append(lib)
-                known = set().union(*(names[k] for k in added))
-                t0 = time.time()
-                r = store.identify(Binary(anon[prog], ignore_symbols=True), min_confidence=0.0)
-                secs = time.time() - t0
-                sc = score_identify(r, truth[prog], known, THRESHOLD)
-                rows.append(table_row([f"library: {label}", prog], sc["functions"], sc, sc["right_counterparts"])
-                            + f" {secs:.0f} |")
-                print(rows[-1], file=sys.stderr)
+        for db, sets in (("library.db", (("libc, libcrypto, libssl, libz", ("libc", "libcrypto", "libssl", "libz"),
+                                           "evp"), ("the same and libstdc++", ("libstdc++",), "words"))),
+                         ("archives.db", (("libc.a, libcrypto.a, libssl.a, libz.a",
+                                           ("libc.a", "libcrypto.a", "libssl.a", "libz.a"), "evp"),
+                                          ("the same and libstdc++.a", ("libstdc++.a",), "words")))):
+            added: list[str] = []
+            with open_store(str(work / db), model) as store:
+                for label, libs, prog in sets:
+                    for lib in libs:
+                        store.add(LIBS[lib])
+                        added.append(lib)
+                    known = set().union(*(names[k] for k in added))
+                    t0 = time.time()
+                    r = store.identify(Binary(anon[prog], ignore_symbols=True), min_confidence=0.0)
+                    secs = time.time() - t0
+                    sc = score_identify(r, truth[prog], known, THRESHOLD)
+                    rows.append(table_row([f"library: {label}", prog], sc["functions"], sc, sc["right_counterparts"])
+                                + f" {secs:.0f} |")
+                    print(rows[-1], file=sys.stderr)
     versions = ", ".join(f"{p} {version(p)}" for p in ("libc6", "libc6-dbg", "libssl3", "libssl-dev", "libstdc++6"))
-    text = ("# Field test: static programs named from this machine's shared libraries "
+    text = ("# Field test: static programs named from this machine's shared libraries and static archives "
             f"({time.strftime('%Y-%m-%d')})\n\n"
             f"Model `{model.name}`; command `python benchmarks/field_static.py`; packages: {versions}. "
             "The rows with `library:` are `symbridge identify`; the others `symbridge transfer`. Not held-out "

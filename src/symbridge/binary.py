@@ -92,13 +92,17 @@ class Binary:
 
     >>> b = Binary("/usr/bin/ls", ignore_symbols=True)   # doctest: +SKIP
     >>> b.functions[0]                                   # doctest: +SKIP
+
+    With `link`, a static archive (.a) or relocatable object (.o) is read as gcc links it (`elf.link`): a
+    reference, whose addresses are those of that linked copy.
     """
 
     def __init__(self, path: str | os.PathLike, *, ignore_symbols: bool = False,
                  debug_file: str | os.PathLike | None = None, use_debug_files: bool = True,
-                 extra_names: dict[int, str] | None = None, extra_starts: dict[int, str] | None = None):
+                 extra_names: dict[int, str] | None = None, extra_starts: dict[int, str] | None = None,
+                 link: bool = False):
         self.path = Path(path)
-        self.image: ElfImage = load_image(self.path)
+        self.image: ElfImage = load_image(self.path, link=link)
         self.ignore_symbols = ignore_symbols
         self._lift_budget = LIFT_BUDGET_PER_BYTE * sum(b - a for a, b in self.image.code_ranges) + LIFT_BUDGET_MIN
         self._lift_left = self._lift_budget

@@ -161,8 +161,10 @@ def functions(binary: Path, json_out: Annotated[Optional[Path], typer.Option("--
               demangle: Demangle = False) -> None:
     """List every function found in BINARY, with where its boundary came from.
 
+    A static archive (.a) or object file (.o) is listed as gcc links it (addresses of that linked copy).
+
     Example: symbridge functions /usr/bin/ls --json ls.json"""
-    b = open_binary(binary, ignore_symbols=ignore_symbols, debug_file=debug_file)
+    b = open_binary(binary, ignore_symbols=ignore_symbols, debug_file=debug_file, link=True)
     data = {"binary": str(binary), "functions": [
         {"address": f.address, "size": f.size, "name": f.name, "source": f.source} for f in b.functions]}
     if json_out is not None:
@@ -192,13 +194,19 @@ def transfer(reference: Path, target: Path,
              model: ModelOpt = None, quiet: Quiet = False, demangle: Demangle = False) -> None:
     """Transfer function names from REFERENCE (with symbols) to TARGET (stripped).
 
-    Example: symbridge transfer libfoo.so.1 libfoo-stripped.so --json out.json -o libfoo-named.so"""
+    REFERENCE may be a static archive (.a, as -dev packages ship them) or an object file (.o): it is linked
+    with gcc first, and its internal functions' names come along.
+
+    Example: symbridge transfer libfoo.so.1 libfoo-stripped.so --json out.json -o libfoo-named.so
+
+    Example: symbridge transfer /usr/lib/x86_64-linux-gnu/libc.a ./static-stripped -o static-named"""
     from .match.transfer import transfer as run_transfer
 
     STATE["quiet"] |= quiet
     names = _read_names(reference_names) if reference_names else None
     starts = {a: "names-file" for _, a in _read_names(target_functions)} if target_functions else None
-    S = open_binary(reference, debug_file=debug_file, extra_names={a: n for n, a in names} if names else None)
+    S = open_binary(reference, debug_file=debug_file, link=True,
+                    extra_names={a: n for n, a in names} if names else None)
     # The target's own symbols count (seeds for a target that is not stripped); its separate debug file, which
     # /usr/lib/debug may hold for a stripped system binary, does not: it would answer the question asked.
     P = open_binary(target, ignore_symbols=ignore_target_symbols, extra_starts=starts, use_debug_files=False)
@@ -302,7 +310,7 @@ def analogy(reference: Path, target: Path,
             raise UsageError(f"--anchor {a!r}: expected NAME=ADDR")
         name, addr = a.split("=", 1)
         pairs.append((name.strip(), parse_address(addr.strip())))
-    S = open_binary(reference)
+    S = open_binary(reference, link=True)
     P = open_binary(target, ignore_symbols=True)
     (first, first_addr), *more = pairs
     res = run_analogy(S, P, first, first_addr, query, load_model(model), top, more_anchors=more,
@@ -334,7 +342,7 @@ def embed(binary: Path, output: Annotated[Path, typer.Option("-o", "--output", h
     from .match.transfer import embed_binary
 
     STATE["quiet"] |= quiet
-    b = open_binary(binary, ignore_symbols=ignore_symbols)
+    b = open_binary(binary, ignore_symbols=ignore_symbols, link=True)
     m = load_model(model)
     code = b.code_functions
     with progress("embedding", len(code)) as tick:
@@ -412,7 +420,9 @@ def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quie
     """Add the functions of BINARIES to the library DB (a file path, created if missing): their names come from
     the binaries' symbols, and the functions without a name are kept for the call graph around the named ones.
 
-    Example: symbridge index add known.db /usr/lib/x86_64-linux-gnu/libz.so.1"""
+    Static archives (.a) and object files (.o) are linked with gcc first.
+
+    Example: symbridge index add known.db /usr/lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libc.a"""
     from .store import open_store
 
     STATE["quiet"] |= quiet

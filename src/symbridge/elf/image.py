@@ -28,6 +28,7 @@ from ..errors import (
     ResourceLimitError,
     UnsupportedArchitectureError,
 )
+from .link import linkable, linked_bytes
 
 MAX_FILE_SIZE = 512 * 1024 * 1024
 MAX_SYMBOLS = 2_000_000
@@ -294,7 +295,7 @@ def _check_magic(path: Path, data: bytes) -> None:
         elif data[:2] == b"#!":
             kind = "a script, not an ELF file"
         elif data[:8] == b"!<arch>\n":
-            kind = "a static archive (.a), not an ELF file; link it or pass its object files' program"
+            kind = "a static archive (.a), which can be a reference (it is linked first) but not a target"
         elif all(32 <= b < 127 or b in (9, 10, 13) for b in data[:512]):
             kind = "a text file, not an ELF file"
         raise NotAnElfError(f"{path}: {kind}")
@@ -315,11 +316,16 @@ def _check_magic(path: Path, data: bytes) -> None:
             f"{path}: ELF for {_MACHINES.get(machine, f'machine {machine}')} is not supported; only x86-64 is")
 
 
-def load_image(path: str | os.PathLike, require_code: bool = True) -> ElfImage:
-    """Read and validate an ELF file. Raises a ``SymbridgeError`` subclass for bad input."""
+def load_image(path: str | os.PathLike, require_code: bool = True, link: bool = False) -> ElfImage:
+    """Read and validate an ELF file. Raises a ``SymbridgeError`` subclass for bad input. With `link`, a static
+    archive or relocatable object is first linked into one ELF (`elf.link`), which is what is read."""
     path = Path(path)
     _check_path(path)
     data = path.read_bytes()
+    if link and linkable(data):
+        data = linked_bytes(path, data)
+        if len(data) > MAX_FILE_SIZE:
+            raise ResourceLimitError(f"{path}: linked, {len(data)} bytes is over the {MAX_FILE_SIZE >> 20} MiB limit")
     _check_magic(path, data)
     try:
         return _parse(path, data, require_code)
@@ -343,7 +349,10 @@ def _parse(path: Path, data: bytes, require_code: bool = True) -> ElfImage:
     hdr = elf.header
     etype = hdr["e_type"]
     if etype not in ("ET_EXEC", "ET_DYN"):
-        what = {"ET_REL": "a relocatable object (.o)", "ET_CORE": "a core dump"}.get(etype, str(etype))
+        if etype == "ET_REL":
+            raise UnsupportedArchitectureError(f"{path}: a relocatable object (.o), which can be a reference (it is "
+                                               "linked first) but not a target")
+        what = {"ET_CORE": "a core dump"}.get(etype, str(etype))
         raise UnsupportedArchitectureError(f"{path}: {what} is not supported; give a linked program or library")
     size = len(data)
     img = ElfImage(path=path, data=data, elf_type=etype, entry=hdr["e_entry"])

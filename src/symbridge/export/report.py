@@ -129,7 +129,7 @@ class _Binaries:
                 found = self._find(path)
                 if not found.is_file():
                     raise FileNotFoundError(f"{path}: no such file")
-                self._open[key] = Binary(found, ignore_symbols=stripped)
+                self._open[key] = Binary(found, ignore_symbols=stripped, link=not stripped)
             except Exception as exc:  # noqa: BLE001 - a bad binary only costs the enrichment, not the report
                 self._open[key] = None
                 self.errors[path] = f"{type(exc).__name__}: {exc}"

@@ -95,8 +95,9 @@ class Store:
         library's internal functions); returns how many, 0 if the binary is already in the library."""
         from ..binary import Binary, cold_parts
 
-        b = Binary(path)
-        sha = hashlib.sha256(b.image.data).hexdigest()
+        b = Binary(path, link=True)
+        with open(path, "rb") as fh:  # the file's own digest (an archive's, not that of its linked copy)
+            sha = hashlib.file_digest(fh, "sha256").hexdigest()
         if self.con.execute("SELECT 1 FROM binaries WHERE sha256 = ?", (sha,)).fetchone():
             return 0
         seen: set[int] = set()
@@ -193,7 +194,7 @@ class Store:
             if not same:
                 note(path, "changed since it was added: left as it was")
                 continue
-            later = later_columns(Binary(path).code_functions)
+            later = later_columns(Binary(path, link=True).code_functions)
             rows = con.execute("SELECT id, address FROM functions WHERE binary_id = ?", (bid,)).fetchall()
             got = [later.get(a, (0, "[]", "[]")) for _, a in rows]  # a function no longer found: none of them
             with immediate(con):

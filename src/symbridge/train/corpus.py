@@ -358,17 +358,11 @@ def take_lock(lock: Path) -> bool:
 
 
 def link_variants(archive: Path, out: Path) -> list[list[str]]:
-    """Ways to link a whole archive into one ELF with its .symtab, most faithful first."""
-    base = ["gcc", "-nostdlib", "-o", str(out), "-Wl,--whole-archive", str(archive),
-            "-Wl,--no-whole-archive", "-Wl,--unresolved-symbols=ignore-all", "-Wl,-e,0",
-            "-Wl,--defsym=__dso_handle=0"]  # C++ archives refer to crtbegin's __dso_handle
-    return [
-        base[:2] + ["-static"] + base[2:],
-        base[:2] + ["-static"] + base[2:] + ["-Wl,--allow-multiple-definition"],
-        base[:2] + ["-shared"] + base[2:-1] + ["-Wl,--allow-multiple-definition"],
-        base[:2] + ["-static", "-Wl,--noinhibit-exec"] + base[2:]
-        + ["-Wl,--allow-multiple-definition"],
-    ]
+    """Ways to link a whole archive into one ELF with its .symtab, most faithful first: the product's
+    (elf.link), so that a reference archive is read as the corpus's were."""
+    from ..elf.link import link_variants as variants
+
+    return variants([archive], out)
 
 
 def link_first(archive: Path, out: Path) -> bool:
