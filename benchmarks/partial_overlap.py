@@ -7,8 +7,10 @@ Debian's static liblz4.a (liblz4-dev, a dev-eval package; downloaded with apt-ge
 both with -static (so glibc is shared code too), at -O2 and -O3. A third row takes Debian's shared build of
 the same liblz4 (liblz4-1) as the reference: position-independent code, and names for its exports only; two
 more do the same for hash_tool.c with Nettle's libnettle.a and deflate_tool.c with libdeflate.a (dev-eval
-packages too). The programs are built, never run. Each target is anonymized (stripped). Names belong only
-on the functions the reference shares with it; a name on any other function is a false positive.
+packages too). Three more take the static archives themselves as the reference (symbridge links them
+first: elf.link), whose names include the libraries' internal functions. The programs are built, never run.
+Each target is anonymized (stripped). Names belong only on the functions the reference shares with it; a name
+on any other function is a false positive.
 Prints precision and recall over all target functions at the default threshold, and at the two operating
 points of benchmarks/accuracy.py (the best precision of any threshold reaching recall 0.95, the best recall
 at precision 0.99), and writes the table to benchmarks/results/partial-overlap.md. A second table puts the
@@ -131,13 +133,16 @@ def main(argv: list[str] | None = None) -> int:
                   ("compress_tool -O2", program, "roundtrip_check", lz4, "-O3"),
                   (f"Debian's {lz4_shared.name} (exports only)", lz4_shared, "roundtrip_check", lz4, "-O2"),
                   (f"Debian's {nettle_shared.name} (exports only)", nettle_shared, "hash_tool", nettle, "-O2"),
-                  (f"Debian's {deflate_shared.name} (exports only)", deflate_shared, "deflate_tool", deflate, "-O2")]
+                  (f"Debian's {deflate_shared.name} (exports only)", deflate_shared, "deflate_tool", deflate, "-O2"),
+                  (f"Debian's {lz4.name} (the static build itself)", lz4, "roundtrip_check", lz4, "-O2"),
+                  (f"Debian's {nettle.name} (the static build itself)", nettle, "hash_tool", nettle, "-O2"),
+                  (f"Debian's {deflate.name} (the static build itself)", deflate, "deflate_tool", deflate, "-O2")]
     for ref_label, ref, source, lib, tgt_opt in references:
         tgt = build(HERE / "partial" / f"{source}.c", a.work / f"{source}{tgt_opt}", lib, tgt_opt)
         anon = anonymize(tgt, a.work / f"{source}{tgt_opt}.anon")
-        truth, ref_names = truth_names(tgt), {n for ns in truth_names(ref).values() for n in ns}
+        truth, ref_names = truth_names(tgt), {n for ns in truth_names(ref, link=True).values() for n in ns}
         t0 = time.time()
-        r = transfer(Binary(ref), Binary(anon, ignore_symbols=True), model, min_confidence=0.0)
+        r = transfer(Binary(ref, link=True), Binary(anon, ignore_symbols=True), model, min_confidence=0.0)
         secs = time.time() - t0
         funcs = [f for f in r["functions"] if "import" not in f["via"]]
         has = {f["address"] for f in funcs if truth.get(f["address"], set()) & ref_names}
@@ -176,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 sc = score_identify(r, truth_names(tgt), known, THRESHOLD)
                 rows.append(table_row([label, f"{source} -O2"], sc["functions"], sc, sc["right_counterparts"]))
                 print(rows[-1], f"({secs:.1f} s)", file=sys.stderr)
-    text = ("# Partial overlap: static programs named from another program or from the shared library "
+    text = ("# Partial overlap: static programs named from another program, the shared library or the static archive "
             f"({time.strftime('%Y-%m-%d')})\n\n"
             f"Model `{model.name}`; command `python benchmarks/partial_overlap.py`.\n\n" + "\n".join(rows) + "\n")
     print(text)

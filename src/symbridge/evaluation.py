@@ -100,13 +100,14 @@ def demangled_bases(names: list[str]) -> dict[str, str]:
     return {m: d.split("(", 1)[0] for m, d in demangle([n for n in names if n.startswith("_Z")]).items()}
 
 
-def truth_names(path: Path) -> dict[int, set[str]]:
+def truth_names(path: Path, link: bool = False) -> dict[int, set[str]]:
     """address -> every name a FUNC symbol gives it, from .symtab and .dynsym, plus its source names: C++ names
-    without parameters, and names without the suffixes of a compiler's copies (`foo.isra.0` -> `foo`)."""
+    without parameters, and names without the suffixes of a compiler's copies (`foo.isra.0` -> `foo`). With
+    `link`, a static archive's or object's names, at the addresses of its linked copy (elf.link)."""
     out: dict[int, set[str]] = defaultdict(set)
     from .binary import Binary
 
-    b = Binary(path, use_debug_files=False)
+    b = Binary(path, use_debug_files=False, link=link)
     for f in b.functions:
         if f.name and not f.is_plt:
             out[f.address].add(f.name)
