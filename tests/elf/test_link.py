@@ -87,3 +87,25 @@ def test_transfer_names_a_static_program_from_the_archive(libbig, tmp_path):
     # an archive is no target
     bad = run_cli("transfer", prog, archive)
     assert bad.returncode == 2 and "not a target" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_corrupt_archive_says_what_the_linker_said_in_one_line(tmp_path):
+    bad = tmp_path / "bad.a"
+    bad.write_bytes(b"!<arch>\nnot an archive member at all\n")
+    with pytest.raises(InputFileError, match="could not be linked") as err:
+        Binary(bad, link=True)
+    text = str(err.value)
+    assert "\n" not in text and "symbridge-link-" not in text and "collect2" not in text
+
+
+def test_bytecode_only_objects_say_there_is_no_machine_code(tmp_path):
+    from symbridge.errors import NoCodeError
+
+    (tmp_path / "h.c").write_text("int twice(int x) { return 2 * x; }\n")
+    res = subprocess.run(["gcc", "-O2", "-flto", "-fno-fat-lto-objects", "-c", str(tmp_path / "h.c"), "-o",
+                          str(tmp_path / "h.o")], capture_output=True)
+    if res.returncode:
+        pytest.skip("this gcc does not build LTO objects")
+    subprocess.run(["ar", "rcs", str(tmp_path / "libh.a"), str(tmp_path / "h.o")], check=True)
+    with pytest.raises(NoCodeError, match="no machine code.*-flto"):
+        Binary(tmp_path / "libh.a", link=True)

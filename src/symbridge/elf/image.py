@@ -322,13 +322,19 @@ def load_image(path: str | os.PathLike, require_code: bool = True, link: bool = 
     path = Path(path)
     _check_path(path)
     data = path.read_bytes()
-    if link and linkable(data):
+    linked = link and linkable(data)
+    if linked:
         data = linked_bytes(path, data)
         if len(data) > MAX_FILE_SIZE:
             raise ResourceLimitError(f"{path}: linked, {len(data)} bytes is over the {MAX_FILE_SIZE >> 20} MiB limit")
     _check_magic(path, data)
     try:
         return _parse(path, data, require_code)
+    except NoCodeError:
+        if linked:
+            raise NoCodeError(f"{path}: linked, it holds no machine code (an empty archive, or objects built with "
+                              "-flto, which hold only the compiler's bytecode without -ffat-lto-objects)") from None
+        raise
     except (ELFError, ConstructError, struct.error, ValueError, KeyError, IndexError, TypeError, AttributeError,
             AssertionError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
         raise CorruptBinaryError(f"{path}: malformed ELF ({_reason(exc)})") from None

@@ -66,11 +66,19 @@ def linked_bytes(path: Path, data: bytes) -> bytes:
                 if res.returncode == 0 and out.is_file() and out.stat().st_size > 0:
                     return out.read_bytes()
                 out.unlink(missing_ok=True)
-                last = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
+                last = _complaint(res.stderr, str(src), str(path)) or f"exit status {res.returncode}"
                 # a hidden symbol no member defines (libc.a's _init, _fini, _DYNAMIC, _start) stops the link
                 # whatever --unresolved-symbols says: it is set to 0, like the others, and the link tried again
                 hidden = _HIDDEN.search(res.stderr)
                 if hidden is None or hidden.group(1) in defined or len(defined) >= MAX_DEFSYMS:
                     break
                 defined.append(hidden.group(1))
-    raise InputFileError(f"{path}: could not be linked ({last[:200]})")
+    raise InputFileError(f"{path}: could not be linked: {last[:200]}")
+
+
+def _complaint(stderr: str, linked: str, given: str) -> str:
+    """The linker's first error line, without the linker's name, the input called by the name it was given."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("collect2")]
+    first = next((ln for ln in lines if "error" in ln or "not recognized" in ln), lines[0] if lines else "")
+    first = re.sub(r"^\S*\bld(?:\.\w+)?:\s*", "", first).replace(linked, given)
+    return first.removeprefix(given + ":").strip()
