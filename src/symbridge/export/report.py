@@ -174,6 +174,9 @@ def _disasm(binary, address: int, size_hint: int, limit: int, names: dict[int, s
 
 # ------------------------------------------------------------------------------------------- the plot
 def _plot(result: dict, rows: list[dict], bins: _Binaries) -> dict:
+    """PCA map of the functions' own-code vectors (those the matcher compares) with lines for the matches. At
+    most MAX_POINTS functions are drawn, and only they are embedded: half the budget for the target, matched
+    references first."""
     ref_path, tgt_path = _str(result.get("reference")), _str(result.get("target"))
     S = bins.get(ref_path)
     P = bins.get(tgt_path, stripped=True)
@@ -181,32 +184,10 @@ def _plot(result: dict, rows: list[dict], bins: _Binaries) -> dict:
         missing = [f"{side}: {p or 'no path in the result'}" for side, p, b in
                    (("reference", ref_path, S), ("target", tgt_path, P)) if b is None]
         return {"note": "Embedding map skipped: binary not available (" + "; ".join(missing) + ")."}
-    try:
-        from symbridge.model.model import Model
-
-        model = Model.default()
-        wanted = _str(result.get("model"))
-        note = ""
-        if wanted and wanted != model.name:
-            note = f"The result names model {wanted!r}; the map uses the default model {model.name!r}. "
-        s_code, p_code = S.code_functions, P.code_functions
-        if not s_code or not p_code:
-            return {"note": "Embedding map skipped: no functions to embed."}
-        xs, xp = model.embed(s_code), model.embed(p_code)
-    except Exception as exc:  # noqa: BLE001 - the map is optional; say why it is missing
-        return {"note": f"Embedding map skipped: {type(exc).__name__}: {exc}"}
-    x = np.concatenate([xs, xp]).astype(np.float64)
-    x -= x.mean(axis=0)
-    try:
-        # PCA via the SVD of the small (D, D) scatter matrix: its right singular vectors are X's
-        _, var, vt = np.linalg.svd(x.T @ x, hermitian=True)
-    except np.linalg.LinAlgError as exc:
-        return {"note": f"Embedding map skipped: PCA failed ({exc})."}
-    xy = x @ vt[:2].T if vt.shape[0] >= 2 else np.zeros((len(x), 2))
-    explained = (var[:2].sum() / var.sum()) if var.sum() > 0 else 0.0
+    s_code, p_code = S.code_functions, P.code_functions
+    if not s_code or not p_code:
+        return {"note": "Embedding map skipped: no functions to embed."}
     ns = len(s_code)
-    s_xy, p_xy = xy[:ns], xy[ns:]
-
     s_index = {f.address: i for i, f in enumerate(s_code)}
     p_index = {f.address: i for i, f in enumerate(p_code)}
     by_addr = {r["address"]: r for r in rows}
@@ -215,7 +196,6 @@ def _plot(result: dict, rows: list[dict], bins: _Binaries) -> dict:
         if r["reference_address"] is not None and r["address"] in p_index and r["reference_address"] in s_index:
             pairs.append((p_index[r["address"]], s_index[r["reference_address"]], r["confidence"]))
 
-    # keep at most MAX_POINTS: half the budget for the target, matched references first
     total = ns + len(p_code)
     rng = np.random.default_rng(0)
     if total <= MAX_POINTS:
@@ -231,18 +211,41 @@ def _plot(result: dict, rows: list[dict], bins: _Binaries) -> dict:
         keep_s = sorted(set(matched) | {rest[i] for i in extra})
     new_p = {old: new for new, old in enumerate(keep_p)}
     new_s = {old: new for new, old in enumerate(keep_s)}
+    try:
+        from symbridge.model.model import Model
+
+        model = Model.default()
+        wanted = _str(result.get("model"))
+        note = ""
+        if wanted and wanted != model.name:
+            note = f"The result names model {wanted!r}; the map uses the default model {model.name!r}. "
+        xs = model.embed_own([s_code[i] for i in keep_s])
+        xp = model.embed_own([p_code[i] for i in keep_p])
+    except Exception as exc:  # noqa: BLE001 - the map is optional; say why it is missing
+        return {"note": f"Embedding map skipped: {type(exc).__name__}: {exc}"}
+    x = np.concatenate([xs, xp]).astype(np.float64)
+    x -= x.mean(axis=0)
+    try:
+        # PCA via the SVD of the small (D, D) scatter matrix: its right singular vectors are X's
+        _, var, vt = np.linalg.svd(x.T @ x, hermitian=True)
+    except np.linalg.LinAlgError as exc:
+        return {"note": f"Embedding map skipped: PCA failed ({exc})."}
+    xy = x @ vt[:2].T if vt.shape[0] >= 2 else np.zeros((len(x), 2))
+    explained = (var[:2].sum() / var.sum()) if var.sum() > 0 else 0.0
+    s_xy, p_xy = xy[:len(keep_s)], xy[len(keep_s):]
 
     def side(funcs, coords, keep, labels):
-        return {"x": [round(float(coords[i, 0]), 4) for i in keep], "y": [round(float(coords[i, 1]), 4) for i in keep],
+        return {"x": [round(float(v), 4) for v in coords[:, 0]], "y": [round(float(v), 4) for v in coords[:, 1]],
                 "n": [labels(funcs[i]) for i in keep], "a": [f"{funcs[i].address:x}" for i in keep]}
 
     def p_label(f):
         r = by_addr.get(f.address)
         return (r and r["name"]) or f"sub_{f.address:x}"
 
-    return {"note": note + f"PCA of {ns} reference and {len(p_code)} target embeddings "
-                           f"(first two components, {explained:.0%} of the variance)"
-                           + (f"; {len(keep_s) + len(keep_p)} points drawn." if total > MAX_POINTS else "."),
+    drawn = (f"{len(keep_s)} of {ns} reference and {len(keep_p)} of {len(p_code)} target functions"
+             if total > MAX_POINTS else f"{ns} reference and {len(p_code)} target functions")
+    return {"note": note + f"PCA of the own-code embeddings of {drawn} (first two components, {explained:.0%} of "
+                           "the variance).",
             "ref": side(s_code, s_xy, keep_s, lambda f: f.name or f"sub_{f.address:x}"),
             "tgt": side(p_code, p_xy, keep_p, p_label),
             "links": [[new_p[pi], new_s[si], round(c, 3)] for pi, si, c in pairs if pi in new_p and si in new_s]}
