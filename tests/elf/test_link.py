@@ -42,6 +42,17 @@ def test_an_archive_is_read_as_linked_with_its_names(libbig):
     assert b.path == archive  # results name the archive, not its linked copy
 
 
+def test_a_thin_archive_and_a_name_like_an_option(libbig, tmp_path, monkeypatch):
+    """A thin archive names its members' files (relative to itself); a file named -x.a is no linker option."""
+    obj, _, _ = libbig
+    (tmp_path / "objs").mkdir()
+    shutil.copy(obj, tmp_path / "objs" / "libbig.o")
+    subprocess.run(["ar", "rcsT", "./-libbig.a", "objs/libbig.o"], check=True, cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    names = {f.name for f in Binary("-libbig.a", link=True).code_functions}
+    assert names == {f.name for f in Binary(obj, link=True).code_functions}
+
+
 def test_without_link_an_archive_or_object_is_refused_in_one_line(libbig):
     obj, archive, _ = libbig
     with pytest.raises(NotAnElfError, match="static archive .* can be a reference"):

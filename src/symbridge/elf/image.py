@@ -294,7 +294,7 @@ def _check_magic(path: Path, data: bytes) -> None:
             kind = "a Mach-O file, not an ELF file; only x86-64 ELF is supported"
         elif data[:2] == b"#!":
             kind = "a script, not an ELF file"
-        elif data[:8] == b"!<arch>\n":
+        elif data[:8] in (b"!<arch>\n", b"!<thin>\n"):
             kind = "a static archive (.a), which can be a reference (it is linked first) but not a target"
         elif all(32 <= b < 127 or b in (9, 10, 13) for b in data[:512]):
             kind = "a text file, not an ELF file"

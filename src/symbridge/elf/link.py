@@ -7,7 +7,6 @@ corpus links the static libraries of Debian's -dev packages. Linking reads the o
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from ..errors import InputFileError
 
-ARCHIVE_MAGIC = b"!<arch>\n"
+ARCHIVE_MAGIC = (b"!<arch>\n", b"!<thin>\n")  # thin archives name their members' files
 TIMEOUT = 300
 MAX_DEFSYMS = 32
 _HIDDEN = re.compile(r"hidden symbol `([^'`\s]+)' isn't defined")
@@ -24,7 +23,7 @@ _HIDDEN = re.compile(r"hidden symbol `([^'`\s]+)' isn't defined")
 
 def linkable(data: bytes) -> bool:
     """A static archive, or a relocatable x86-64 ELF object."""
-    if data[:8] == ARCHIVE_MAGIC:
+    if data[:8] in ARCHIVE_MAGIC:
         return True
     return (data[:4] == b"\x7fELF" and len(data) >= 20 and data[4] == 2 and data[5] == 1
             and int.from_bytes(data[16:18], "little") == 1 and int.from_bytes(data[18:20], "little") == 62)
@@ -50,10 +49,8 @@ def linked_bytes(path: Path, data: bytes) -> bytes:
         raise InputFileError(f"{path}: a static archive or object file is linked before it is read, and that "
                              "needs gcc (apt-get install gcc), which is not installed")
     last = ""
+    src = path.resolve()  # absolute: a name starting with '-' is not taken for an option
     with tempfile.TemporaryDirectory(prefix="symbridge-link-") as tmp:
-        # the linker takes the archive by a name of our own: a name starting with '-' is not an option then
-        src = Path(tmp) / ("in.a" if data[:8] == ARCHIVE_MAGIC else "in.o")
-        os.symlink(path.resolve(), src)
         out = Path(tmp) / "linked"
         for cmd in link_variants([src], out):
             defined: list[str] = []
