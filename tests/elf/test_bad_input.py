@@ -33,6 +33,9 @@ def bad_inputs(tmp_path):
     shutil.copy(debugfile, nocode)
     pe = tmp_path / "prog.exe"
     pe.write_bytes(b"MZ" + b"\0" * 200)
+    script = tmp_path / "libm.a"  # as glibc ships it
+    script.write_text("/* GNU ld script\n*/\nOUTPUT_FORMAT(elf64-x86-64)\n"
+                      "GROUP ( /usr/lib/x86_64-linux-gnu/libm-2.36.a /usr/lib/x86_64-linux-gnu/libmvec.a )\n")
     return {
         "missing": (tmp_path / "nope", "no such file"),
         "directory": (tmp_path, "directory"),
@@ -44,11 +47,12 @@ def bad_inputs(tmp_path):
         "arm64": (_patched(tmp_path, "arm64", 18, b"\xb7\x00"), "AArch64"),
         "no code": (nocode, "no executable code"),
         "pe": (pe, "PE"),
+        "linker script": (script, "linker script, not an ELF file; it names /usr/lib/x86_64-linux-gnu/libm-2.36.a"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing", "directory", "empty", "text", "truncated header", "truncated body",
-                                  "32-bit", "arm64", "no code", "pe"])
+                                  "32-bit", "arm64", "no code", "pe", "linker script"])
 def test_bad_input_gives_one_line_and_exit_2(tmp_path, case):
     path, words = bad_inputs(tmp_path)[case]
     r = run_cli("functions", path)

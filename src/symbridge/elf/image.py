@@ -298,6 +298,11 @@ def _check_magic(path: Path, data: bytes) -> None:
             kind = "a static archive (.a), which can be a reference (it is linked first) but not a target"
         elif all(32 <= b < 127 or b in (9, 10, 13) for b in data[:512]):
             kind = "a text file, not an ELF file"
+            group = re.search(rb"\b(?:GROUP|INPUT)\s*\(([^()]*)", data[:4096])
+            if group:  # glibc's libm.a and libc.so are linker scripts naming the real files
+                named = [n.decode(errors="replace") for n in group.group(1).split() if b"/" in n or b"." in n][:4]
+                kind = ("a linker script, not an ELF file" + (f"; it names {', '.join(named)}: give one of those"
+                                                              if named else ""))
         raise NotAnElfError(f"{path}: {kind}")
     if len(data) < 64:
         raise CorruptBinaryError(f"{path}: truncated ELF header ({len(data)} bytes)")
