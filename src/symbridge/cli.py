@@ -420,15 +420,24 @@ def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quie
     """Add the functions of BINARIES to the library DB (a file path, created if missing): their names come from
     the binaries' symbols, and the functions without a name are kept for the call graph around the named ones.
 
-    Static archives (.a) and object files (.o) are linked with gcc first.
+    Static archives (.a) and object files (.o) are linked with gcc first. A file that cannot be read is left
+    out with a warning and the others are added (the exit status is then 2).
 
     Example: symbridge index add known.db /usr/lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libc.a"""
     from .store import open_store
 
     STATE["quiet"] |= quiet
+    left_out = []
     with open_store(db, load_model(model)) as store:
         for b in binaries:
-            added = store.add(b)
+            try:
+                added = store.add(b)
+            except SymbridgeError as exc:
+                if len(binaries) == 1:
+                    raise
+                left_out.append(b)  # one bad file among many (glibc's empty libdl.a in *.a): the others go in
+                err.print(f"warning: {exc}: left out", highlight=False)
+                continue
             if STATE["quiet"]:
                 continue
             if not added:
@@ -436,6 +445,9 @@ def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quie
                 continue
             named = next((r["named"] for r in reversed(store.binaries()) if r["path"] == os.path.abspath(b)), None)
             err.print(f"{b}: added {added} functions" + (f", {named} of them named" if named is not None else ""))
+    if left_out:
+        raise UsageError(f"{len(left_out)} of {len(binaries)} files left out (see the warnings above); the others "
+                         f"are in {db}")
 
 
 @index_app.command("upgrade")

@@ -24,6 +24,20 @@ def run(*args, **kw) -> subprocess.CompletedProcess:
                           timeout=120, **kw)
 
 
+def test_a_bad_file_among_several_is_left_out_and_the_others_added(fixtures, db, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a binary\n")
+    r = run("index", "add", db, fixtures["ref"], text, fixtures["other"])
+    assert r.returncode == 2
+    assert f"warning: {text}: a text file" in r.stderr and "1 of 3 files left out" in r.stderr
+    assert "Traceback" not in r.stderr
+    listed = run("index", "list", db).stdout.splitlines()
+    assert [line.split()[-1] for line in listed] == [str(fixtures["ref"]), str(fixtures["other"])]
+    alone = run("index", "add", db, text)  # one file: its own one-line error, as before
+    assert alone.returncode == 2 and alone.stderr.strip().splitlines() == [f"symbridge: error: {text}: a text file, "
+                                                                           "not an ELF file"]
+
+
 def test_cli_add_list_identify(fixtures, db, tmp_path):
     r = run("index", "add", db, fixtures["ref"], fixtures["other"])
     assert r.returncode == 0, r.stderr
