@@ -431,7 +431,7 @@ def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quie
     with open_store(db, load_model(model)) as store:
         for b in binaries:
             try:
-                added = store.add(b)
+                added = store.add(b, save_index=len(binaries) == 1)  # the index is written once, at the end
             except SymbridgeError as exc:
                 if len(binaries) == 1:
                     raise

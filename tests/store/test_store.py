@@ -390,3 +390,34 @@ def test_the_library_keeps_the_tables_of_code_pointers_and_slots_the_matcher_rea
         assert [r.address for r in refs] == [f.address for f in code]
         assert side.tables == direct.tables and side.slots == direct.slots
         assert side.tables or side.slots
+
+
+def test_adds_that_leave_the_index_unsaved_write_it_once_and_meanwhile_others_rebuild(fixtures, db):
+    """index add with many files writes the vector index once, at the end. Until then its file no longer holds
+    every row, and another process rebuilds it from SQLite; a writer whose index is no longer current (another
+    one saved a newer one) does not write its own over it."""
+    import json
+
+    _, side = index_paths(db)
+    first = Store(str(db))
+    first.add(fixtures["ref"], save_index=False)
+    first.add(fixtures["other"], save_index=False)
+    total = first.ann.count
+    assert not side.is_file() or json.loads(side.read_text())["count"] < total
+    with open_store(str(db)) as other:  # meanwhile: rebuilt from SQLite, with every row
+        assert other.ann.count == total and other.ann.rebuilt
+    first.close()  # writes the index: now current
+    assert json.loads(side.read_text())["count"] == total
+    with open_store(str(db)) as again:
+        assert again.ann.count == total and not again.ann.rebuilt
+    # a writer that fell behind another's add leaves that one's index alone
+    behind = Store(str(db))
+    behind.add(fixtures["target_sym"], save_index=False)
+    copy = db.parent / "ref_copy"
+    copy.write_bytes(fixtures["ref"].read_bytes() + b"\0")  # another file (another digest), the same code
+    with open_store(str(db)) as ahead:
+        ahead.add(copy)
+    newest = json.loads(side.read_text())["count"]
+    assert newest > behind.ann.count
+    behind.close()
+    assert json.loads(side.read_text())["count"] == newest

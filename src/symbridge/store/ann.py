@@ -113,15 +113,23 @@ class AnnIndex:
         self.max_id = max(self.max_id, int(ids.max()))
 
     # ------------------------------------------------------------------ updates
-    def extend(self, con: sqlite3.Connection, vectors: np.ndarray, ids: np.ndarray) -> None:
-        """After a commit: add the new rows (or rebuild when another writer changed SQLite) and save."""
+    def extend(self, con: sqlite3.Connection, vectors: np.ndarray, ids: np.ndarray, save: bool = True) -> None:
+        """After a commit: add the new rows (or rebuild when another writer changed SQLite) and save; with `save`
+        False the file is left as it was (a later `save_if_current`; until then, its sidecar no longer vouches
+        for it, and another process rebuilds it from SQLite)."""
         n, top = function_count(con)
         if self.index is None or self.count + len(ids) != n or (len(ids) and int(ids.max()) != top):
             self.rebuild(con)
             return
         if len(ids):
             self._add(vectors, ids)
-        self.save()
+        if save:
+            self.save()
+
+    def save_if_current(self, con: sqlite3.Connection) -> None:
+        """Save, if this index still holds every row of SQLite (another writer may have saved a newer one)."""
+        if self.index is not None and function_count(con) == (self.count, self.max_id):
+            self.save()
 
     def save(self) -> None:
         """Write the index then its sidecar, each atomically (the sidecar last: it vouches for the index)."""

@@ -34,10 +34,19 @@ class Store:
         self._model = model
         self.con: sqlite3.Connection = connect(self.path, create)
         self._ann: AnnIndex | None = None
+        self._unsaved = False  # the index has rows its file lacks (add with save_index=False)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
+        self.save_index()
         self.con.close()
+
+    def save_index(self) -> None:
+        """Write the index that adds with save_index=False left in memory (close does it too)."""
+        if self._unsaved and self._ann is not None:
+            with self._ann_lock():
+                self._ann.save_if_current(self.con)
+            self._unsaved = False
 
     def __enter__(self) -> Self:
         return self
@@ -89,10 +98,12 @@ class Store:
             os.close(fd)
 
     # ------------------------------------------------------------------ add
-    def add(self, path: str | os.PathLike) -> int:
+    def add(self, path: str | os.PathLike, save_index: bool = True) -> int:
         """Add the non-PLT functions of the binary at path, those it has no name for too (name "": no name to
         give, but the call graph and address order around the named ones, as transfer matches a shared
-        library's internal functions); returns how many, 0 if the binary is already in the library."""
+        library's internal functions); returns how many, 0 if the binary is already in the library. With
+        `save_index` False the vector index is written once, by save_index or close, instead of after each of
+        many adds (rewriting it is most of the time of adding a small binary to a large library)."""
         from ..binary import Binary, cold_parts
 
         b = Binary(path, link=True)
@@ -134,7 +145,8 @@ class Store:
         # rows are committed: now the index, written to a temporary file and renamed
         order = np.argsort([r[0] for r in rows], kind="stable")
         with self._ann_lock():
-            ann.extend(con, vectors[order], ids)
+            ann.extend(con, vectors[order], ids, save=save_index)
+        self._unsaved |= not save_index
         return len(rows)
 
     def _insert(self, con: sqlite3.Connection, b, sha: str, path, rows: list[tuple]) -> np.ndarray:
