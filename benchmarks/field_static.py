@@ -89,21 +89,22 @@ def all_archives(work: Path, model, anon: dict[str, Path], truth: dict) -> list[
     with open_store(str(work / "all-archives.db"), model) as store:
         for path in archives:
             try:
-                store.add(path)
+                new = store.add(path, save_index=False)
             except SymbridgeError as exc:
                 print(f"left out: {exc}", file=sys.stderr)
                 continue
             known |= all_names(path)
-            added += 1
-        print(f"{added} archives added in {time.time() - t0:.0f} s", file=sys.stderr)
+            added += new > 0  # a second name of one file (a symlink) adds nothing
+        store.save_index()
+        print(f"{added} distinct archives added in {time.time() - t0:.0f} s", file=sys.stderr)
         rows = []
         for prog in ("evp", "words"):
             t0 = time.time()
             r = store.identify(Binary(anon[prog], ignore_symbols=True), min_confidence=0.0)
             secs = time.time() - t0
             sc = score_identify(r, truth[prog], known, THRESHOLD)
-            rows.append(table_row([f"library: every archive of the system ({added})", prog], sc["functions"], sc,
-                                  sc["right_counterparts"]) + f" {secs:.0f} |")
+            label = f"library: every archive of the system ({added} distinct)"
+            rows.append(table_row([label, prog], sc["functions"], sc, sc["right_counterparts"]) + f" {secs:.0f} |")
             print(rows[-1], file=sys.stderr)
     return rows
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "field-static.md")
     ap.add_argument("--all-archives", action="store_true",
                     help="also identify both programs against a library of every static archive of the system "
-                         "(/usr/lib/x86_64-linux-gnu/*.a and gcc's; about 100,000 functions, 3 more minutes)")
+                         "(/usr/lib/x86_64-linux-gnu/*.a and gcc's; about 90,000 functions, 5 more minutes)")
     a = ap.parse_args(argv)
     missing = [str(p) for p in LIBS.values() if not p.is_file()]
     if missing:
