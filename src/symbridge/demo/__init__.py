@@ -58,5 +58,6 @@ def run_demo(out: Console, err: Console) -> dict:
               "  symbridge transfer REFERENCE TARGET -o TARGET.named   # names into .symtab (nm, gdb, Ghidra, IDA)\n"
               "  symbridge transfer REFERENCE TARGET --json out.json && symbridge report out.json -o report.html\n"
               "  symbridge analogy REFERENCE TARGET --anchor NAME=ADDR --query OTHER_NAME\n"
+              "  symbridge transfer /usr/lib/x86_64-linux-gnu/libc.a STATIC_TARGET   # a static archive as reference\n"
               "  symbridge --help", highlight=False)
     return {"right": right, "wrong": wrong, "total": len(rows)}
