@@ -28,9 +28,10 @@ from ..errors import (
     ResourceLimitError,
     UnsupportedArchitectureError,
 )
-from .link import linkable, linked_bytes
+from .link import ARCHIVE_MAGIC, linkable, linked_bytes
 
 MAX_FILE_SIZE = 512 * 1024 * 1024
+REFERENCE_ONLY = "which can be a reference (it is linked first) but not a target"
 MAX_SYMBOLS = 2_000_000
 MAX_RELOCATIONS = 4_000_000
 MAX_SECTIONS = 4096  # section headers; linked programs and libraries have a few dozen
@@ -294,8 +295,8 @@ def _check_magic(path: Path, data: bytes) -> None:
             kind = "a Mach-O file, not an ELF file; only x86-64 ELF is supported"
         elif data[:2] == b"#!":
             kind = "a script, not an ELF file"
-        elif data[:8] in (b"!<arch>\n", b"!<thin>\n"):
-            kind = "a static archive (.a), which can be a reference (it is linked first) but not a target"
+        elif data[:8] in ARCHIVE_MAGIC:
+            kind = f"a static archive (.a), {REFERENCE_ONLY}"
         elif all(32 <= b < 127 or b in (9, 10, 13) for b in data[:512]):
             kind = "a text file, not an ELF file"
             group = re.search(rb"\b(?:GROUP|INPUT)\s*\(([^()]*)", data[:4096])
@@ -361,8 +362,7 @@ def _parse(path: Path, data: bytes, require_code: bool = True) -> ElfImage:
     etype = hdr["e_type"]
     if etype not in ("ET_EXEC", "ET_DYN"):
         if etype == "ET_REL":
-            raise UnsupportedArchitectureError(f"{path}: a relocatable object (.o), which can be a reference (it is "
-                                               "linked first) but not a target")
+            raise UnsupportedArchitectureError(f"{path}: a relocatable object (.o), {REFERENCE_ONLY}")
         what = {"ET_CORE": "a core dump"}.get(etype, str(etype))
         raise UnsupportedArchitectureError(f"{path}: {what} is not supported; give a linked program or library")
     size = len(data)

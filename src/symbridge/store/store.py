@@ -25,6 +25,12 @@ MAX_STRINGS = 16
 MAX_FUNCTIONS = 2_000_000
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The digest a library knows a binary by: its file's, read from disk."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 class Store:
     """A library of named functions: SQLite rows plus an hnswlib index of their vectors."""
 
@@ -107,8 +113,7 @@ class Store:
         from ..binary import Binary, cold_parts
 
         b = Binary(path, link=True)
-        with open(path, "rb") as fh:  # the file's own digest (an archive's, not that of its linked copy)
-            sha = hashlib.file_digest(fh, "sha256").hexdigest()
+        sha = file_sha256(path)  # the file's own (an archive's, not that of its linked copy)
         if self.con.execute("SELECT 1 FROM binaries WHERE sha256 = ?", (sha,)).fetchone():
             return 0
         seen: set[int] = set()
@@ -198,8 +203,7 @@ class Store:
                 note(path, "not found: left as it was")
                 continue
             try:
-                with open(path, "rb") as fh:
-                    same = hashlib.file_digest(fh, "sha256").hexdigest() == sha
+                same = file_sha256(path) == sha
             except OSError as exc:
                 note(path, f"cannot be read ({exc.strerror}): left as it was")
                 continue
