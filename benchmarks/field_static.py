@@ -97,16 +97,19 @@ def all_archives(work: Path, model, anon: dict[str, Path], truth: dict) -> list[
             added += new > 0  # a second name of one file (a symlink) adds nothing
         store.save_index()
         print(f"{added} distinct archives added in {time.time() - t0:.0f} s", file=sys.stderr)
-        rows = []
-        for prog in ("evp", "words"):
-            t0 = time.time()
-            r = store.identify(Binary(anon[prog], ignore_symbols=True), min_confidence=0.0)
-            secs = time.time() - t0
-            sc = score_identify(r, truth[prog], known, THRESHOLD)
-            label = f"library: every archive of the system ({added} distinct)"
-            rows.append(table_row([label, prog], sc["functions"], sc, sc["right_counterparts"]) + f" {secs:.0f} |")
-            print(rows[-1], file=sys.stderr)
-    return rows
+        return [identify_row(store, f"every archive of the system ({added} distinct)", anon[prog], prog,
+                             truth[prog], known) for prog in ("evp", "words")]
+
+
+def identify_row(store, label: str, target: Path, prog: str, truth: dict, known: set[str]) -> str:
+    """One `library:` row: the stripped program identified against the store, scored against its truth."""
+    t0 = time.time()
+    r = store.identify(Binary(target, ignore_symbols=True), min_confidence=0.0)
+    secs = time.time() - t0
+    sc = score_identify(r, truth, known, THRESHOLD)
+    row = table_row([f"library: {label}", prog], sc["functions"], sc, sc["right_counterparts"]) + f" {secs:.0f} |"
+    print(row, file=sys.stderr)
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,13 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                         store.add(LIBS[lib])
                         added.append(lib)
                     known = set().union(*(names[k] for k in added))
-                    t0 = time.time()
-                    r = store.identify(Binary(anon[prog], ignore_symbols=True), min_confidence=0.0)
-                    secs = time.time() - t0
-                    sc = score_identify(r, truth[prog], known, THRESHOLD)
-                    rows.append(table_row([f"library: {label}", prog], sc["functions"], sc, sc["right_counterparts"])
-                                + f" {secs:.0f} |")
-                    print(rows[-1], file=sys.stderr)
+                    rows.append(identify_row(store, label, anon[prog], prog, truth[prog], known))
         if a.all_archives:
             rows += all_archives(work, model, anon, truth)
     versions = ", ".join(f"{p} {version(p)}" for p in ("libc6", "libc6-dbg", "libssl3", "libssl-dev", "libstdc++6"))
