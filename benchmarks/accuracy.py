@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy.py                        # all kinds, writes benchmarks/results/accuracy.md
     python benchmarks/accuracy.py --kinds cross-opt --max-pairs 3 --model path/to/model.safetensors
+    python benchmarks/accuracy.py --suites bookworm trixie --out benchmarks/results/accuracy-bookworm-trixie.md
 
 Targets are handed to the tool as benchmarks must: stripped, with the names of their defined dynamic
 symbols blanked (symbridge.evaluation.anonymize); truth comes from the original target's symbols.
@@ -40,6 +41,25 @@ KIND_TITLES = {
     "cross-everything": "rebuild clang -O0 -> gcc -O3 and gcc -O3 -> clang -O0",
 }
 ADDED_KINDS = ("cross-release-static", "cross-everything")  # kinds this benchmark adds to DESIGN.md's
+RELEASE_KINDS = ("cross-release", "cross-release-exec", "cross-release-static")
+GCC = {"bullseye": "gcc 10", "bookworm": "gcc 12", "trixie": "gcc 14", "sid": "gcc 14"}  # Debian's default
+
+
+def suite_pairs(corpus: Path, ref_suite: str, tgt_suite: str) -> list[dict]:
+    """The official dev-eval pairs between two other suites than the committed list's bullseye -> trixie,
+    from the records the corpus builder left (the same pairing as the committed list's: symbridge.train.corpus)."""
+    from symbridge.train.corpus import load_records, official_pairs
+
+    return official_pairs(load_records(corpus / "dev-eval"), ref_suite, tgt_suite)
+
+
+def release_titles(ref_suite: str, tgt_suite: str) -> None:
+    """KIND_TITLES of the official kinds for another pair of suites."""
+    old = "bullseye -> trixie"
+    for kind in RELEASE_KINDS:
+        KIND_TITLES[kind] = KIND_TITLES[kind].replace(old, f"{ref_suite} -> {tgt_suite}")
+    gcc = f"({GCC.get(ref_suite, '?')} -> {GCC.get(tgt_suite, '?').split()[-1]})"
+    KIND_TITLES["cross-release"] = KIND_TITLES["cross-release"].replace("(gcc 10 -> 14)", gcc)
 
 
 @dataclass
@@ -342,16 +362,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", nargs="+", default=list(KIND_TITLES))
     ap.add_argument("--max-pairs", type=int, default=0, help="At most this many pairs per kind (0: all).")
     ap.add_argument("--no-transfer", action="store_true", help="Skip whole-binary matching (faster).")
+    ap.add_argument("--suites", nargs=2, metavar=("REF", "TARGET"), default=None,
+                    help="Official pairs between these two suites (e.g. bookworm trixie), paired from the corpus's "
+                         "records, instead of --pairs; only the official kinds.")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "accuracy.md")
     a = ap.parse_args(argv)
-    if not a.pairs.exists():
+    if a.suites:
+        a.kinds = [k for k in a.kinds if k in RELEASE_KINDS]
+        release_titles(*a.suites)
+    elif not a.pairs.exists():
         print(f"accuracy.py: {a.pairs} not found: build the corpus first (python -m symbridge.train.corpus)",
               file=sys.stderr)
         return 2
     model = Model.load(a.model) if a.model else Model.default()
     code_only = Model(model.t, dict(model.meta, code_only=True), model.source)
     models = {"model": model, "code-only": code_only}
-    pairs_spec = json.loads(a.pairs.read_text())
+    pairs_spec = suite_pairs(a.corpus, *a.suites) if a.suites else json.loads(a.pairs.read_text())
     by_kind: dict[str, list[PairData]] = defaultdict(list)
     t_start = time.time()
     for kind in a.kinds:
