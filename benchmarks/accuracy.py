@@ -3,6 +3,7 @@
     python benchmarks/accuracy.py                        # all kinds, writes benchmarks/results/accuracy.md
     python benchmarks/accuracy.py --kinds cross-opt --max-pairs 3 --model path/to/model.safetensors
     python benchmarks/accuracy.py --suites bookworm trixie --out benchmarks/results/accuracy-bookworm-trixie.md
+    python benchmarks/accuracy.py --rebuilds 'gcc -O2:gcc -Os' 'gcc -O1:clang -O1' --out /tmp/flags.md
 
 Targets are handed to the tool as benchmarks must: stripped, with the names of their defined dynamic
 symbols blanked (symbridge.evaluation.anonymize); truth comes from the original target's symbols.
@@ -51,6 +52,23 @@ def suite_pairs(corpus: Path, ref_suite: str, tgt_suite: str) -> list[dict]:
     from symbridge.train.corpus import load_records, official_pairs
 
     return official_pairs(load_records(corpus / "dev-eval"), ref_suite, tgt_suite)
+
+
+def config_pairs(corpus: Path, configs: list[str], suite: str = "bookworm") -> tuple[list[str], list[dict]]:
+    """Dev-eval rebuild pairs between two build configurations of one suite's source, each given as
+    "gcc -O2:clang -Os" (reference:target), paired from the corpus's records as the committed list's rebuild
+    pairs are (symbridge.train.corpus.rebuild_pairs); the kind is "gcc -O2 -> clang -Os". The kinds, in the
+    order given, and the pairs."""
+    from symbridge.train.corpus import load_records, rebuild_pairs
+
+    combos = []
+    for c in configs:
+        try:
+            (cc_a, opt_a), (cc_b, opt_b) = (side.split() for side in c.split(":"))
+        except ValueError:
+            sys.exit(f"accuracy: --rebuilds wants 'COMPILER -OX:COMPILER -OY', not {c!r}")
+        combos.append((f"{cc_a} {opt_a} -> {cc_b} {opt_b}", (suite, cc_a, opt_a), (suite, cc_b, opt_b)))
+    return [kind for kind, _, _ in combos], rebuild_pairs(load_records(corpus / "dev-eval"), combos)
 
 
 def release_titles(ref_suite: str, tgt_suite: str) -> None:
@@ -365,9 +383,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suites", nargs=2, metavar=("REF", "TARGET"), default=None,
                     help="Official pairs between these two suites (e.g. bookworm trixie), paired from the corpus's "
                          "records, instead of --pairs; only the official kinds.")
+    ap.add_argument("--rebuilds", nargs="+", metavar="CC -OX:CC -OY", default=None,
+                    help="Rebuild pairs of bookworm's source between two build configurations (e.g. 'gcc -O2:gcc "
+                         "-Os'), paired from the corpus's records, instead of --pairs; each is a kind of its own.")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "accuracy.md")
     a = ap.parse_args(argv)
-    if a.suites:
+    if a.rebuilds:
+        a.kinds, pairs_spec = config_pairs(a.corpus, a.rebuilds)
+    elif a.suites:
         a.kinds = [k for k in a.kinds if k in RELEASE_KINDS]
         release_titles(*a.suites)
     elif not a.pairs.exists():
@@ -377,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     model = Model.load(a.model) if a.model else Model.default()
     code_only = Model(model.t, dict(model.meta, code_only=True), model.source)
     models = {"model": model, "code-only": code_only}
-    pairs_spec = suite_pairs(a.corpus, *a.suites) if a.suites else json.loads(a.pairs.read_text())
+    if not a.rebuilds:
+        pairs_spec = suite_pairs(a.corpus, *a.suites) if a.suites else json.loads(a.pairs.read_text())
     by_kind: dict[str, list[PairData]] = defaultdict(list)
     t_start = time.time()
     for kind in a.kinds:
