@@ -107,6 +107,21 @@ def test_analogy_matches_a_recomputation_from_embed_output(tmp_path, pair_o2_o3)
     assert [int(P["addresses"][k]) for k in order] == got and anchor not in got  # the anchor is left out
     md5_process = next(a for a, n in truth_of(full).items() if "md5_process" in n)
     assert got[0] == md5_process
+    plain = P["vectors"] @ S["vectors"][names.index("md5_process")]  # no shift: plain nearest neighbour
+    near = next(k for k in np.argsort(-plain, kind="stable") if k != pa)
+    assert json.loads(res.read_text())["nearest"]["address"] == int(P["addresses"][near])
+
+
+def test_analogy_says_what_it_asked_and_what_plain_nearest_neighbour_gives(pair_o2_o3):
+    ref, stripped, full = pair_o2_o3
+    anchor = next(a for a, n in truth_of(full).items() if "md5_init" in n)
+    r = run_cli("analogy", ref, stripped, "--anchor", f"md5_init={anchor:#x}", "--query", "md5_process", "--top", "3")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 3  # stdout keeps one line a result, for scripts
+    assert "md5_process of" in r.stderr and f"md5_init = {anchor:#x}" in r.stderr
+    assert "plain nearest neighbour (no shift):" in r.stderr
+    quiet = run_cli("-q", "analogy", ref, stripped, "--anchor", f"md5_init={anchor:#x}", "--query", "md5_process")
+    assert quiet.returncode == 0 and quiet.stderr == ""
 
 
 def test_analogy_with_several_anchors_uses_their_mean_shift_through_the_filter(tmp_path, pair_o2_o3):

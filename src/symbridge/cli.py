@@ -296,7 +296,7 @@ def analogy(reference: Path, target: Path,
             model: ModelOpt = None, demangle: Demangle = False) -> None:
     """The seed's analogy: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest in TARGET.
 
-    Example: symbridge analogy miredo fdupes --anchor md5_init=0x3f07 --query md5_process
+    Example: symbridge analogy miredo fdupes --anchor md5_init=0x7c00 --query md5_process
 
     Several --anchor options use the mean of their shifts (emb_P(anchor) - emb_S(anchor)). The shift passes
     through the shipped model's filter, which keeps the part that tells how the whole target was built and
@@ -322,8 +322,18 @@ def analogy(reference: Path, target: Path,
         emit_json(res, json_out)
         return
     shown = _readable([r["name"] for r in res["results"]], demangle)
+    if not STATE["quiet"]:
+        used = ", ".join(f"{a['name']} = {a['address']:#x}" for a in res["anchors"])
+        err.print(f"{query} of {reference.name}, nearest in {target.name} after the {res['shift']} shift of "
+                  f"{len(res['anchors'])} anchor{'s' if len(res['anchors']) > 1 else ''} ({used}):",
+                  highlight=False)
     for r in res["results"]:
         out.print(f"{r['address']:#x}  {r['score']:.4f}  {shown(r['name']) or ''}", highlight=False)
+    near = res["nearest"]
+    if not STATE["quiet"] and near is not None and res["results"]:
+        same = near["address"] == res["results"][0]["address"]
+        err.print("plain nearest neighbour (no shift): " + ("the same function" if same else
+                  f"{near['address']:#x}  {near['score']:.4f}  {shown(near['name']) or ''}".rstrip()), highlight=False)
 
 
 @app.command()

@@ -174,7 +174,8 @@ def analogy(reference: Binary, target: Binary, anchor: str, anchor_address: int,
     (`model.shift`: the part that tells how the whole target was built, fitted on train pairs) unless
     ``raw_shift`` or the model has none. The anchors' own target functions are left out of the results (as
     word-analogy tests leave out the question's words): the query adds emb_P(anchor), which pulls it towards
-    the anchor, and the anchor is already known not to be the answer."""
+    the anchor, and the anchor is already known not to be the answer. ``nearest`` is the query's plain nearest
+    neighbour (no shift, the anchors left out too), to compare with."""
     from ..errors import UsageError
     from ..model.model import Model
     from ..model.shift import ShiftFilter
@@ -202,9 +203,13 @@ def analogy(reference: Binary, target: Binary, anchor: str, anchor_address: int,
     scores = xp @ q
     known = {p_code.index(p_at) for name, p_at in placed if name != query}
     order = [k for k in np.argsort(-scores, kind="stable") if int(k) not in known][:top]
+    plain = xp @ xs[s_index[query]]  # the query without the shift: plain nearest neighbour, for comparison
+    near = next((int(k) for k in np.argsort(-plain, kind="stable") if int(k) not in known), None)
     return {"reference": str(reference.path), "target": str(target.path), "anchor": anchor,
             "anchor_address": placed[0][1].address, "query": query,
             "anchors": [{"name": name, "address": p_at.address} for name, p_at in placed],
             "shift": "raw" if filt is None else "filtered",
             "results": [{"address": p_code[int(k)].address, "name": p_code[int(k)].name,
-                         "score": round(float(scores[int(k)]), 4)} for k in order]}
+                         "score": round(float(scores[int(k)]), 4)} for k in order],
+            "nearest": None if near is None else {"address": p_code[near].address, "name": p_code[near].name,
+                                                  "score": round(float(plain[near]), 4)}}
