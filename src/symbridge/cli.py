@@ -487,9 +487,13 @@ def index_list(db: str) -> None:
     from .store import open_store
 
     with open_store(db, None, create=False) as store:
-        for row in store.binaries():
-            out.print(f"{row['sha256'][:12]}  {row['functions']:6d}  {row['named']:6d}  {row['path']}",
-                      highlight=False)
+        rows = list(store.binaries())
+    for row in rows:
+        out.print(f"{row['sha256'][:12]}  {row['functions']:6d}  {row['named']:6d}  {row['path']}", highlight=False)
+    if not STATE["quiet"]:  # on stderr: stdout keeps one line a binary, for scripts
+        functions, named = sum(r["functions"] for r in rows), sum(r["named"] for r in rows)
+        err.print(f"{len(rows)} binar{'y' if len(rows) == 1 else 'ies'}, {functions:,} functions, {named:,} of them "
+                  f"named (columns: sha256, functions, named, path)", highlight=False)
 
 
 @app.command()

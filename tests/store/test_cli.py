@@ -49,6 +49,8 @@ def test_cli_add_list_identify(fixtures, db, tmp_path):
     lines = r.stdout.splitlines()
     assert len(lines) == 2
     assert lines[0].split()[-1] == str(fixtures["ref"]) and lines[1].split()[-1] == str(fixtures["other"])
+    total = sum(int(line.split()[1]) for line in lines)
+    assert r.stderr.startswith(f"2 binaries, {total:,} functions")  # the summary goes to stderr
     out = tmp_path / "res.json"
     r = run("identify", db, fixtures["target"], "--json", out)
     assert r.returncode == 0, r.stderr
