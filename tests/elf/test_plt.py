@@ -71,3 +71,37 @@ def test_a_stripped_librarys_exported_functions_are_known_without_their_names(tm
     side = build_side(fns, np.zeros((len(fns), 4), np.float32))
     assert {f.address for f, e in zip(fns, side.exported) if e} == want
     assert not any(f.name for f in fns)
+
+
+def test_exported_names_blanked_with_a_filler_count_as_no_names(tmp_path):
+    """A target whose exported names were overwritten with one character (not NUL) is as stripped as one whose
+    names were zeroed: the filler is no name to keep, and the reference's names are transferred."""
+    import struct
+
+    from symbridge.elf.image import blanked, load_image
+    from symbridge.evaluation import anonymize
+    from symbridge.match.transfer import transfer
+
+    lib = build(["libbig.c"], kind="shared", opt="-O2")
+    want = dynamic_functions(lib)  # name -> address
+    for fill in (b"X", b" ", b"_"):
+        out = tmp_path / f"filled-{fill[0]}.so"
+        subprocess.run(["strip", "--strip-all", "-o", str(out), str(lib)], check=True)
+        img = load_image(out)
+        dynsym, dynstr = img.section(".dynsym"), img.section(".dynstr")
+        data = bytearray(img.data)
+        for k in range(dynsym.size // 24):
+            name, _, _, shndx = struct.unpack_from("<IBBH", data, dynsym.offset + 24 * k)
+            if name and shndx:
+                start = dynstr.offset + name
+                end = data.index(b"\0", start)
+                data[start:end] = fill * (end - start)
+        out.write_bytes(bytes(data))
+        b = Binary(out)  # its own symbols read, as a user's target's are
+        assert not any(f.name for f in b.code_functions if f.address in want.values())
+        got = {f["address"]: f["name"] for f in transfer(Binary(lib), b)["functions"]}
+        right = sum(got.get(a) == n for n, a in want.items())
+        assert right >= 0.9 * len(want)
+        zeroed = transfer(Binary(lib), Binary(anonymize(lib, tmp_path / "anon.so")))["functions"]
+        assert right == sum({f["address"]: f["name"] for f in zeroed}.get(a) == n for n, a in want.items())
+    assert blanked("XXXX") and blanked("   ") and not blanked("SS") and not blanked("type..eq.[2]interface {}")

@@ -440,6 +440,13 @@ _STT = {v: k for k, v in ENUM_ST_INFO_TYPE.items() if k != "_default_"} | {10: "
 _STB = {v: k for k, v in ENUM_ST_INFO_BIND.items() if k != "_default_"}
 
 
+def blanked(name: str) -> bool:
+    """A name someone blanked rather than a name: nothing but spaces, or one character three times or more
+    (`XXXXXXXX`, `________`, as a tool that hides a library's exported names may fill them in). No symbol of
+    the libraries and programs of this project's machine reads so (nm over /usr/lib and /usr/bin)."""
+    return not name.strip() or (len(name) >= 3 and name.count(name[0]) == len(name))
+
+
 class _SymbolTable:
     """One symbol table's fields as lists (read through a NumPy view of the file); names decoded once, when
     first asked for."""
@@ -465,7 +472,8 @@ class _SymbolTable:
             for off in self._name_offsets:
                 start = self._strings + off
                 end = data.find(b"\0", start)
-                out.append(data[start:end].decode("utf-8", "replace") if end > start else "")
+                name = data[start:end].decode("utf-8", "replace") if end > start else ""
+                out.append("" if name and blanked(name) else name)
             self._names = out
         return self._names
 
