@@ -294,3 +294,30 @@ def test_demangle_flag_prints_cpp_names_readable_and_json_keeps_them_mangled(tmp
     assert "join(std::__cxx11::basic_string<char" in readable.stdout and mangled not in readable.stdout
     assert run_cli("functions", binary, "-C", "--json", tmp_path / "f.json").returncode == 0
     assert mangled in {f["name"] for f in json.loads((tmp_path / "f.json").read_text())["functions"]}
+
+
+@pytest.mark.parametrize("args", [
+    ["transfer", "{missing}", "{missing}", "-o", "{nodir}/named"],
+    ["transfer", "{missing}", "{missing}", "--json", "{nodir}/out.json"],
+    ["identify", "{missing}.db", "{missing}", "--json", "{nodir}/out.json"],
+    ["analogy", "{missing}", "{missing}", "--anchor", "f=0x10", "--query", "g", "--json", "{nodir}/a.json"],
+    ["embed", "{missing}", "-o", "{nodir}/v.npz"],
+    ["functions", "{missing}", "--json", "{nodir}/f.json"],
+    ["report", "{missing}.json", "-o", "{nodir}/r.html"],
+    ["export", "{missing}.json", "--format", "csv", "-o", "{nodir}/n.csv"],
+])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, args):
+    """The inputs here do not exist either: the error names the output's folder, so the check ran first (on a
+    large binary the work before writing takes minutes)."""
+    filled = [a.format(missing=tmp_path / "absent", nodir=tmp_path / "no-such-dir") for a in args]
+    r = run_cli(*filled)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [f"symbridge: error: {tmp_path / 'no-such-dir'}: no such directory"]
+
+
+def test_transfer_refuses_to_write_over_its_target_before_any_work(tmp_path):
+    target = tmp_path / "t"
+    target.write_bytes(b"\x7fELF not really")
+    r = run_cli("transfer", tmp_path / "absent", target, "-o", target)
+    assert r.returncode == 2 and "refusing to overwrite the target" in r.stderr
+    assert target.read_bytes() == b"\x7fELF not really"

@@ -112,6 +112,26 @@ def write_atomic(path: Path, text: str) -> None:
     atomic_write(path, text.encode())
 
 
+def check_output(*paths: Path | None, target: Path | None = None) -> None:
+    """Refuse, before any analysis, an output file that could not be written at the end: its folder missing
+    or not writable, a folder in its place, or the target itself (None and "-", stdout, pass)."""
+    for path in paths:
+        if path is None or str(path) == "-":
+            continue
+        path = Path(path)
+        if path.is_dir():
+            raise UsageError(f"{path}: is a directory")
+        folder = path.parent
+        if not folder.is_dir():
+            raise UsageError(f"{folder}: no such directory")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"{path}: cannot write in {folder}: permission denied")
+        if path.exists() and not os.access(path, os.W_OK) and not os.access(folder, os.W_OK):
+            raise UsageError(f"{path}: cannot write: permission denied")
+        if target is not None and path.resolve() == Path(target).resolve():
+            raise UsageError(f"{path}: refusing to overwrite the target; give another output path")
+
+
 def emit_json(data: dict, dest: Path | None) -> None:
     text = json.dumps(data, indent=1) + "\n"
     if dest is None or str(dest) == "-":
@@ -164,6 +184,7 @@ def functions(binary: Path, json_out: Annotated[Optional[Path], typer.Option("--
     A static archive (.a) or object file (.o) is listed as gcc links it (addresses of that linked copy).
 
     Example: symbridge functions /usr/bin/ls --json ls.json"""
+    check_output(json_out)
     b = open_binary(binary, ignore_symbols=ignore_symbols, debug_file=debug_file, link=True)
     data = {"binary": str(binary), "functions": [
         {"address": f.address, "size": f.size, "name": f.name, "source": f.source} for f in b.functions]}
@@ -203,6 +224,7 @@ def transfer(reference: Path, target: Path,
     from .match.transfer import transfer as run_transfer
 
     STATE["quiet"] |= quiet
+    check_output(json_out, output, target=target)
     names = _read_names(reference_names) if reference_names else None
     starts = {a: "names-file" for _, a in _read_names(target_functions)} if target_functions else None
     S = open_binary(reference, debug_file=debug_file, link=True,
@@ -310,6 +332,7 @@ def analogy(reference: Path, target: Path,
             raise UsageError(f"--anchor {a!r}: expected NAME=ADDR")
         name, addr = a.split("=", 1)
         pairs.append((name.strip(), parse_address(addr.strip())))
+    check_output(json_out)
     S = open_binary(reference, link=True)
     P = open_binary(target, ignore_symbols=True)
     (first, first_addr), *more = pairs
@@ -352,15 +375,14 @@ def embed(binary: Path, output: Annotated[Path, typer.Option("-o", "--output", h
     from .match.transfer import embed_binary
 
     STATE["quiet"] |= quiet
+    if output.suffix != ".npz":
+        raise UsageError(f"{output}: the output must end in .npz")
+    check_output(output)
     b = open_binary(binary, ignore_symbols=ignore_symbols, link=True)
     m = load_model(model)
     code = b.code_functions
     with progress("embedding", len(code)) as tick:
         x = embed_binary(b, m, tick)
-    if output.suffix != ".npz":
-        raise UsageError(f"{output}: the output must end in .npz")
-    if not output.parent.exists():
-        raise UsageError(f"{output.parent}: no such directory")
     tmp = output.with_name(f".{output.name}.tmp.npz")
     try:
         np.savez(tmp, addresses=np.array([f.address for f in code], np.uint64),
@@ -383,6 +405,7 @@ def export(result: Path, fmt: Annotated[str, typer.Option("--format", help="ida,
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    check_output(output)
     export_result(_load_result(result), fmt, output)
 
 
@@ -410,6 +433,7 @@ def report(result: Path, output: Annotated[Path, typer.Option("-o", "--output", 
     from .export.report import write_report
 
     STATE["quiet"] |= quiet
+    check_output(output)
     data = _load_result(result)
     rows = data.get("functions") if isinstance(data.get("functions"), list) else []
     with progress("disassembling", len(rows)) as tick:
@@ -510,6 +534,7 @@ def identify(db: str, target: Path,
     from .store import open_store
 
     STATE["quiet"] |= quiet
+    check_output(json_out, output, target=target)
     P = open_binary(target, ignore_symbols=True)
     with open_store(db, load_model(model), create=False) as store:
         old = store.outdated()
