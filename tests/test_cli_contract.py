@@ -315,9 +315,20 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, a
     assert r.stderr.strip().splitlines() == [f"symbridge: error: {tmp_path / 'no-such-dir'}: no such directory"]
 
 
-def test_transfer_refuses_to_write_over_its_target_before_any_work(tmp_path):
-    target = tmp_path / "t"
-    target.write_bytes(b"\x7fELF not really")
-    r = run_cli("transfer", tmp_path / "absent", target, "-o", target)
-    assert r.returncode == 2 and "refusing to overwrite the target" in r.stderr
-    assert target.read_bytes() == b"\x7fELF not really"
+def test_outputs_never_overwrite_an_input_or_each_other(tmp_path):
+    ref, target, db, res = (tmp_path / n for n in ("ref", "t", "known.db", "res.json"))
+    for f in (ref, target, db, res):
+        f.write_bytes(b"\x7fELF not really")
+    cases = [(["transfer", ref, target, "-o", target], "refusing to overwrite the target"),
+             (["transfer", ref, target, "-o", ref], "refusing to overwrite an input"),
+             (["transfer", ref, target, "-o", tmp_path / "x", "--json", tmp_path / "x"], "given for two outputs"),
+             (["identify", db, target, "-o", db], "refusing to overwrite an input"),
+             (["identify", db, target, "--json", f"{db}.hnsw"], "refusing to overwrite an input"),
+             (["report", res, "-o", res], "refusing to overwrite an input"),
+             (["export", res, "--format", "csv", "-o", res], "refusing to overwrite an input"),
+             (["embed", ref, "-o", tmp_path / "v.npz"], "")]  # a fine output: the bad input is what fails
+    for args, words in cases:
+        r = run_cli(*args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+        assert words in r.stderr, (args, r.stderr)
+    assert all(f.read_bytes() == b"\x7fELF not really" for f in (ref, target, db, res))

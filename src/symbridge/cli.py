@@ -112,9 +112,11 @@ def write_atomic(path: Path, text: str) -> None:
     atomic_write(path, text.encode())
 
 
-def check_output(*paths: Path | None, target: Path | None = None) -> None:
-    """Refuse, before any analysis, an output file that could not be written at the end: its folder missing
-    or not writable, a folder in its place, or the target itself (None and "-", stdout, pass)."""
+def check_output(*paths: Path | None, target: Path | None = None, inputs: tuple = ()) -> None:
+    """Refuse, before any analysis, an output file that could not be written at the end (its folder missing
+    or not writable, a folder in its place) or that would overwrite the target, another input of the command
+    (the reference, the library, the result read) or another output (None and "-", stdout, pass)."""
+    seen: set[Path] = set()
     for path in paths:
         if path is None or str(path) == "-":
             continue
@@ -126,10 +128,14 @@ def check_output(*paths: Path | None, target: Path | None = None) -> None:
             raise UsageError(f"{folder}: no such directory")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise UsageError(f"{path}: cannot write in {folder}: permission denied")
-        if path.exists() and not os.access(path, os.W_OK) and not os.access(folder, os.W_OK):
-            raise UsageError(f"{path}: cannot write: permission denied")
-        if target is not None and path.resolve() == Path(target).resolve():
+        where = path.resolve()
+        if target is not None and where == Path(target).resolve():
             raise UsageError(f"{path}: refusing to overwrite the target; give another output path")
+        if any(x is not None and where == Path(x).resolve() for x in inputs):
+            raise UsageError(f"{path}: refusing to overwrite an input of this command; give another output path")
+        if where in seen:
+            raise UsageError(f"{path}: given for two outputs; give each its own path")
+        seen.add(where)
 
 
 def emit_json(data: dict, dest: Path | None) -> None:
@@ -184,7 +190,7 @@ def functions(binary: Path, json_out: Annotated[Optional[Path], typer.Option("--
     A static archive (.a) or object file (.o) is listed as gcc links it (addresses of that linked copy).
 
     Example: symbridge functions /usr/bin/ls --json ls.json"""
-    check_output(json_out)
+    check_output(json_out, inputs=(binary, debug_file))
     b = open_binary(binary, ignore_symbols=ignore_symbols, debug_file=debug_file, link=True)
     data = {"binary": str(binary), "functions": [
         {"address": f.address, "size": f.size, "name": f.name, "source": f.source} for f in b.functions]}
@@ -224,7 +230,7 @@ def transfer(reference: Path, target: Path,
     from .match.transfer import transfer as run_transfer
 
     STATE["quiet"] |= quiet
-    check_output(json_out, output, target=target)
+    check_output(json_out, output, target=target, inputs=(reference, debug_file, reference_names, target_functions))
     names = _read_names(reference_names) if reference_names else None
     starts = {a: "names-file" for _, a in _read_names(target_functions)} if target_functions else None
     S = open_binary(reference, debug_file=debug_file, link=True,
@@ -332,7 +338,7 @@ def analogy(reference: Path, target: Path,
             raise UsageError(f"--anchor {a!r}: expected NAME=ADDR")
         name, addr = a.split("=", 1)
         pairs.append((name.strip(), parse_address(addr.strip())))
-    check_output(json_out)
+    check_output(json_out, target=target, inputs=(reference,))
     S = open_binary(reference, link=True)
     P = open_binary(target, ignore_symbols=True)
     (first, first_addr), *more = pairs
@@ -377,7 +383,7 @@ def embed(binary: Path, output: Annotated[Path, typer.Option("-o", "--output", h
     STATE["quiet"] |= quiet
     if output.suffix != ".npz":
         raise UsageError(f"{output}: the output must end in .npz")
-    check_output(output)
+    check_output(output, inputs=(binary,))
     b = open_binary(binary, ignore_symbols=ignore_symbols, link=True)
     m = load_model(model)
     code = b.code_functions
@@ -405,7 +411,7 @@ def export(result: Path, fmt: Annotated[str, typer.Option("--format", help="ida,
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    check_output(output)
+    check_output(output, inputs=(result,))
     export_result(_load_result(result), fmt, output)
 
 
@@ -433,7 +439,7 @@ def report(result: Path, output: Annotated[Path, typer.Option("-o", "--output", 
     from .export.report import write_report
 
     STATE["quiet"] |= quiet
-    check_output(output)
+    check_output(output, inputs=(result,))
     data = _load_result(result)
     rows = data.get("functions") if isinstance(data.get("functions"), list) else []
     with progress("disassembling", len(rows)) as tick:
@@ -532,9 +538,10 @@ def identify(db: str, target: Path,
 
     Example: symbridge identify known.db ./stripped --json out.json -o named"""
     from .store import open_store
+    from .store.ann import index_paths
 
     STATE["quiet"] |= quiet
-    check_output(json_out, output, target=target)
+    check_output(json_out, output, target=target, inputs=(Path(db), *index_paths(Path(db))))
     P = open_binary(target, ignore_symbols=True)
     with open_store(db, load_model(model), create=False) as store:
         old = store.outdated()
