@@ -206,11 +206,15 @@ def test_the_summary_counts_named_matches_just_under_the_threshold(capsys):
     cli.STATE["quiet"] = False
     cli._summary(result, Path("t"), None)
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0] == "named 1 of 5 functions of t (min confidence 0.6)"
+    assert lines[0] == ("named 1 of 5 functions of t (min confidence 0.6; by their confidence about 90.0 % of the "
+                        "names transferred are right)")  # the calibrated confidence's mean over the names given
     assert lines[1].startswith("2 more matched with confidence 0.3 to 0.6: --min-confidence 0.3 names them")
     result["functions"] = result["functions"][:1]
     cli._summary(result, Path("t"), None)
     assert len(capsys.readouterr().err.splitlines()) == 1  # no hint when there is nothing under the threshold
+    result["functions"] = [row(2, None, 0.5, "g")]
+    cli._summary(result, Path("t"), None)
+    assert capsys.readouterr().err.splitlines()[0] == "named 0 of 1 functions of t (min confidence 0.6)"
 
 
 def test_analogy_with_a_model_without_a_filter_says_it_adds_the_raw_shift(tmp_path, pair_o2_o3):

@@ -258,7 +258,8 @@ HINT_FLOOR = 0.3  # matches from here up to the threshold are worth a look: the 
 
 
 def _summary(result: dict, target: Path, output: Path | None) -> None:
-    """One line on stderr: how many of the target's functions got a name, and what was written; and, when
+    """One line on stderr: how many of the target's functions got a name, how many of those names their
+    confidence expects to be right (its mean: the confidence is calibrated), and what was written; and, when
     there are any, how many more are matched to a named reference function with a confidence between
     HINT_FLOOR and the threshold (a library's shared build against a static program often leaves right names
     there)."""
@@ -266,8 +267,12 @@ def _summary(result: dict, target: Path, output: Path | None) -> None:
         funcs = [f for f in result["functions"] if "import" not in f["via"]]
         named = sum(1 for f in funcs if f["name"])
         below = sum(1 for f in funcs if not f["name"] and f["confidence"] >= HINT_FLOOR and _named_match(f))
-        err.print(f"named {named} of {len(funcs)} functions of {target} (min confidence {result['min_confidence']:g})"
-                  + (f"; wrote {output}" if output else ""), highlight=False)
+        # the confidence is calibrated: its mean over the names given estimates the share of them that is right
+        judged = [f["confidence"] for f in funcs if f["name"] and "target-symbol" not in f["via"]]
+        share = 100 * sum(judged) / len(judged) if judged else 0.0
+        expect = f"; by their confidence about {share:.1f} % of the names transferred are right" if judged else ""
+        err.print(f"named {named} of {len(funcs)} functions of {target} (min confidence {result['min_confidence']:g}"
+                  f"{expect})" + (f"; wrote {output}" if output else ""), highlight=False)
         if below:
             err.print(f"{below} more matched with confidence {HINT_FLOOR:g} to {result['min_confidence']:g}: "
                       f"--min-confidence {HINT_FLOOR:g} names them too (the JSON keeps every candidate)",
