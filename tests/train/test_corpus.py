@@ -57,3 +57,16 @@ def test_keep_missing_keeps_committed_rows_whose_files_are_elsewhere(tmp_path, m
     pairs = json.loads((repo / "corpus" / "pairs-train.json").read_text())
     assert [(p["kind"], p["reference"], p["target"]) for p in pairs] == \
         [("cross-version", gone["relpath"], here["relpath"])]
+
+
+def test_leave_lists_builds_without_touching_the_committed_lists(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / "corpus").mkdir(parents=True)
+    monkeypatch.setattr(corpus, "REPO", repo)
+    monkeypatch.setattr(corpus.Builder, "ensure_apt", lambda self: None)  # no archive: nothing to fetch here
+    monkeypatch.setattr(corpus, "read_sources", lambda split: ["foo"])  # CI has no ../shared lists
+    args = ["--split", "train", "--only", "no-such-package", "--out", str(tmp_path / "data")]
+    assert corpus.main(args + ["--leave-lists"]) == 0
+    assert not (repo / "corpus" / "manifest-train.jsonl").exists()
+    assert corpus.main(args) == 0
+    assert (repo / "corpus" / "manifest-train.jsonl").exists() and (repo / "corpus" / "pairs-train.json").exists()

@@ -726,7 +726,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--opts", nargs="+", help="rebuild at these optimisation levels only (e.g. -O2)")
     ap.add_argument("--keep-missing", action="store_true",
                     help="keep the committed manifest's rows whose files are not on this machine")
+    ap.add_argument("--leave-lists", action="store_true",
+                    help="build into --out but leave the committed manifest and pairs lists as they are (builds "
+                         "made to measure something else: the benchmarks read the committed pairs)")
     args = ap.parse_args(argv)
+    if args.leave_lists and args.manifest_only:
+        ap.error("--leave-lists and --manifest-only ask for opposite things")
+
+    def lists() -> None:
+        if not args.leave_lists:
+            write_manifest(args.split, args.out, builder.log, args.keep_missing)
     allowed = read_sources(args.split)
     builder = (Rebuilder if args.rebuild else Builder)(args.split, args.out)
     if args.rebuild:
@@ -746,8 +755,8 @@ def main(argv: list[str] | None = None) -> int:
                     builder.rebuild(src, opts)  # type: ignore[attr-defined]
                 else:
                     builder.fetch_official(src)
-                write_manifest(args.split, args.out, builder.log, args.keep_missing)
-    write_manifest(args.split, args.out, builder.log, args.keep_missing)
+                lists()
+    lists()
     return 0
 
 
