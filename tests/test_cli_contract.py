@@ -336,3 +336,11 @@ def test_outputs_never_overwrite_an_input_or_each_other(tmp_path):
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
         assert words in r.stderr, (args, r.stderr)
     assert all(f.read_bytes() == b"\x7fELF not really" for f in (ref, target, db, res))
+
+
+def test_version_names_the_package_and_the_shipped_model():
+    import symbridge
+
+    r = run_cli("--version")
+    assert r.returncode == 0
+    assert r.stdout.strip() == f"symbridge {symbridge.__version__}, model {Model.default().name}"

@@ -173,9 +173,21 @@ def write_named(target, result: dict, dest: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------- commands
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+        from .model.model import Model
+
+        out.print(f"symbridge {__version__}, model {Model.default().name}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
-                 quiet: Quiet = False) -> None:
+                 quiet: Quiet = False,
+                 version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                                       help="Show the version and the shipped model, and exit.")]
+                 = False) -> None:
     STATE["debug"] = debug
     STATE["quiet"] = quiet
 
