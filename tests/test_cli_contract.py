@@ -344,3 +344,6 @@ def test_version_names_the_package_and_the_shipped_model():
     r = run_cli("--version")
     assert r.returncode == 0
     assert r.stdout.strip() == f"symbridge {symbridge.__version__}, model {Model.default().name}"
+    from importlib.metadata import version
+
+    assert version("symbridge") == symbridge.__version__  # pyproject.toml and the package say the same
