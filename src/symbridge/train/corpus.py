@@ -732,12 +732,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.leave_lists and args.manifest_only:
         ap.error("--leave-lists and --manifest-only ask for opposite things")
+    allowed = read_sources(args.split)
+    builder = (Rebuilder if args.rebuild else Builder)(args.split, args.out)
 
     def lists() -> None:
         if not args.leave_lists:
             write_manifest(args.split, args.out, builder.log, args.keep_missing)
-    allowed = read_sources(args.split)
-    builder = (Rebuilder if args.rebuild else Builder)(args.split, args.out)
+
     if args.rebuild:
         builder.suites, builder.compilers = args.suite, args.compilers  # type: ignore[attr-defined]
     if not args.manifest_only:
