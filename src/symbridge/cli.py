@@ -103,10 +103,7 @@ def progress(label: str, total: int | None = None):
 
 def write_atomic(path: Path, text: str) -> None:
     path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"{path}: is a directory")
-    if not path.parent.exists():
-        raise UsageError(f"{path.parent}: no such directory")
+    check_output(path)
     from .export._atomic import atomic_write
 
     atomic_write(path, text.encode())
@@ -165,8 +162,7 @@ def _warn_if_few_names(reference) -> None:
 def write_named(target, result: dict, dest: Path) -> list[str]:
     from .export.elf_symtab import write_named_elf
 
-    if Path(dest).resolve() == Path(target.path).resolve():
-        raise UsageError(f"{dest}: refusing to overwrite the target; give another output path")
+    check_output(dest, target=target.path)
     syms = [(f["name"], f["address"], f["size"]) for f in result["functions"]
             if f["name"] and "import" not in f["via"] and "target-symbol" not in f["via"]]
     return write_named_elf(Path(target.path), Path(dest), syms)
