@@ -393,15 +393,16 @@ def main(argv: list[str] | None = None) -> int:
     elif a.suites:
         a.kinds = [k for k in a.kinds if k in RELEASE_KINDS]
         release_titles(*a.suites)
-    elif not a.pairs.exists():
+        pairs_spec = suite_pairs(a.corpus, *a.suites)
+    elif a.pairs.exists():
+        pairs_spec = json.loads(a.pairs.read_text())
+    else:
         print(f"accuracy.py: {a.pairs} not found: build the corpus first (python -m symbridge.train.corpus)",
               file=sys.stderr)
         return 2
     model = Model.load(a.model) if a.model else Model.default()
     code_only = Model(model.t, dict(model.meta, code_only=True), model.source)
     models = {"model": model, "code-only": code_only}
-    if not a.rebuilds:
-        pairs_spec = suite_pairs(a.corpus, *a.suites) if a.suites else json.loads(a.pairs.read_text())
     by_kind: dict[str, list[PairData]] = defaultdict(list)
     t_start = time.time()
     for kind in a.kinds:
