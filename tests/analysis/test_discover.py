@@ -68,3 +68,21 @@ def test_discovery_decodes_each_instruction_about_once(opt):
     n = sum(1 for f in funcs for _ in ix.Decoder(64, img.read(f.address, f.size), ip=f.address))
     assert n > 5000
     assert disc.decoded <= 1.1 * n, (disc.decoded, n)
+
+
+def test_discovery_keeps_at_most_its_limit_of_functions_scaled_by_the_code(monkeypatch):
+    """At most max(MAX_FUNCTIONS, one per CODE_BYTES_PER_FUNCTION bytes of code), with one warning: a file
+    with more code than the floor allows (Chromium holds 697,000 functions) keeps all of them."""
+    import symbridge.analysis.discover as d
+    from symbridge.errors import ResourceLimitWarning
+
+    img = load_image(build("prog_big.c", opt="-O2"))
+    every = len(discover(img, use_symbols=False))
+    code = sum(b - a for a, b in img.code_ranges)
+    monkeypatch.setattr(d, "MAX_FUNCTIONS", 20)
+    monkeypatch.setattr(d, "CODE_BYTES_PER_FUNCTION", code)  # one function's worth of code: the floor rules
+    with pytest.warns(ResourceLimitWarning, match="more than 20 functions"):
+        assert len(discover(img, use_symbols=False)) == 20
+    monkeypatch.setattr(d, "CODE_BYTES_PER_FUNCTION", code // (every + 1))  # room for all of them
+    assert d.max_functions(code) > every
+    assert len(discover(img, use_symbols=False)) == every

@@ -22,7 +22,11 @@ from ..elf.image import ElfImage
 from ..errors import ResourceLimitWarning
 from . import disasm as d
 
+# functions discovery keeps at most: this many, or one per CODE_BYTES_PER_FUNCTION bytes of code where that is
+# more (Chromium's 236 MB of code hold 697,000 functions, 340 bytes each on average; a crafted file cannot make
+# memory grow faster than its own size)
 MAX_FUNCTIONS = 500_000
+CODE_BYTES_PER_FUNCTION = 128
 MAX_FUNCTION_BYTES = 1 << 20
 MAX_JUMP_TABLE = 2048
 # Instructions that discovery may decode in all, per byte of code plus a floor: each byte is decoded about
@@ -37,6 +41,11 @@ NORETURN = frozenset({
     "__cxa_rethrow", "_Unwind_Resume", "__libc_fatal", "__chk_fail", "__cxa_bad_cast", "thrd_exit",
     "__assert_perror_fail", "__libc_start_main",
 })
+
+
+def max_functions(code_bytes: int) -> int:
+    """How many functions discovery keeps of a file with this many bytes of code."""
+    return max(MAX_FUNCTIONS, code_bytes // CODE_BYTES_PER_FUNCTION)
 
 
 _TRUSTED = frozenset({"eh_frame", "symbol", "plt", "pclntab"})
@@ -68,6 +77,7 @@ class _Discovery:
         self.budget = DECODE_BUDGET_PER_BYTE * sum(b - a for a, b in self.code) + DECODE_BUDGET_MIN
         self.decoded = 0
         self.too_many = False
+        self.max_functions = max_functions(sum(b - a for a, b in self.code))
 
     # ------------------------------------------------------------------ helpers
     def in_code(self, addr: int) -> bool:
@@ -87,10 +97,10 @@ class _Discovery:
         f = self.found.get(addr)
         new = f is None
         if new:
-            if len(self.found) >= MAX_FUNCTIONS:
+            if len(self.found) >= self.max_functions:
                 if not self.too_many:
                     self.too_many = True
-                    warnings.warn(f"{self.img.path}: more than {MAX_FUNCTIONS} functions; the rest are ignored",
+                    warnings.warn(f"{self.img.path}: more than {self.max_functions:,} functions; the rest are ignored",
                                   ResourceLimitWarning, stacklevel=2)
                 return False
             f = self.found[addr] = Found(addr)
