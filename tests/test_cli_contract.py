@@ -27,6 +27,15 @@ def test_functions_json_contract(tmp_path, pair_o2_o3):
         assert f["source"] and all(isinstance(s, str) for s in f["source"])
 
 
+def test_functions_lists_quietly_with_q_after_the_command_as_before_it(pair_o2_o3):
+    _, stripped, _ = pair_o2_o3
+    loud = run_cli("functions", stripped)
+    assert loud.returncode == 0 and "functions in" in loud.stderr
+    for args in (("functions", stripped, "-q"), ("-q", "functions", stripped)):
+        r = run_cli(*args)
+        assert r.returncode == 0 and r.stderr == "" and r.stdout == loud.stdout
+
+
 def test_transfer_json_contract_and_accuracy(tmp_path, pair_o2_o3):
     ref, stripped, full = pair_o2_o3
     out = tmp_path / "t.json"
@@ -122,6 +131,8 @@ def test_analogy_says_what_it_asked_and_what_plain_nearest_neighbour_gives(pair_
     assert "plain nearest neighbour (no shift):" in r.stderr
     quiet = run_cli("-q", "analogy", ref, stripped, "--anchor", f"md5_init={anchor:#x}", "--query", "md5_process")
     assert quiet.returncode == 0 and quiet.stderr == ""
+    after = run_cli("analogy", ref, stripped, "--anchor", f"md5_init={anchor:#x}", "--query", "md5_process", "-q")
+    assert after.returncode == 0 and after.stderr == "" and after.stdout == quiet.stdout
 
 
 def test_analogy_with_several_anchors_uses_their_mean_shift_through_the_filter(tmp_path, pair_o2_o3):

@@ -13,7 +13,7 @@ from pathlib import Path
 from .analysis.discover import discover
 from .analysis.disasm import decode_range, format_instruction
 from .analysis.lift import Facts, lift
-from .elf.debuginfo import dwarf_functions, find_debug_file
+from .elf.debuginfo import dwarf_functions, find_debug_file, mini_debuginfo
 from .elf.ehframe import fde_entries
 from .elf.image import ElfImage, load_image
 from .errors import ResourceLimitWarning, UsageError
@@ -141,27 +141,27 @@ class Binary:
                 self._by_name.setdefault(f.name, i)
 
     def _symbol_names(self, debug_file, use_debug_files: bool) -> tuple[dict[int, str], set[int], dict[int, str]]:
-        """The name of each function with a symbol, in this file's symbol tables or a separate debug file's
-        .symtab (name_rank picks among aliases), else from DWARF; the addresses that the debug file or DWARF
-        name (function starts of source "debug"); and part_bases."""
+        """The name of each function with a symbol, in this file's symbol tables, its MiniDebugInfo's or a
+        separate debug file's .symtab (name_rank picks among aliases), else from DWARF; the addresses that the
+        debug file, MiniDebugInfo or DWARF name (function starts of source "debug"); and part_bases."""
         path = Path(debug_file) if debug_file else (find_debug_file(self.image) if use_debug_files else None)
         if debug_file and not path.is_file():
             raise UsageError(f"{path}: debug file not found")
         exported = {(s.address, s.name) for s in self.image.symbols
                     if s.table == "dynsym" and s.defined and s.bind != "STB_LOCAL"}
         dbg = load_image(path, require_code=False) if path is not None else None
+        extra = [*(dbg.symbols if dbg else ()), *(mini.symbols if (mini := mini_debuginfo(self.image)) else ())]
         aliases: dict[int, dict[str, tuple]] = {}  # address -> name -> its best (a `__GI_` name, not global, rank)
         from_debug: set[int] = set()
-        for sym in self.image.symbols + (dbg.symbols if dbg else []):
+        for sym in self.image.symbols + extra:
             if sym.defined and sym.kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym.address and sym.name:
                 key = (sym.name.startswith("__GI_"), sym.bind != "STB_GLOBAL",
                        name_rank(sym.name, sym.bind, (sym.address, sym.name) in exported, sym.compat))
                 at = aliases.setdefault(sym.address, {})
                 at[sym.name] = min(at.get(sym.name, key), key)
         chosen = {a: min(key[2] for key in at.values())[-1] for a, at in aliases.items()}
-        if dbg:
-            from_debug.update(s.address for s in dbg.symbols
-                              if s.defined and s.kind in ("STT_FUNC", "STT_GNU_IFUNC") and s.address and s.name)
+        from_debug.update(s.address for s in extra
+                          if s.defined and s.kind in ("STT_FUNC", "STT_GNU_IFUNC") and s.address and s.name)
         # a part gcc split off keeps its own name (foo.cold after the name foo was defined under, not the public
         # alias its owner is named by), which other builds give it too; but not glibc's internal `__GI_` prefix,
         # which a shared libc's parts carry (__GI__IO_fflush.cold) and a static one's do not (_IO_fflush.cold)

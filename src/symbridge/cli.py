@@ -192,12 +192,13 @@ def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show trace
 def functions(binary: Path, json_out: Annotated[Optional[Path], typer.Option("--json", help="Write JSON here.")] = None,
               ignore_symbols: Annotated[bool, typer.Option("--ignore-symbols", help="Find functions as if stripped.")]
               = False, debug_file: Annotated[Optional[Path], typer.Option("--debug-file")] = None,
-              demangle: Demangle = False) -> None:
+              demangle: Demangle = False, quiet: Quiet = False) -> None:
     """List every function found in BINARY, with where its boundary came from.
 
     A static archive (.a) or object file (.o) is listed as gcc links it (addresses of that linked copy).
 
     Example: symbridge functions /usr/bin/ls --json ls.json"""
+    STATE["quiet"] |= quiet
     check_output(json_out, inputs=(binary, debug_file))
     b = open_binary(binary, ignore_symbols=ignore_symbols, debug_file=debug_file, link=True)
     data = {"binary": str(binary), "functions": [
@@ -334,7 +335,7 @@ def analogy(reference: Path, target: Path,
             raw_shift: Annotated[bool, typer.Option(
                 "--raw-shift", help="Add the anchors' shift as it is, without the model's filter.")] = False,
             json_out: Annotated[Optional[Path], typer.Option("--json")] = None,
-            model: ModelOpt = None, demangle: Demangle = False) -> None:
+            model: ModelOpt = None, demangle: Demangle = False, quiet: Quiet = False) -> None:
     """The seed's analogy: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest in TARGET.
 
     Example: symbridge analogy miredo fdupes --anchor md5_init=0x7c00 --query md5_process
@@ -345,6 +346,7 @@ def analogy(reference: Path, target: Path,
     its answer); --raw-shift adds it unfiltered, as the seed wrote it."""
     from .match.transfer import analogy as run_analogy
 
+    STATE["quiet"] |= quiet
     pairs = []
     for a in anchor:
         if "=" not in a:

@@ -39,3 +39,7 @@ class UsageError(SymbridgeError):
 
 class ResourceLimitWarning(UserWarning):
     """An input reached a documented limit and the analysis was truncated (not an error)."""
+
+
+class InputWarning(UserWarning):
+    """Part of an input could not be read and was left out; the rest was analysed (not an error)."""

@@ -51,8 +51,9 @@ def precision_recall(found: set[int], truth: set[int]) -> tuple[float, float]:
 
 
 def anonymize(src: Path, dst: Path) -> Path:
-    """A copy of src as benchmarks hand it to the tool: stripped, and the names of its defined dynamic
-    symbols blanked in .dynstr (imports keep theirs). Never touches src; InputFileError when strip fails."""
+    """A copy of src as benchmarks hand it to the tool: stripped (MiniDebugInfo too), and the names of its
+    defined dynamic symbols blanked in .dynstr (imports keep theirs). Never touches src; InputFileError when
+    strip fails."""
     import shutil
     import struct
     import subprocess
@@ -64,7 +65,9 @@ def anonymize(src: Path, dst: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=dst.parent, suffix=".tmp")
     os.close(fd)
     try:
-        res = subprocess.run(["strip", "--strip-all", "-o", tmp, str(src)], capture_output=True, text=True)
+        # strip keeps a MiniDebugInfo section (.gnu_debugdata: a compressed .symtab) unless asked
+        res = subprocess.run(["strip", "--strip-all", "--remove-section=.gnu_debugdata", "-o", tmp, str(src)],
+                             capture_output=True, text=True)
         if res.returncode:
             why = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
             raise InputFileError(f"{src}: strip cannot copy it ({why})")

@@ -3,7 +3,7 @@
 import shutil
 
 from symbridge.binary import Binary
-from tests.fixtures.build import build, debug_split
+from tests.fixtures.build import build, debug_split, strip_copy
 
 
 def test_names_come_from_a_debug_file_given_explicitly(tmp_path):
@@ -32,3 +32,68 @@ def test_dwarf_names_alone_name_functions(tmp_path):
                    check=True)
     b = Binary(only_dwarf, use_debug_files=False)
     assert b["md5_process"].address == Binary(full)["md5_process"].address
+
+
+def _with_mini_debuginfo(full, dest, payload: bytes | None = None):
+    """A stripped copy of `full` with a MiniDebugInfo section, made as Fedora makes them: the .symtab of the
+    functions .dynsym lacks, in a debug-only ELF, xz-compressed into .gnu_debugdata (`payload`: other bytes)."""
+    import lzma
+    import subprocess
+
+    from symbridge.elf.image import load_image
+
+    dynamic = {s.name for s in load_image(full).symbols if s.table == "dynsym"}
+    keep = dest.with_suffix(".keep")
+    keep.write_text("\n".join(sorted({s.name for s in load_image(full).symbols if s.table == "symtab"
+                                      and s.kind == "STT_FUNC" and s.defined and s.name not in dynamic})) + "\n")
+    debug, mini = dest.with_suffix(".debug"), dest.with_suffix(".mini")
+    subprocess.run(["objcopy", "--only-keep-debug", str(full), str(debug)], check=True)
+    subprocess.run(["objcopy", "-S", "--remove-section", ".comment", f"--keep-symbols={keep}", str(debug), str(mini)],
+                   check=True)
+    xz = dest.with_suffix(".xz")
+    xz.write_bytes(lzma.compress(mini.read_bytes(), format=lzma.FORMAT_XZ) if payload is None else payload)
+    subprocess.run(["strip", "--strip-all", "-o", str(dest), str(full)], check=True)
+    subprocess.run(["objcopy", f"--add-section=.gnu_debugdata={xz}", str(dest)], check=True)
+    return dest
+
+
+def test_names_come_from_mini_debuginfo(tmp_path):
+    full = build("prog_big.c")
+    named = {f.address: f.name for f in Binary(full).code_functions}
+    b = Binary(_with_mini_debuginfo(full, tmp_path / "prog"), use_debug_files=False)
+    assert b["md5_process"].address == Binary(full)["md5_process"].address  # a static function
+    assert {f.address: f.name for f in b.code_functions} == named
+    assert "debug" in b["md5_process"].source
+    assert not any(f.name for f in Binary(b.path, ignore_symbols=True).code_functions)
+    assert Binary(strip_copy(b.path))["md5_process"]  # strip --strip-all keeps the section, and its names
+
+
+def test_unreadable_mini_debuginfo_is_left_out_with_a_warning(tmp_path, monkeypatch):
+    import lzma
+
+    import pytest
+
+    import symbridge.elf.debuginfo as dbg
+    from symbridge.errors import InputWarning
+    from tests.conftest import run_cli
+
+    full = build("prog_big.c")
+    broken = _with_mini_debuginfo(full, tmp_path / "broken", payload=b"\xfd7zXZ\x00 not xz at all")
+    with pytest.warns(InputWarning, match=r"\.gnu_debugdata \(MiniDebugInfo\) cannot be read"):
+        b = Binary(broken)
+    assert "md5_process" not in {f.name for f in b.functions}
+    r = run_cli("functions", broken, "--json", tmp_path / "f.json")
+    assert r.returncode == 0 and r.stderr.count("\n") == 1 and r.stderr.startswith("symbridge: warning:")
+    not_elf = _with_mini_debuginfo(full, tmp_path / "notelf", payload=lzma.compress(b"plain text, no ELF"))
+    with pytest.warns(InputWarning, match="not an ELF|ELF"):
+        Binary(not_elf)
+    monkeypatch.setattr(dbg, "MAX_MINI_DEBUGINFO", 4096)  # a bomb: more than it may inflate to
+    with pytest.warns(InputWarning, match="inflates past"):
+        assert "md5_process" not in {f.name for f in Binary(_with_mini_debuginfo(full, tmp_path / "big")).functions}
+
+
+def test_benchmarks_strip_mini_debuginfo_too(tmp_path):
+    from symbridge.evaluation import anonymize
+
+    copy = anonymize(_with_mini_debuginfo(build("prog_big.c"), tmp_path / "prog"), tmp_path / "anon")
+    assert not any(f.name for f in Binary(copy).code_functions)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import io
+import lzma
 import struct
+import warnings
 from pathlib import Path
 
 from elftools.common.exceptions import DWARFError, ELFError
 from elftools.construct.core import ConstructError
 from elftools.elf.elffile import ELFFile
 
-from .image import ElfImage
+from ..errors import InputWarning, SymbridgeError
+from .image import ElfImage, parse_image
 
 DEBUG_ROOT = Path("/usr/lib/debug")
 MAX_DIES = 5_000_000
+MAX_MINI_DEBUGINFO = 64 << 20  # bytes a .gnu_debugdata section may inflate to (Fedora's libLLVM: about 3 MB)
 
 
 def find_debug_file(img: ElfImage, root: Path = DEBUG_ROOT) -> Path | None:
@@ -33,6 +37,28 @@ def find_debug_file(img: ElfImage, root: Path = DEBUG_ROOT) -> Path | None:
         except (OSError, ValueError):  # a name the file system refuses (too long, NUL, ...)
             continue
     return None
+
+
+def mini_debuginfo(img: ElfImage) -> ElfImage | None:
+    """The ELF file in img's `.gnu_debugdata` section (MiniDebugInfo, as Fedora and its kin ship binaries: an
+    xz-compressed `.symtab` of the functions `.dynsym` leaves out, which gdb reads), or None where there is
+    none. One that cannot be read is left out with a warning: the binary itself is fine."""
+    sec = img.section(".gnu_debugdata")
+    if sec is None or sec.type == "SHT_NOBITS" or not sec.size:
+        return None
+    label = Path(f"{img.path}[.gnu_debugdata]")
+    try:
+        dec = lzma.LZMADecompressor()
+        data = dec.decompress(img.data[sec.offset:sec.offset + sec.size], max_length=MAX_MINI_DEBUGINFO)
+        if not dec.eof:
+            raise lzma.LZMAError(f"inflates past {MAX_MINI_DEBUGINFO >> 20} MiB" if not dec.needs_input
+                                 else "truncated")
+        return parse_image(label, data, require_code=False)
+    except (lzma.LZMAError, SymbridgeError) as exc:
+        reason = str(exc).removeprefix(f"{label}: ")
+        warnings.warn(f"{img.path}: its .gnu_debugdata (MiniDebugInfo) cannot be read ({reason}); its names are "
+                      "left out", InputWarning, stacklevel=2)
+        return None
 
 
 def dwarf_functions(path: Path, data: bytes | None = None) -> dict[int, str]:

@@ -333,14 +333,20 @@ def load_image(path: str | os.PathLike, require_code: bool = True, link: bool = 
         data = linked_bytes(path, data)
         if len(data) > MAX_FILE_SIZE:
             raise ResourceLimitError(f"{path}: linked, {len(data)} bytes is over the {MAX_FILE_SIZE >> 20} MiB limit")
-    _check_magic(path, data)
     try:
-        return _parse(path, data, require_code)
+        return parse_image(path, data, require_code)
     except NoCodeError:
         if linked:
             raise NoCodeError(f"{path}: linked, it holds no machine code (an empty archive, or objects built with "
                               "-flto, which hold only the compiler's bytecode without -ffat-lto-objects)") from None
         raise
+
+
+def parse_image(path: Path, data: bytes, require_code: bool = True) -> ElfImage:
+    """The ElfImage of an ELF file's bytes (path: what messages call it), validated as load_image does."""
+    _check_magic(path, data)
+    try:
+        return _parse(path, data, require_code)
     except (ELFError, ConstructError, struct.error, ValueError, KeyError, IndexError, TypeError, AttributeError,
             AssertionError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
         raise CorruptBinaryError(f"{path}: malformed ELF ({_reason(exc)})") from None
