@@ -358,3 +358,19 @@ def test_version_names_the_package_and_the_shipped_model():
     from importlib.metadata import version
 
     assert version("symbridge") == symbridge.__version__  # pyproject.toml and the package say the same
+
+
+def test_a_warning_says_when_the_work_may_need_more_memory_than_is_available(capsys, monkeypatch):
+    import symbridge.model.parallel as parallel
+    from symbridge import cli
+
+    cli.STATE["quiet"] = False
+    monkeypatch.setattr(parallel, "memory_available", lambda: 4 << 30)
+    cli._warn_if_memory_short(1_400_000, cli.TRANSFER_BYTES, "matching")  # two Chromiums
+    err = capsys.readouterr().err
+    assert err.startswith("warning: matching of 1,400,000 functions needs about 69.4 GB of memory and 4.0 GB are "
+                          "available") and len(err.splitlines()) == 1
+    cli._warn_if_memory_short(20_000, cli.TRANSFER_BYTES, "matching")  # 1 GB
+    monkeypatch.setattr(parallel, "memory_available", lambda: None)  # unknown: nothing to say
+    cli._warn_if_memory_short(1_400_000, cli.TRANSFER_BYTES, "matching")
+    assert capsys.readouterr().err == ""
