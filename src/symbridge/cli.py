@@ -155,7 +155,7 @@ def _warn_if_few_names(reference) -> None:
     code = reference.code_functions
     named = sum(1 for f in code if f.name)
     if code and named < 0.1 * len(code) and not STATE["quiet"]:
-        err.print(f"warning: {reference.path}: only {named} of its {len(code)} functions have names (stripped?); "
+        err.print(f"warning: {reference.path}: only {named:,} of its {len(code):,} functions have names (stripped?); "
                   "names come from its symbols, a debug file (--debug-file) or --reference-names", highlight=False)
 
 
