@@ -8,7 +8,7 @@ import struct
 import warnings
 from pathlib import Path
 
-from elftools.common.exceptions import DWARFError, ELFError
+from elftools.common.exceptions import DWARFError, ELFCompressionError, ELFError
 from elftools.construct.core import ConstructError
 from elftools.elf.elffile import ELFFile
 
@@ -83,6 +83,9 @@ def dwarf_functions(path: Path, data: bytes | None = None) -> dict[int, str]:
                     continue
                 val = name.value
                 out.setdefault(low.value, val.decode("utf-8", "replace") if isinstance(val, bytes) else str(val))
+    except ELFCompressionError as exc:  # zstd (ELFCOMPRESS_ZSTD), which pyelftools 0.33 does not inflate
+        warnings.warn(f"{path}: its DWARF is compressed in a way symbridge cannot read ({exc}); its names are left "
+                      "out (objcopy --decompress-debug-sections makes a copy it reads)", InputWarning, stacklevel=2)
     except (ELFError, DWARFError, ConstructError, KeyError, ValueError, IndexError, AttributeError, TypeError,
             UnicodeError, AssertionError, RecursionError, OverflowError, struct.error):
         return out
