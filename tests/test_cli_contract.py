@@ -374,3 +374,25 @@ def test_a_warning_says_when_the_work_may_need_more_memory_than_is_available(cap
     monkeypatch.setattr(parallel, "memory_available", lambda: None)  # unknown: nothing to say
     cli._warn_if_memory_short(1_400_000, cli.TRANSFER_BYTES, "matching")
     assert capsys.readouterr().err == ""
+
+
+def test_a_large_binary_shows_a_spinner_on_a_terminal_while_its_functions_are_found(monkeypatch, pair_o2_o3):
+    import io
+
+    from rich.console import Console
+
+    from symbridge import cli
+
+    _, stripped, _ = pair_o2_o3
+    shown = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=shown, force_terminal=True, stderr=True))
+    cli.STATE["quiet"] = False
+    monkeypatch.setattr(cli, "BIG_FILE", stripped.stat().st_size + 1)
+    assert cli.open_binary(stripped).functions and shown.getvalue() == ""  # a small one: no spinner
+    monkeypatch.setattr(cli, "BIG_FILE", 1)
+    assert cli.open_binary(stripped).functions and f"finding the functions of {stripped.name}" in shown.getvalue()
+    cli.STATE["quiet"] = True
+    shown.truncate(0)
+    cli.open_binary(stripped)
+    assert shown.getvalue() == ""
+    cli.STATE["quiet"] = False

@@ -143,10 +143,22 @@ def emit_json(data: dict, dest: Path | None) -> None:
         write_atomic(dest, text)
 
 
+BIG_FILE = 16 << 20  # bytes: from here on a terminal shows what is going on while the functions are found
+
+
 def open_binary(path: Path, **kw):
+    """The Binary at path; on a terminal a spinner while a large one's functions are found (Chromium's 697,000:
+    two minutes)."""
     from .binary import Binary
 
-    return Binary(path, **kw)
+    try:
+        size = path.stat().st_size
+    except OSError:  # Binary says what is wrong with it
+        size = 0
+    if STATE["quiet"] or not err.is_terminal or size < BIG_FILE:
+        return Binary(path, **kw)
+    with err.status(f"finding the functions of {path.name} ({size / 2**20:,.0f} MB)"):
+        return Binary(path, **kw)
 
 
 def _warn_if_few_names(reference) -> None:
