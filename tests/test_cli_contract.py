@@ -364,7 +364,7 @@ def test_a_warning_says_when_the_work_may_need_more_memory_than_is_available(cap
     import symbridge.model.parallel as parallel
     from symbridge import cli
 
-    cli.STATE["quiet"] = False
+    monkeypatch.setitem(cli.STATE, "quiet", False)
     monkeypatch.setattr(parallel, "memory_available", lambda: 4 << 30)
     cli._warn_if_memory_short(1_400_000, cli.TRANSFER_BYTES, "matching")  # two Chromiums
     err = capsys.readouterr().err
@@ -386,13 +386,13 @@ def test_a_large_binary_shows_a_spinner_on_a_terminal_while_its_functions_are_fo
     _, stripped, _ = pair_o2_o3
     shown = io.StringIO()
     monkeypatch.setattr(cli, "err", Console(file=shown, force_terminal=True, stderr=True))
-    cli.STATE["quiet"] = False
+    monkeypatch.setitem(cli.STATE, "quiet", False)
     monkeypatch.setattr(cli, "BIG_FILE", stripped.stat().st_size + 1)
     assert cli.open_binary(stripped).functions and shown.getvalue() == ""  # a small one: no spinner
     monkeypatch.setattr(cli, "BIG_FILE", 1)
     assert cli.open_binary(stripped).functions and f"finding the functions of {stripped.name}" in shown.getvalue()
-    cli.STATE["quiet"] = True
-    shown.truncate(0)
+    monkeypatch.setitem(cli.STATE, "quiet", True)
+    shown.seek(0)
+    shown.truncate()
     cli.open_binary(stripped)
     assert shown.getvalue() == ""
-    cli.STATE["quiet"] = False

@@ -17,7 +17,7 @@ from .image import ElfImage, parse_image
 
 DEBUG_ROOT = Path("/usr/lib/debug")
 MAX_DIES = 5_000_000
-MAX_MINI_DEBUGINFO = 64 << 20  # bytes a .gnu_debugdata section may inflate to (Fedora's libLLVM: about 3 MB)
+MAX_MINI_DEBUGINFO = 64 << 20  # bytes a .gnu_debugdata section may inflate to (a bound against bombs)
 
 
 def find_debug_file(img: ElfImage, root: Path = DEBUG_ROOT) -> Path | None:
