@@ -160,6 +160,24 @@ def test_missing_binaries_and_cap(demo_result, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temp file left behind
 
 
+def test_a_large_result_holds_disassembly_up_to_its_budget_the_named_functions_first(demo_result, tmp_path):
+    out = tmp_path / "r.html"
+    write_report(demo_result, out)
+    whole = json.loads(re.search(r'id="report-disasm">(.*?)</script>', out.read_text(), re.DOTALL).group(1))
+    assert not any("error" in d for side in whole.values() for d in side.values())
+    named = {f"{f['address']:x}" for f in demo_result["functions"] if f["name"]}  # the page's keys
+    budget = sum(len(d["o"]) for a, d in whole["tgt"].items() if a in named) // 2
+    assert budget > 1000
+    write_report(demo_result, out, budget=budget)
+    dis = json.loads(re.search(r'id="report-disasm">(.*?)</script>', out.read_text(), re.DOTALL).group(1))
+    left_out = [a for a, d in dis["tgt"].items() if "error" in d]
+    assert left_out and all(d["error"].startswith("disassembly left out") for d in dis["tgt"].values() if "error" in d)
+    assert set(left_out) >= {a for a in dis["tgt"] if a not in named}  # the unnamed ones went without first
+    assert all(dis["tgt"][a] == whole["tgt"][a] for a in dis["tgt"] if a not in left_out)
+    shown = sum(len(d.get("o", ())) for side in dis.values() for d in side.values())
+    assert budget <= shown <= budget + 2 * 400  # the one that crossed it is whole
+
+
 # ----------------------------------------------------------------------------------------- browser
 def _driver():
     try:

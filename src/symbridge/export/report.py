@@ -29,6 +29,9 @@ from symbridge.demangle import demangle
 from symbridge.export._atomic import atomic_write
 
 MAX_POINTS = 5000
+# instructions of disassembly a report holds in all (libcrypto's 13,000 functions a side take 1.2 million, a
+# 37 MB page): past this the functions named last, then the unnamed ones, go without (a browser opens the page)
+MAX_REPORT_INSTRUCTIONS = 2_000_000
 BANDS = (("≥ 0.9", 0.9, math.inf), ("0.7 – 0.9", 0.7, 0.9), ("0.5 – 0.7", 0.5, 0.7), ("< 0.5", -math.inf, 0.5))
 
 
@@ -272,9 +275,19 @@ def _asset(name: str) -> str:
     return resources.files("symbridge.export").joinpath("assets", name).read_text(encoding="utf-8")
 
 
+def _shown_reference(r: dict, ref_default: str | None) -> tuple[int | None, str | None, bool]:
+    """(address, binary, whether it is only the best candidate) of the reference function a row shows: its
+    match, else its best candidate."""
+    if r["reference_address"] is None and r["candidates"] and r["candidates"][0]["address"] is not None:
+        c = r["candidates"][0]
+        return c["address"], c["binary"] or ref_default, True
+    return r["reference_address"], r["binary"] or ref_default, False
+
+
 def build_report(result: dict, *, max_disasm: int = 400, base: Path | None = None,
-                 progress: Callable[[int], None] | None = None, stage: Callable[[str], None] | None = None) -> str:
-    """The report's HTML text (see write_report)."""
+                 progress: Callable[[int], None] | None = None, stage: Callable[[str], None] | None = None,
+                 budget: int = MAX_REPORT_INSTRUCTIONS) -> str:
+    """The report's HTML text (see write_report); `budget`: the instructions of disassembly it holds in all."""
     if not isinstance(result, dict):
         raise TypeError("result must be a dict (the transfer JSON)")
     max_disasm = max(1, int(max_disasm))
@@ -298,23 +311,34 @@ def build_report(result: dict, *, max_disasm: int = 400, base: Path | None = Non
 
     tgt_dis: dict[str, dict] = {}
     ref_dis: dict[str, dict] = {}
-    table = []
-    for r in rows:
-        ref_addr = r["reference_address"]
-        ref_bin_path = r["binary"] or ref_default
-        shown_ref, shown_ref_bin, is_candidate = ref_addr, ref_bin_path, False
-        if ref_addr is None and r["candidates"] and r["candidates"][0]["address"] is not None:
-            c = r["candidates"][0]
-            shown_ref, shown_ref_bin, is_candidate = c["address"], c["binary"] or ref_default, True
-        key = f"{shown_ref_bin or ''}|{_hex(shown_ref)}" if shown_ref is not None else None
+    shown_refs = [_shown_reference(r, ref_default) for r in rows]
+    keys = [f"{b or ''}|{_hex(a)}" if a is not None else None for a, b, _ in shown_refs]
+    left = [budget]
+    spent = {"error": f"disassembly left out: the report holds {budget:,} instructions at most, and the functions "
+                      "named went first"}
+
+    def disasm(binary, address: int, size_hint: int, names: dict[int, str]) -> dict:  # within the budget
+        if left[0] <= 0:
+            return spent
+        d = _disasm(binary, address, size_hint, max_disasm, names)
+        left[0] -= len(d.get("o", ()))
+        return d
+
+    for i in sorted(range(len(rows)), key=lambda i: not rows[i]["name"]):  # named functions first
+        r, (shown_ref, shown_ref_bin, _), key = rows[i], shown_refs[i], keys[i]
         if key is not None and key not in ref_dis:
             b = bins.get(shown_ref_bin)
-            ref_dis[key] = (_disasm(b, shown_ref, 0, max_disasm, names_of(shown_ref_bin, b)) if b is not None
-                            else {"error": "binary not available" + (f": {shown_ref_bin}" if shown_ref_bin else "")})
+            if b is None:
+                ref_dis[key] = {"error": "binary not available" + (f": {shown_ref_bin}" if shown_ref_bin else "")}
+            else:
+                ref_dis[key] = disasm(b, shown_ref, 0, names_of(shown_ref_bin, b))
         if tgt is not None:
-            tgt_dis[_hex(r["address"])] = _disasm(tgt, r["address"], r["size"], max_disasm, tgt_names)
+            tgt_dis[_hex(r["address"])] = disasm(tgt, r["address"], r["size"], tgt_names)
         if progress is not None:
             progress(1)
+    table = []
+    for r, (_, _, is_candidate), key in zip(rows, shown_refs, keys):
+        ref_addr = r["reference_address"]
         best = r["candidates"][0] if r["candidates"] else None
         table.append({"a": _hex(r["address"]), "s": r["size"], "n": r["name"], "c": r["confidence"], "v": r["via"],
                       "r": _hex(ref_addr), "b": best and best["name"], "bs": best and best["score"],
@@ -348,7 +372,8 @@ def build_report(result: dict, *, max_disasm: int = 400, base: Path | None = Non
 
 
 def write_report(result: dict, output: Path, *, max_disasm: int = 400, base: Path | None = None,
-                 progress: Callable[[int], None] | None = None, stage: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, stage: Callable[[str], None] | None = None,
+                 budget: int = MAX_REPORT_INSTRUCTIONS) -> None:
     """Write a self-contained HTML report of a transfer result to output (atomically).
 
     Binaries named in the result are opened (once each) for the disassembly and the embedding map; a relative
@@ -356,5 +381,5 @@ def write_report(result: dict, output: Path, *, max_disasm: int = 400, base: Pat
     gone the page says "binary not available" there instead of failing. C++ and Rust names are shown
     demangled where c++filt is installed (the mangled name is the cell's tooltip).
     """
-    text = build_report(result, max_disasm=max_disasm, base=base, progress=progress, stage=stage)
+    text = build_report(result, max_disasm=max_disasm, base=base, progress=progress, stage=stage, budget=budget)
     atomic_write(Path(output), text.encode("utf-8"))
