@@ -49,6 +49,8 @@ MinConfidence = Annotated[Optional[float], typer.Option("--min-confidence", meta
                                                              "(default: calibrated).")]
 ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Model file (.safetensors/.npz) instead of the "
                                                                "shipped one.")]
+TargetFunctions = Annotated[Optional[Path], typer.Option("--target-functions", help="Function starts for TARGET "
+                                                        "from a disassembler export.")]
 Demangle = Annotated[bool, typer.Option("-C", "--demangle", help="Print C++ and Rust names demangled, as `nm -C` "
                                                                 "does (JSON and written files keep them as they are).")]
 
@@ -219,7 +221,8 @@ def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show trace
 @app.command()
 def functions(binary: Path, json_out: Annotated[Optional[Path], typer.Option("--json", help="Write JSON here.")] = None,
               ignore_symbols: Annotated[bool, typer.Option("--ignore-symbols", help="Find functions as if stripped.")]
-              = False, debug_file: Annotated[Optional[Path], typer.Option("--debug-file")] = None,
+              = False, debug_file: Annotated[Optional[Path], typer.Option(
+                  "--debug-file", help="Separate debug file of BINARY (names).")] = None,
               demangle: Demangle = False, quiet: Quiet = False) -> None:
     """List every function found in BINARY, with where its boundary came from.
 
@@ -253,8 +256,7 @@ def transfer(reference: Path, target: Path,
                                                                   "REFERENCE.")] = None,
              reference_names: Annotated[Optional[Path], typer.Option("--reference-names", help="Names for REFERENCE "
                                                                      "(IDA/Ghidra/r2/CSV export, nm output).")] = None,
-             target_functions: Annotated[Optional[Path], typer.Option("--target-functions", help="Function starts "
-                                                                      "for TARGET from a disassembler export.")] = None,
+             target_functions: TargetFunctions = None,
              model: ModelOpt = None, quiet: Quiet = False, demangle: Demangle = False) -> None:
     """Transfer function names from REFERENCE (with symbols) to TARGET (stripped).
 
@@ -363,7 +365,7 @@ def analogy(reference: Path, target: Path,
             top: Annotated[int, typer.Option("--top", min=1, help="How many results.")] = 10,
             raw_shift: Annotated[bool, typer.Option(
                 "--raw-shift", help="Add the anchors' shift as it is, without the model's filter.")] = False,
-            json_out: Annotated[Optional[Path], typer.Option("--json")] = None,
+            json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON here.")] = None,
             model: ModelOpt = None, demangle: Demangle = False, quiet: Quiet = False) -> None:
     """The seed's analogy: emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest in TARGET.
 
@@ -412,7 +414,8 @@ def analogy(reference: Path, target: Path,
 
 @app.command()
 def embed(binary: Path, output: Annotated[Path, typer.Option("-o", "--output", help="The .npz to write.")],
-          ignore_symbols: Annotated[bool, typer.Option("--ignore-symbols")] = False,
+          ignore_symbols: Annotated[bool, typer.Option("--ignore-symbols", help="Leave BINARY's own names out of "
+                                                                                  "the file.")] = False,
           model: ModelOpt = None, quiet: Quiet = False) -> None:
     """Write the embedding of every function of BINARY to an .npz (addresses, names, vectors).
 
@@ -578,7 +581,7 @@ def identify(db: str, target: Path,
                  "--json", help="Write the result JSON here (each name tagged with the binary it came from).")] = None,
              output: Annotated[Optional[Path], typer.Option(
                  "-o", "--output", help="Write a copy of TARGET with the names in .symtab.")] = None,
-             min_confidence: MinConfidence = None,
+             min_confidence: MinConfidence = None, target_functions: TargetFunctions = None,
              model: ModelOpt = None, quiet: Quiet = False, demangle: Demangle = False) -> None:
     """Name the functions of TARGET from every binary in the library DB.
 
@@ -587,8 +590,9 @@ def identify(db: str, target: Path,
     from .store.ann import index_paths
 
     STATE["quiet"] |= quiet
-    check_output(json_out, output, target=target, inputs=(Path(db), *index_paths(Path(db))))
-    P = open_binary(target, ignore_symbols=True)
+    check_output(json_out, output, target=target, inputs=(Path(db), *index_paths(Path(db)), target_functions))
+    starts = {a: "names-file" for _, a in _read_names(target_functions)} if target_functions else None
+    P = open_binary(target, ignore_symbols=True, extra_starts=starts)
     _warn_if_memory_short(len(P.code_functions), TRANSFER_BYTES, "identifying")  # the library's side comes on top
     with open_store(db, load_model(model), create=False) as store:
         old = store.outdated()

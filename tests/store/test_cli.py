@@ -181,3 +181,19 @@ def test_sigkill_during_add(fixtures, tmp_path):
         assert len(s.binaries()) == len(completed)
     side = json.loads(index_paths(db)[1].read_text())
     assert side["count"] == n
+
+
+def test_identify_takes_function_starts_from_a_disassembler_export(fixtures, db, tmp_path):
+    from symbridge.binary import Binary
+
+    assert run("index", "add", db, fixtures["ref"]).returncode == 0
+    f = max(Binary(fixtures["target"]).code_functions, key=lambda f: f.size)
+    inside = f.disassembly()[1][0]  # its second instruction: no function starts there
+    starts = tmp_path / "starts.txt"
+    starts.write_text(f"FUN_{inside:08x} {inside:#x}\n")  # Ghidra's `name address` lines
+    out = tmp_path / "res.json"
+    assert run("identify", db, fixtures["target"], "--json", out).returncode == 0
+    assert inside not in {r["address"] for r in json.loads(out.read_text())["functions"]}
+    r = run("identify", db, fixtures["target"], "--target-functions", starts, "--json", out)
+    assert r.returncode == 0, r.stderr
+    assert inside in {r["address"] for r in json.loads(out.read_text())["functions"]}
