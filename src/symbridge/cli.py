@@ -561,12 +561,21 @@ def index_upgrade(db: str, quiet: Quiet = False) -> None:
 
 
 @index_app.command("list")
-def index_list(db: str) -> None:
-    """List the binaries in the library DB: sha256 (first 12 digits), functions, of them named, path."""
-    from .store import open_store
+def index_list(db: str, json_out: Annotated[Optional[Path], typer.Option(
+        "--json", help="Write the list as JSON here (- for stdout): every binary's path, sha256, build-id, "
+                       "functions, named, model and when it was added.")] = None) -> None:
+    """List the binaries in the library DB: sha256 (first 12 digits), functions, of them named, path.
 
+    Example: symbridge index list known.db --json - | jq '.binaries[].path'"""
+    from .store import open_store
+    from .store.ann import index_paths
+
+    check_output(json_out, inputs=(Path(db), *index_paths(Path(db))))
     with open_store(db, None, create=False) as store:
         rows = list(store.binaries())
+    if json_out is not None:
+        emit_json({"library": db, "binaries": [{k: v for k, v in r.items() if k != "id"} for r in rows]}, json_out)
+        return
     for row in rows:
         out.print(f"{row['sha256'][:12]}  {row['functions']:6d}  {row['named']:6d}  {row['path']}", highlight=False)
     if not STATE["quiet"]:  # on stderr: stdout keeps one line a binary, for scripts

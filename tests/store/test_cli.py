@@ -52,6 +52,14 @@ def test_cli_add_list_identify(fixtures, db, tmp_path):
     total = sum(int(line.split()[1]) for line in lines)
     assert r.stderr.startswith(f"2 binaries, {total:,} functions")  # the summary goes to stderr
     out = tmp_path / "res.json"
+    listed = run("index", "list", db, "--json", "-")
+    assert listed.returncode == 0 and listed.stderr == ""
+    js = json.loads(listed.stdout)
+    assert js["library"] == str(db) and [b["path"] for b in js["binaries"]] == [str(fixtures["ref"]),
+                                                                              str(fixtures["other"])]
+    assert [(b["sha256"][:12], b["functions"], b["named"]) for b in js["binaries"]] == [
+        (line.split()[0], int(line.split()[1]), int(line.split()[2])) for line in lines]
+    assert {"build_id", "model", "added_at"} <= set(js["binaries"][0])
     r = run("identify", db, fixtures["target"], "--json", out)
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
