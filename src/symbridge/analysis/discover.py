@@ -10,6 +10,7 @@ Each function records every source that vouched for it.
 from __future__ import annotations
 
 import bisect
+import itertools
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -331,12 +332,16 @@ class _Discovery:
         return self.finish()
 
     def explore_pending(self, done: set[int]) -> None:
-        while True:
-            pending = sorted(a for a in self.found if a not in done)
-            if not pending:
-                break
-            starts = sorted(self.found)
-            inside = self.inside_trusted()
+        """Explore every function found and not done, then the ones that finds, round after round; a round's
+        limits come from the starts known when it begins. What a round adds is the end of self.found (a dict
+        keeps its order, and nothing leaves it here), so a round sorts and scans only what is new (it sorted and
+        scanned every function found so far, Chromium's 697,000 among them)."""
+        pending = sorted(a for a in self.found if a not in done)
+        starts = sorted(self.found)
+        known = len(starts)
+        inside = self.inside_trusted()
+        while pending:
+            trusted_sized = False  # a trusted function got its size: inside_trusted must be made again
             for addr in pending:
                 done.add(addr)
                 if self.in_plt(addr):
@@ -350,9 +355,16 @@ class _Discovery:
                 extent, new = self.explore(addr, limit, bounded=True)
                 if not size:
                     self.known_size[addr] = extent
+                    trusted_sized |= bool(extent and self.found[addr].sources & _TRUSTED)
                 for target, source in new:
                     if not self.in_plt(target):
                         self.add(target, source)
+            added = sorted(itertools.islice(self.found, known, None))
+            known += len(added)
+            pending = [a for a in added if a not in done]
+            starts = sorted(starts + added)  # two sorted runs: merged in one pass
+            if trusted_sized:
+                inside = self.inside_trusted()
 
     def inside_trusted(self):
         """A test for weak starts (jump, lea, imm, pointer targets) strictly inside a function of trusted
