@@ -30,11 +30,16 @@ def stable_hash(value) -> int:
     hash() of a str is not): the library stores the code and data keys of its functions."""
     return int.from_bytes(hashlib.blake2b(repr(value).encode(), digest_size=8).digest(), "little") >> 1
 
-def code_keys(functions: list) -> list[int | None]:
+def code_keys(functions: list, cet_blind: bool = False) -> list[int | None]:
     """A hash of each function's normalised code with its imports and strings (None for a function without
-    instructions): equal keys are identical code."""
-    return [stable_hash((tuple(fx.tokens), tuple(fx.imports), tuple(fx.strings))) if fx.tokens else None
-            for fx in (f.facts for f in functions)]
+    instructions): equal keys are identical code. With `cet_blind` a leading `endbr64` (the landing pad of
+    Intel CET, which one build has and another built without -fcf-protection not: Debian's trixie against
+    bullseye) is no part of the code; without it, the keys a library of known functions stored."""
+    out: list[int | None] = []
+    for fx in (f.facts for f in functions):
+        tokens = fx.tokens[1:] if cet_blind and fx.tokens[:1] == ["endbr64"] else fx.tokens
+        out.append(stable_hash((tuple(tokens), tuple(fx.imports), tuple(fx.strings))) if tokens else None)
+    return out
 
 def data_keys(functions: list, window: int = 16) -> list[int | None]:
     """A hash of the constants each function uses: the first `window` bytes at each RIP-relative data address

@@ -38,7 +38,10 @@ class Side:
             self.neighbours = [set(a) | set(b) for a, b in zip(self.callees, self.callers)]
 
 
-def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) -> Side:
+def build_side(functions: list, vectors: np.ndarray, use_names: bool = False, cet_blind: bool = True) -> Side:
+    """The matcher's view of a binary's functions (vectors: their own-code vectors); `cet_blind`: identical code
+    whether or not it begins with `endbr64` (keys.code_keys), as transfer compares two binaries; identify
+    compares the keys its library stored, which keep it."""
     addrs = [f.address for f in functions]
     index = {a: i for i, a in enumerate(addrs)}
     callees: list[list[int]] = []
@@ -64,7 +67,8 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False) ->
         exported = np.array([a in dyn for a in addrs], bool)
     cold = np.zeros(len(functions), bool)
     cold[[c for c, _ in cold_parts(functions)]] = True
-    return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings, code_keys(functions), names,
+    return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings,
+                code_keys(functions, cet_blind), names,
                 exported=exported, tables=pointer_tables(functions), data_key=data_keys(functions), cold=cold,
                 slots=stored_slots(functions))
 

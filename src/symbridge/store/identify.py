@@ -249,7 +249,7 @@ def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray,
     ``sketch_columns``: the model's (Model.member_columns, Model.sketch_columns), for the matcher's agreement
     evidence (the library keeps no instructions, so the sketch is the one other view of the code here)."""
     paths = dict(con.execute("SELECT id, path FROM binaries"))
-    plain = build_side(code, vectors)
+    plain = build_side(code, vectors, cet_blind=False)  # code keys as the library stored them
     blended = replace(plain)
     blend_thunks(blended, wrappers(code))
     best: dict[int, tuple[float, RefFunction, Match, list[float]]] = {}
