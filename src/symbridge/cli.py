@@ -271,7 +271,7 @@ def transfer(reference: Path, target: Path,
     STATE["quiet"] |= quiet
     check_output(json_out, output, target=target, inputs=(reference, debug_file, reference_names, target_functions))
     names = _read_names(reference_names) if reference_names else None
-    starts = {a: "names-file" for _, a in _read_names(target_functions)} if target_functions else None
+    starts = _function_starts(target_functions)
     S = open_binary(reference, debug_file=debug_file, link=True,
                     extra_names={a: n for n, a in names} if names else None)
     # The target's own symbols count (seeds for a target that is not stripped); its separate debug file, which
@@ -331,6 +331,18 @@ def _read_names(path: Path) -> list[tuple[str, int]]:
     if not Path(path).is_file():
         raise UsageError(f"{path}: no such file")
     return read_names(Path(path))
+
+
+def _function_starts(path: Path | None) -> dict[int, str] | None:
+    """Function starts from a disassembler export (--target-functions), as Binary's extra_starts."""
+    return {a: "names-file" for _, a in _read_names(path)} if path else None
+
+
+def _library_files(db: str) -> tuple[Path, ...]:
+    """The library DB and its vector index's files: inputs no output of a command may overwrite."""
+    from .store.ann import index_paths
+
+    return Path(db), *index_paths(Path(db))
 
 
 def _readable(names, demangle: bool):
@@ -568,9 +580,8 @@ def index_list(db: str, json_out: Annotated[Optional[Path], typer.Option(
 
     Example: symbridge index list known.db --json - | jq '.binaries[].path'"""
     from .store import open_store
-    from .store.ann import index_paths
 
-    check_output(json_out, inputs=(Path(db), *index_paths(Path(db))))
+    check_output(json_out, inputs=_library_files(db))
     with open_store(db, None, create=False) as store:
         rows = list(store.binaries())
     if json_out is not None:
@@ -596,12 +607,10 @@ def identify(db: str, target: Path,
 
     Example: symbridge identify known.db ./stripped --json out.json -o named"""
     from .store import open_store
-    from .store.ann import index_paths
 
     STATE["quiet"] |= quiet
-    check_output(json_out, output, target=target, inputs=(Path(db), *index_paths(Path(db)), target_functions))
-    starts = {a: "names-file" for _, a in _read_names(target_functions)} if target_functions else None
-    P = open_binary(target, ignore_symbols=True, extra_starts=starts)
+    check_output(json_out, output, target=target, inputs=(*_library_files(db), target_functions))
+    P = open_binary(target, ignore_symbols=True, extra_starts=_function_starts(target_functions))
     _warn_if_memory_short(len(P.code_functions), TRANSFER_BYTES, "identifying")  # the library's side comes on top
     with open_store(db, load_model(model), create=False) as store:
         old = store.outdated()

@@ -75,10 +75,11 @@ class _Discovery:
                            if s.executable and s.name.startswith(".plt")]
         self.extra = extra_starts or {}
         self.noreturn: set[int] = set()
-        self.budget = DECODE_BUDGET_PER_BYTE * sum(b - a for a, b in self.code) + DECODE_BUDGET_MIN
+        code_bytes = sum(b - a for a, b in self.code)
+        self.budget = DECODE_BUDGET_PER_BYTE * code_bytes + DECODE_BUDGET_MIN
         self.decoded = 0
         self.too_many = False
-        self.max_functions = max_functions(sum(b - a for a, b in self.code))
+        self.max_functions = max_functions(code_bytes)
 
     # ------------------------------------------------------------------ helpers
     def in_code(self, addr: int) -> bool:

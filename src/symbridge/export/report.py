@@ -30,7 +30,7 @@ from symbridge.export._atomic import atomic_write
 
 MAX_POINTS = 5000
 # instructions of disassembly a report holds in all (libcrypto's 13,000 functions a side take 1.2 million, a
-# 37 MB page): past this the functions named last, then the unnamed ones, go without (a browser opens the page)
+# 37 MB page): the named functions' come first, and past this the rest go without (a browser opens the page)
 MAX_REPORT_INSTRUCTIONS = 2_000_000
 BANDS = (("≥ 0.9", 0.9, math.inf), ("0.7 – 0.9", 0.7, 0.9), ("0.5 – 0.7", 0.5, 0.7), ("< 0.5", -math.inf, 0.5))
 
