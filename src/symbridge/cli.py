@@ -554,7 +554,8 @@ def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quie
 @index_app.command("upgrade")
 def index_upgrade(db: str, quiet: Quiet = False) -> None:
     """Fill in what the binaries a library got from an earlier symbridge lack (which functions are thunks or
-    short wrappers, where each function puts callbacks, the tables of code pointers, for identify's matching),
+    short wrappers, where each function puts callbacks, the tables of code pointers, code keys that ignore
+    CET's endbr64, for identify's matching),
     reading each again from its path; no embedding is redone.
 
     Example: symbridge index upgrade known.db"""
@@ -616,8 +617,9 @@ def identify(db: str, target: Path,
         old = store.outdated()
         if old and not STATE["quiet"]:
             err.print(f"warning: {db}: {old} of its binaries were added by an earlier symbridge; `symbridge index "
-                      f"upgrade {db}` lets identify compare their wrappers by where they jump and pair callbacks "
-                      f"by the struct fields and tables they are put in", highlight=False)
+                      f"upgrade {db}` lets identify compare their wrappers by where they jump, pair callbacks "
+                      f"by the struct fields and tables they are put in, and see identical code with or without "
+                      f"CET's endbr64", highlight=False)
         with progress("embedding", len(P.code_functions)) as tick:
             result = store.identify(P, min_confidence=min_confidence, progress=tick, stage=tick.stage)
     if output is not None:

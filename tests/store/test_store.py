@@ -227,15 +227,17 @@ def test_a_librarys_export_status_is_stored_and_read_back(tmp_path):
 
 
 @pytest.mark.parametrize("version, dropped", [(1, ("exported", "code_key", "data_key", "cold", "wrapper", "slots",
-                                                    "tables")),
-                                               (2, ("code_key", "data_key", "cold", "wrapper", "slots", "tables")),
-                                               (3, ("cold", "wrapper", "slots", "tables")),
-                                               (4, ("wrapper", "slots", "tables")),
-                                               (5, ("slots", "tables")),
-                                               (6, ("tables",))])
+                                                    "tables", "cet_key")),
+                                               (2, ("code_key", "data_key", "cold", "wrapper", "slots", "tables",
+                                                    "cet_key")),
+                                               (3, ("cold", "wrapper", "slots", "tables", "cet_key")),
+                                               (4, ("wrapper", "slots", "tables", "cet_key")),
+                                               (5, ("slots", "tables", "cet_key")),
+                                               (6, ("tables", "cet_key")),
+                                               (7, ("cet_key",))])
 def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixtures, tmp_path, version, dropped):
     from symbridge.store.db import SCHEMA_VERSION
-    from symbridge.store.identify import has_wrapper_flags, reference_side
+    from symbridge.store.identify import has_cet_keys, has_wrapper_flags, reference_side
 
     db = tmp_path / "old.db"
     with open_store(str(db), Model.default()) as s:
@@ -263,6 +265,7 @@ def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixture
     if "wrapper" in dropped:
         assert np.array_equal(side.vectors, stored)  # wrappers unknown: nothing blended
     assert has_wrapper_flags(con, 1) == ("wrapper" not in dropped)
+    assert not has_cet_keys(con, 1) or "code_key" in dropped  # keys with endbr64, as that version stored them
     assert (side.slots == []) or "slots" not in dropped  # unknown: no slots to pair by
     assert side.tables == []  # unknown: no tables to pair by
 
@@ -311,11 +314,12 @@ def test_upgrade_reads_wrapper_status_and_slots_again_from_binaries_that_are_sti
     with open_store(str(db), Model.default()) as s:
         for p in (kept, gone, changed, slotted, tabled):
             s.add(p)
-        fresh = s.con.execute("SELECT binary_id, address, wrapper, slots, tables FROM functions "
+        fresh = s.con.execute("SELECT binary_id, address, wrapper, slots, tables, cet_key FROM functions "
                               "ORDER BY 1, 2").fetchall()
         assert s.outdated() == 0 and s.fill_outdated() == []
-        s.con.execute("UPDATE functions SET wrapper = NULL, slots = NULL, tables = NULL")  # an upgrade from 4 leaves
+        s.con.execute("UPDATE functions SET cet_key = NULL")  # an upgrade from 7 leaves
         assert s.outdated() == 5
+        s.con.execute("UPDATE functions SET wrapper = NULL, slots = NULL, tables = NULL")  # one from 4 too
     gone.unlink()
     with open(changed, "r+b") as f:  # another build at the same path
         f.seek(-1, 2)
@@ -323,12 +327,43 @@ def test_upgrade_reads_wrapper_status_and_slots_again_from_binaries_that_are_sti
     with open_store(str(db), Model.default()) as s:
         done = dict(s.fill_outdated())
         assert "marked" in done[str(kept)] and "not found" in done[str(gone)] and "changed" in done[str(changed)]
-        got = s.con.execute("SELECT binary_id, address, wrapper, slots, tables FROM functions "
+        got = s.con.execute("SELECT binary_id, address, wrapper, slots, tables, cet_key FROM functions "
                             "ORDER BY 1, 2").fetchall()
         assert [r for r in got if r[0] in (1, 4, 5)] == [r for r in fresh if r[0] in (1, 4, 5)]
         assert any(r[3] != "[]" for r in got if r[0] == 4)  # the callbacks field_ops.c stores are back
         assert any(r[4] != "[]" for r in got if r[0] == 5)  # and ctrl_table.c's table
         assert all(r[2] is None and r[3] is None for r in got if r[0] in (2, 3)) and s.outdated() == 2
+
+
+def test_identify_sees_identical_code_with_or_without_endbr64_where_the_library_keeps_such_keys(tmp_path):
+    """A library of a build without CET's landing pads, a target with them (Debian's bullseye and trixie): the
+    library keeps code keys without endbr64 (schema 8), so identical code seeds the match as in transfer; a
+    library from before keeps its keys with endbr64, and its binaries are compared that way until upgraded."""
+    from tests.fixtures.build import build, strip_copy
+
+    ref = build("prog_big.c", extra=("-fcf-protection=none",))
+    tgt = build("prog_big.c", extra=("-fcf-protection=full",))
+    truth = {f.address: f.name for f in Binary(tgt).code_functions}
+    db = tmp_path / "lib.db"
+
+    def identical() -> list[dict]:
+        with open_store(str(db), Model.default()) as s:
+            res = s.identify(Binary(strip_copy(tgt), ignore_symbols=True))
+        return [f for f in res["functions"] if "identical" in f["via"]]
+
+    with open_store(str(db), Model.default()) as s:
+        s.add(ref)
+    new = identical()
+    con = sqlite3.connect(str(db))
+    con.execute("UPDATE functions SET cet_key = NULL")  # as an upgrade from schema 7 leaves the rows
+    con.commit()
+    old = identical()
+    with open_store(str(db), Model.default()) as s:
+        assert s.outdated() == 1 and len(s.fill_outdated()) == 1
+    again = identical()
+    assert len(old) < 0.5 * len(new), (len(old), len(new))
+    assert [f["address"] for f in again] == [f["address"] for f in new]
+    assert all(f["name"] == truth[f["address"]] for f in new if f["name"])
 
 
 def test_identify_seeds_identical_code_from_the_library(fixtures, db):

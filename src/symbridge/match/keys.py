@@ -34,10 +34,13 @@ def code_keys(functions: list, cet_blind: bool = False) -> list[int | None]:
     """A hash of each function's normalised code with its imports and strings (None for a function without
     instructions): equal keys are identical code. With `cet_blind` a leading `endbr64` (the landing pad of
     Intel CET, which one build has and another built without -fcf-protection not: Debian's trixie against
-    bullseye) is no part of the code; without it, the keys a library of known functions stored."""
+    bullseye) is no part of the code (a function of `endbr64` alone keeps it); without it, the keys libraries of
+    schema version 7 and earlier stored."""
     out: list[int | None] = []
     for fx in (f.facts for f in functions):
-        tokens = fx.tokens[1:] if cet_blind and fx.tokens[:1] == ["endbr64"] else fx.tokens
+        tokens = fx.tokens
+        if cet_blind and len(tokens) > 1 and tokens[0] == "endbr64":
+            tokens = tokens[1:]
         out.append(stable_hash((tuple(tokens), tuple(fx.imports), tuple(fx.strings))) if tokens else None)
     return out
 

@@ -41,7 +41,7 @@ class Side:
 def build_side(functions: list, vectors: np.ndarray, use_names: bool = False, cet_blind: bool = True) -> Side:
     """The matcher's view of a binary's functions (vectors: their own-code vectors); `cet_blind`: identical code
     whether or not it begins with `endbr64` (keys.code_keys), as transfer compares two binaries; identify
-    compares the keys its library stored, which keep it."""
+    compares keys as its library stored them (with endbr64 before schema version 8)."""
     addrs = [f.address for f in functions]
     index = {a: i for i, a in enumerate(addrs)}
     callees: list[list[int]] = []

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..match.confidence import Calibrator, match_features
 from ..match.agreement import match_both_ways
-from ..match.keys import wrappers
+from ..match.keys import code_keys, wrappers
 from ..match.matcher import Match
 from ..match.side import Side, blend_thunks, build_side, column_view
 from ..match.transfer import name_target_cold_parts, plt_row
@@ -151,8 +151,9 @@ def assign_one_to_one(labels: np.ndarray, scores: np.ndarray, refs: dict[int, Re
 
 def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[Side, list[RefFunction]]:
     """One stored binary as the matcher's reference side: vectors, call graph, strings, slots and tables of code
-    pointers from the library."""
-    rows = con.execute("SELECT id, address, size, name, vector, callees, strings, exported, code_key, data_key, "
+    pointers from the library; its code keys without endbr64 where the library has them (has_cet_keys)."""
+    key = "cet_key" if has_cet_keys(con, binary_id) else "code_key"
+    rows = con.execute(f"SELECT id, address, size, name, vector, callees, strings, exported, {key}, data_key, "
                        "cold, wrapper, slots, tables FROM functions WHERE binary_id = ? ORDER BY address",
                        (binary_id,)).fetchall()
     refs = [RefFunction(fid, path, addr, size, name) for fid, addr, size, name, *_ in rows]
@@ -198,6 +199,13 @@ def slots_by_index(groups: list[list], index: dict[int, int]) -> list[dict]:
         if group:
             out.append(group)
     return out
+
+
+def has_cet_keys(con: sqlite3.Connection, binary_id: int) -> bool:
+    """Whether the library holds the binary's code keys without a leading endbr64 (added at schema version 8 or
+    by `index upgrade`): then the target's are compared that way too, as transfer does."""
+    return con.execute("SELECT 1 FROM functions WHERE binary_id = ? AND cet_key IS NULL AND code_key IS NOT NULL "
+                       "LIMIT 1", (binary_id,)).fetchone() is None
 
 
 def has_wrapper_flags(con: sqlite3.Connection, binary_id: int) -> bool:
@@ -249,15 +257,25 @@ def structural_matches(con: sqlite3.Connection, code: list, vectors: np.ndarray,
     ``sketch_columns``: the model's (Model.member_columns, Model.sketch_columns), for the matcher's agreement
     evidence (the library keeps no instructions, so the sketch is the one other view of the code here)."""
     paths = dict(con.execute("SELECT id, path FROM binaries"))
-    plain = build_side(code, vectors, cet_blind=False)  # code keys as the library stored them
-    blended = replace(plain)
-    blend_thunks(blended, wrappers(code))
+    plain = build_side(code, vectors, cet_blind=False)
+    sides: dict[tuple[bool, bool], Side] = {(False, False): plain}  # by (CET-blind code keys, thunks blended)
+
+    def target_side(cet: bool, blend: bool) -> Side:
+        if (cet, blend) not in sides:
+            side = replace(target_side(cet, False) if blend else plain)
+            if blend:
+                blend_thunks(side, wrappers(code))
+            else:
+                side.code_key = code_keys(code, cet_blind=True)
+            sides[cet, blend] = side
+        return sides[cet, blend]
+
     best: dict[int, tuple[float, RefFunction, Match, list[float]]] = {}
     for bid in top_binaries:
         ref_side, refs = reference_side(con, bid, paths[bid])
         if not refs:
             continue
-        target = blended if has_wrapper_flags(con, bid) else plain
+        target = target_side(has_cet_keys(con, bid), has_wrapper_flags(con, bid))  # keys as the library's
         views = [] if sketch_columns is None else [(column_view(ref_side, sketch_columns),
                                                     column_view(target, sketch_columns))]
         res = match_both_ways(ref_side, target, member_columns=member_columns, views=views)
