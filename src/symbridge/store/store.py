@@ -184,9 +184,10 @@ class Store:
 
     def fill_outdated(self, report: Callable[[str, str], None] | None = None) -> list[tuple[str, str]]:
         """Wrapper status, slots, tables and code keys without endbr64 for the binaries added before the library
-        kept them (schemas 5 to 8), read again from their paths: each one whose file is still there with the same sha256 (a function
-        its discovery no longer finds counts as no wrapper, with no slots and no tables). Returns (path, what
-        happened) for each binary that lacked them, and tells `report` each as it is done."""
+        kept them (schemas 5 to 8), read again from their paths: each one whose file is still there with the
+        same sha256 (a function its discovery no longer finds counts as no wrapper, with no slots and no tables,
+        and keeps its code key). Returns (path, what happened) for each binary that lacked them, and tells
+        `report` each as it is done."""
         from ..binary import Binary
 
         con = self.con
