@@ -16,7 +16,8 @@ from .analysis.lift import Facts, lift
 from .elf.debuginfo import dwarf_functions, find_debug_file, mini_debuginfo
 from .elf.ehframe import fde_entries
 from .elf.image import ElfImage, load_image
-from .errors import ResourceLimitWarning, UsageError
+from .elf.packing import packing
+from .errors import InputWarning, ResourceLimitWarning, UsageError
 from .gcpause import gc_paused
 
 # Instructions lifted in all for one binary, per byte of code plus a floor. Functions do not overlap in a
@@ -103,6 +104,9 @@ class Binary:
                  link: bool = False):
         self.path = Path(path)
         self.image: ElfImage = load_image(self.path, link=link)
+        if why := packing(self.image):
+            warnings.warn(f"{self.path}: {why}; its code is unpacked only when it runs, which symbridge never does, "
+                          "so few of its functions can be found until it is unpacked", InputWarning, stacklevel=2)
         self.ignore_symbols = ignore_symbols
         self._lift_budget = LIFT_BUDGET_PER_BYTE * sum(b - a for a, b in self.image.code_ranges) + LIFT_BUDGET_MIN
         self._lift_left = self._lift_budget
