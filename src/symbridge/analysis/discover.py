@@ -384,8 +384,10 @@ class _Discovery:
         return inside
 
     def fill_gaps(self, done: set[int]) -> None:
-        """Code in the holes between known functions, past alignment padding, becomes a function."""
-        starts = sorted(self.found)
+        """Code in the holes between known functions, past alignment padding, becomes a function (not inside
+        a PLT, which a file without section headers has in the middle of its one range of code)."""
+        plt_end = dict(self.plt_ranges)
+        starts = sorted(self.found.keys() | plt_end.keys())
         for lo, hi in self.code:
             if any(a <= lo < b for a, b in self.plt_ranges):
                 continue
@@ -397,7 +399,7 @@ class _Discovery:
                     self.try_gap(pos, nxt, done)
                 if nxt >= hi:
                     break
-                pos = max(nxt + self.known_size.get(nxt, 0), nxt + 1)
+                pos = max(nxt + self.known_size.get(nxt, 0), plt_end.get(nxt, 0), nxt + 1)
                 i += 1
                 while i < len(starts) and starts[i] < pos:
                     i += 1

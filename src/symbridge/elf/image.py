@@ -380,9 +380,14 @@ def _parse(path: Path, data: bytes, require_code: bool = True) -> ElfImage:
     if require_code and not img.code_ranges:
         raise NoCodeError(f"{path}: no executable code in this ELF")
     budget = _TableBudget(path, size)
-    tables = _symbols(elf, img, path)
-    _relocations(elf, img, budget, tables)
-    _notes_and_links(elf, img, budget)
+    if img.sections:
+        tables = _symbols(elf, img, path)
+        _relocations(elf, img, budget, tables)
+        _notes_and_links(elf, img, budget)
+    else:  # no section headers: what they would have told, from the program headers
+        from .sectionless import read_without_sections
+
+        read_without_sections(elf, img, budget, path)
     return img
 
 
@@ -457,16 +462,21 @@ class _SymbolTable:
     """One symbol table's fields as lists (read through a NumPy view of the file); names decoded once, when
     first asked for."""
 
-    def __init__(self, data: bytes, sec, path: Path):
-        n = sec["sh_size"] // 24
+    def __init__(self, data: bytes, offset: int, n: int, strings: int, what: str, path: Path, entsize: int = 24):
+        """n entries at file offset `offset`, their names in the string table at file offset `strings`."""
         if n > MAX_SYMBOLS:
-            raise ResourceLimitError(f"{path}: {n} symbols in {sec.name} is over the limit of {MAX_SYMBOLS}")
-        if sec["sh_entsize"] != 24 or sec["sh_offset"] + n * 24 > len(data):
-            raise CorruptBinaryError(f"{path}: symbol table {sec.name} is malformed or lies past the end of the file")
-        rows = np.frombuffer(data, _SYM, count=n, offset=sec["sh_offset"])
+            raise ResourceLimitError(f"{path}: {n} symbols in {what} is over the limit of {MAX_SYMBOLS}")
+        if entsize != 24 or offset + n * 24 > len(data) or not 0 <= strings < len(data):
+            raise CorruptBinaryError(f"{path}: symbol table {what} is malformed or lies past the end of the file")
+        rows = np.frombuffer(data, _SYM, count=n, offset=offset)
         self.info, self.shndx, self.value, self.size = (rows[k].tolist() for k in ("info", "shndx", "value", "size"))
-        self._data, self._strings, self._name_offsets = data, sec.stringtable["sh_offset"], rows["name"].tolist()
+        self._data, self._strings, self._name_offsets = data, strings, rows["name"].tolist()
         self._names: list[str] | None = None
+
+    @classmethod
+    def of_section(cls, data: bytes, sec, path: Path) -> _SymbolTable:
+        return cls(data, sec["sh_offset"], sec["sh_size"] // 24, sec.stringtable["sh_offset"], sec.name, path,
+                   sec["sh_entsize"])
 
     def __len__(self) -> int:
         return len(self.value)
@@ -493,15 +503,20 @@ def _symbols(elf: ELFFile, img: ElfImage, path: Path) -> dict[int, _SymbolTable]
             continue
         if sec["sh_type"] == "SHT_NOBITS":
             continue
-        syms = tables[sec["sh_offset"]] = _SymbolTable(img.data, sec, path)
-        hidden = _hidden_versions(img, len(syms)) if table == ".dynsym" else None
-        for i, (name, info, shndx, value, size) in enumerate(zip(syms.names, syms.info, syms.shndx, syms.value,
-                                                                 syms.size)):
-            compat = hidden[i] if hidden is not None else ("@" in name and "@@" not in name)
-            img.symbols.append(Symbol(
-                name=name, address=value, size=size, kind=_STT.get(info & 0xF, str(info & 0xF)),
-                bind=_STB.get(info >> 4, str(info >> 4)), defined=shndx != 0, table=table[1:], compat=compat))
+        syms = tables[sec["sh_offset"]] = _SymbolTable.of_section(img.data, sec, path)
+        _add_symbols(img, syms, table[1:])
     return tables
+
+
+def _add_symbols(img: ElfImage, syms: _SymbolTable, table: str) -> None:
+    """img.symbols gets the table's entries (table: "symtab" or "dynsym")."""
+    hidden = _hidden_versions(img, len(syms)) if table == "dynsym" else None
+    for i, (name, info, shndx, value, size) in enumerate(zip(syms.names, syms.info, syms.shndx, syms.value,
+                                                             syms.size)):
+        compat = hidden[i] if hidden is not None else ("@" in name and "@@" not in name)
+        img.symbols.append(Symbol(
+            name=name, address=value, size=size, kind=_STT.get(info & 0xF, str(info & 0xF)),
+            bind=_STB.get(info >> 4, str(info >> 4)), defined=shndx != 0, table=table, compat=compat))
 
 
 def _hidden_versions(img: ElfImage, count: int) -> list[bool] | None:
@@ -534,8 +549,7 @@ def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget, tables: dict
         if hasattr(symtab, "iter_symbols"):
             syms = tables.get(symtab["sh_offset"])
             if syms is None:
-                syms = _SymbolTable(img.data, symtab, img.path)
-        nsyms = len(syms) if syms is not None else 0
+                syms = _SymbolTable.of_section(img.data, symtab, img.path)
         n = sec["sh_size"] // 24
         if sec["sh_entsize"] != 24 or sec["sh_offset"] + n * 24 > len(img.data):
             raise CorruptBinaryError(f"{img.path}: relocation section {sec.name} is malformed or lies past the "
@@ -543,38 +557,43 @@ def _relocations(elf: ELFFile, img: ElfImage, budget: _TableBudget, tables: dict
         count += n
         if count > MAX_RELOCATIONS:
             raise ResourceLimitError(f"{img.path}: more than {MAX_RELOCATIONS} relocations")
-        rel = np.frombuffer(img.data, _RELA, count=n, offset=sec["sh_offset"])
-        rtypes, sidxs = rel["info"] & 0xFFFFFFFF, rel["info"] >> 32
-        is_relative = (rtypes == R_X86_64_RELATIVE) | (rtypes == R_X86_64_IRELATIVE)
-        relative, slots = rel["addend"][is_relative], rel["offset"][is_relative]
-        in_code = np.zeros(len(relative), bool)
-        for lo, hi in img.code_ranges:
-            inside = (relative >= lo) & (relative < hi)
-            in_code |= inside
-            img.code_pointers.update(relative[inside].tolist())
-            img.pointer_slots.update(zip(slots[inside].tolist(), relative[inside].tolist()))
-        img.data_slots.update(zip(slots[~in_code].tolist(), relative[~in_code].tolist()))
-        named = np.isin(rtypes, (R_X86_64_JUMP_SLOT, R_X86_64_GLOB_DAT, R_X86_64_64)) & (sidxs > 0) & (sidxs < nsyms)
-        for rtype, sidx, off, addend in zip(rtypes[named].tolist(), sidxs[named].tolist(),
-                                            rel["offset"][named].tolist(), rel["addend"][named].tolist()):
-            name, shndx, value = syms.names[sidx], syms.shndx[sidx], syms.value[sidx]
-            if rtype != R_X86_64_64:
-                if name and shndx == 0:
-                    img.got[off] = name
-                elif rtype == R_X86_64_JUMP_SLOT:
-                    if name:
-                        img.got[off] = name
-                    if shndx != 0 and img.is_code(value):
-                        # an exported function called through the PLT (semantic interposition): the calls
-                        # go to this file's own function, whether or not its name was stripped
-                        img.got_local[off] = value
-                elif rtype == R_X86_64_GLOB_DAT and shndx != 0 and value:
-                    # the address of an exported function or object, loaded from the GOT (PIC code)
-                    (img.got_code if img.is_code(value) else img.got_data)[off] = value
-            elif shndx != 0 and img.is_code(value + addend):
-                img.code_pointers.add(value + addend)
-                img.pointer_slots[off] = value + addend
+        _apply_relocations(img, np.frombuffer(img.data, _RELA, count=n, offset=sec["sh_offset"]), syms)
     _name_plt_stubs(img, budget)
+
+
+def _apply_relocations(img: ElfImage, rel: np.ndarray, syms: _SymbolTable | None) -> None:
+    """What one table of RELA entries tells (see _relocations); syms: the symbol table its entries index."""
+    nsyms = len(syms) if syms is not None else 0
+    rtypes, sidxs = rel["info"] & 0xFFFFFFFF, rel["info"] >> 32
+    is_relative = (rtypes == R_X86_64_RELATIVE) | (rtypes == R_X86_64_IRELATIVE)
+    relative, slots = rel["addend"][is_relative], rel["offset"][is_relative]
+    in_code = np.zeros(len(relative), bool)
+    for lo, hi in img.code_ranges:
+        inside = (relative >= lo) & (relative < hi)
+        in_code |= inside
+        img.code_pointers.update(relative[inside].tolist())
+        img.pointer_slots.update(zip(slots[inside].tolist(), relative[inside].tolist()))
+    img.data_slots.update(zip(slots[~in_code].tolist(), relative[~in_code].tolist()))
+    named = np.isin(rtypes, (R_X86_64_JUMP_SLOT, R_X86_64_GLOB_DAT, R_X86_64_64)) & (sidxs > 0) & (sidxs < nsyms)
+    for rtype, sidx, off, addend in zip(rtypes[named].tolist(), sidxs[named].tolist(),
+                                        rel["offset"][named].tolist(), rel["addend"][named].tolist()):
+        name, shndx, value = syms.names[sidx], syms.shndx[sidx], syms.value[sidx]
+        if rtype != R_X86_64_64:
+            if name and shndx == 0:
+                img.got[off] = name
+            elif rtype == R_X86_64_JUMP_SLOT:
+                if name:
+                    img.got[off] = name
+                if shndx != 0 and img.is_code(value):
+                    # an exported function called through the PLT (semantic interposition): the calls
+                    # go to this file's own function, whether or not its name was stripped
+                    img.got_local[off] = value
+            elif rtype == R_X86_64_GLOB_DAT and shndx != 0 and value:
+                # the address of an exported function or object, loaded from the GOT (PIC code)
+                (img.got_code if img.is_code(value) else img.got_data)[off] = value
+        elif shndx != 0 and img.is_code(value + addend):
+            img.code_pointers.add(value + addend)
+            img.pointer_slots[off] = value + addend
 
 
 def _name_plt_stubs(img: ElfImage, budget: _TableBudget) -> None:
