@@ -463,10 +463,11 @@ class _SymbolTable:
     first asked for."""
 
     def __init__(self, data: bytes, offset: int, n: int, strings: int, what: str, path: Path, entsize: int = 24):
-        """n entries at file offset `offset`, their names in the string table at file offset `strings`."""
+        """n entries at file offset `offset`, their names in the string table at file offset `strings` (names
+        past the end of the file read as none)."""
         if n > MAX_SYMBOLS:
             raise ResourceLimitError(f"{path}: {n} symbols in {what} is over the limit of {MAX_SYMBOLS}")
-        if entsize != 24 or offset + n * 24 > len(data) or not 0 <= strings < len(data):
+        if entsize != 24 or offset < 0 or offset + n * 24 > len(data):
             raise CorruptBinaryError(f"{path}: symbol table {what} is malformed or lies past the end of the file")
         rows = np.frombuffer(data, _SYM, count=n, offset=offset)
         self.info, self.shndx, self.value, self.size = (rows[k].tolist() for k in ("info", "shndx", "value", "size"))
