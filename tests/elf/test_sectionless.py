@@ -9,6 +9,7 @@ import pytest
 
 from symbridge.binary import Binary
 from symbridge.elf.image import load_image
+from symbridge.errors import InputWarning
 from tests.conftest import run_cli
 from tests.fixtures.build import build, strip_copy
 
@@ -66,3 +67,32 @@ def test_a_library_without_section_headers_names_its_exports_from_the_dynamic_ta
                 if s.table == "dynsym" and s.defined and s.kind == "STT_FUNC"}
     named = {f.address: f.name for f in Binary(bare).functions if f.name and not f.name.endswith("@plt")}
     assert exported and named == exported
+
+
+@pytest.mark.parametrize("field, fmt, value", [(0x28, "<Q", 1 << 40),  # e_shoff past the end of the file
+                                               (0x28, "<Q", 0x2000),  # e_shoff into the code
+                                               (0x3C, "<H", 0xFFFF),  # e_shnum
+                                               (0x3E, "<H", 0x7FFF)])  # e_shstrndx
+def test_garbled_section_headers_are_set_aside_with_a_warning(tmp_path, field, fmt, value):
+    """Section headers broken to stop disassemblers (the loader never reads them): the program is read from its
+    program headers, as without them, and the command says so on one line."""
+    src = strip_copy(build("prog_big.c", opt="-O2"))
+    bad = tmp_path / "bad"
+    shutil.copy(src, bad)
+    with open(bad, "r+b") as f:
+        f.seek(field)
+        f.write(struct.pack(fmt, value))
+    want = [(f.address, f.size, f.name) for f in Binary(src, ignore_symbols=True).functions]
+    with pytest.warns(InputWarning, match="program headers"):
+        got = [(f.address, f.size, f.name) for f in Binary(bad, ignore_symbols=True).functions]
+    assert got == want
+    r = run_cli("functions", bad)
+    assert r.returncode == 0 and len([x for x in r.stderr.splitlines() if "warning" in x]) == 1
+
+
+def test_a_truncated_file_stays_an_error(tmp_path):
+    src = strip_copy(build("prog_big.c", opt="-O2"))
+    cut = tmp_path / "cut"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])  # its loaded segments end past the file
+    r = run_cli("functions", cut)
+    assert r.returncode == 2 and r.stderr.startswith("symbridge: error:") and len(r.stderr.splitlines()) == 1

@@ -11,6 +11,7 @@ import io
 import os
 import re
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +24,11 @@ from elftools.elf.enums import ENUM_ST_INFO_BIND, ENUM_ST_INFO_TYPE
 from ..errors import (
     CorruptBinaryError,
     InputFileError,
+    InputWarning,
     NoCodeError,
     NotAnElfError,
     ResourceLimitError,
+    SymbridgeError,
     UnsupportedArchitectureError,
 )
 from .link import ARCHIVE_MAGIC, linkable, linked_bytes
@@ -347,8 +350,7 @@ def parse_image(path: Path, data: bytes, require_code: bool = True) -> ElfImage:
     _check_magic(path, data)
     try:
         return _parse(path, data, require_code)
-    except (ELFError, ConstructError, struct.error, ValueError, KeyError, IndexError, TypeError, AttributeError,
-            AssertionError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
+    except (*_PARSE_ERRORS, RecursionError) as exc:
         raise CorruptBinaryError(f"{path}: malformed ELF ({_reason(exc)})") from None
 
 
@@ -362,7 +364,35 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
+_PARSE_ERRORS = (ELFError, ConstructError, struct.error, ValueError, KeyError, IndexError, TypeError, AttributeError,
+                 AssertionError, UnicodeDecodeError, OverflowError)
+
+
 def _parse(path: Path, data: bytes, require_code: bool = True) -> ElfImage:
+    """The image, or where the file's section headers cannot be read (garbled, or pointed past the end of the
+    file to stop disassemblers; the loader reads only the program headers), the image of the file as sstrip
+    would leave it, read from its program headers (elf.sectionless), with a warning: unless its loaded
+    segments do not lie whole in the file (a truncated file), which stays an error."""
+    try:
+        return _parse_elf(path, data, require_code)
+    except (CorruptBinaryError, ResourceLimitError, *_PARSE_ERRORS) as exc:
+        if len(data) < 64 or not data[0x28:0x30].strip(b"\0"):  # no section headers to blame
+            raise
+        bare = data[:0x28] + bytes(8) + data[0x30:0x3C] + bytes(4) + data[0x40:]  # e_shoff, e_shnum, e_shstrndx
+        try:
+            img = _parse_elf(path, bare, require_code)
+            whole = _segments_whole(ELFFile(io.BytesIO(bare)), len(bare))
+        except (SymbridgeError, *_PARSE_ERRORS):
+            raise exc from None
+        if not whole:
+            raise exc from None
+        reason = str(exc) if isinstance(exc, SymbridgeError) else f"{path}: malformed section headers ({_reason(exc)})"
+        warnings.warn(f"{reason}; read from its program headers instead, as the system loads it", InputWarning,
+                      stacklevel=4)
+        return img
+
+
+def _parse_elf(path: Path, data: bytes, require_code: bool) -> ElfImage:
     elf = ELFFile(io.BytesIO(data))
     hdr = elf.header
     etype = hdr["e_type"]
@@ -403,6 +433,12 @@ class _TableBudget:
         if self.left < 0:
             raise CorruptBinaryError(f"{self.path}: {what} sections overlap other tables (more table bytes "
                                      "than the file holds)")
+
+
+def _segments_whole(elf: ELFFile, size: int) -> bool:
+    """Whether every loaded segment lies inside the file (a truncated file's do not)."""
+    loads = [g for g in elf.iter_segments() if g["p_type"] == "PT_LOAD"]
+    return bool(loads) and all(g["p_offset"] + g["p_filesz"] <= size for g in loads)
 
 
 def _segments(elf: ELFFile, size: int, path: Path) -> list[Segment]:
