@@ -126,6 +126,43 @@ def test_names_written_back(builds, variant, tmp_path):
         assert addr <= brk < addr + size  # gdb may break after the prologue
 
 
+@pytest.mark.parametrize("variant", ["pie", "static"])
+@pytest.mark.parametrize("headers", [(0x28, bytes(8)), (0x28, struct.pack("<Q", 1 << 40)),
+                                     (0x28, struct.pack("<Q", 0x1000))], ids=["none", "past-the-end", "garbage"])
+def test_names_written_into_a_file_without_usable_section_headers(builds, variant, headers, tmp_path):
+    """No section headers (sstrip), or headers pointed past the end of the file or at code: the named copy
+    gets sections made from the program headers (.text and the rest) and a .symtab there that nm, objdump and
+    gdb read."""
+    full, stripped = get_build(builds, variant)
+    bare = tmp_path / "bare"
+    data = bytearray(stripped.read_bytes())
+    off, raw = headers
+    data[off:off + len(raw)] = raw
+    if not raw.strip(b"\0"):
+        data[0x3C:0x40] = bytes(4)  # e_shnum, e_shstrndx too
+    bare.write_bytes(bytes(data))
+    symbols = text_symbols(full)
+    out = tmp_path / "named"
+    assert not write_named_elf(bare, out, symbols)
+    got = nm_symbols(out)
+    for name, addr, size in symbols:
+        assert got[name] == (addr, size, "T"), name
+    assert ".text" in run("readelf", "-S", "-W", out).stdout
+    dis = run("objdump", "-d", out).stdout
+    assert all(f"<{name}>:" in dis for name in OURS)
+    r = run("gdb", "-batch", "-nx", "-ex", "info address sb_compute", out)
+    assert f"is at {nm_symbols(full)['sb_compute'][0]:#x}" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_truncated_file_gets_no_named_copy(builds, tmp_path):
+    _, stripped = get_build(builds, "pie")
+    cut = tmp_path / "cut"
+    cut.write_bytes(stripped.read_bytes()[: stripped.stat().st_size // 2])
+    with pytest.raises(CorruptBinaryError, match="truncated|past the end"):
+        write_named_elf(cut, tmp_path / "o", [])
+    assert not (tmp_path / "o").exists()
+
+
 def test_mode_bits_copied(builds, tmp_path):
     _, stripped = get_build(builds, "pie")
     src = tmp_path / "src"

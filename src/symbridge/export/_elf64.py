@@ -21,8 +21,9 @@ SYM = struct.Struct("<IBBHQQ")
 
 ET_EXEC, ET_DYN = 2, 3
 EM_X86_64 = 62
-SHT_SYMTAB, SHT_STRTAB, SHT_NOBITS, SHT_SYMTAB_SHNDX = 2, 3, 8, 18
-SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
+SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_NOBITS, SHT_SYMTAB_SHNDX = 1, 2, 3, 8, 18
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
+PF_X, PF_W = 0x1, 0x2
 SHN_LORESERVE, SHN_XINDEX = 0xFF00, 0xFFFF
 PT_LOAD = 1
 
@@ -53,6 +54,8 @@ class Elf:
     sections: list[Section]
     shstrndx: int  # 0 when there is no section name table
     min_load_vaddr: int | None
+    # the names of sections made from the program headers (sections_from_segments), else None
+    made_names: list[bytes] | None = None
 
     def fail(self, what: str) -> CorruptBinaryError:
         return CorruptBinaryError(f"{self.path}: corrupt ELF: {what}")
@@ -72,6 +75,8 @@ class Elf:
         return table[offset:end]
 
     def section_name(self, index: int) -> bytes:
+        if self.made_names is not None:
+            return self.made_names[index]
         if not self.shstrndx:
             return b""
         return self.cstring(self.section_bytes(self.shstrndx), self.sections[index].name, "section")
@@ -102,7 +107,12 @@ def parse(path: Path, data: bytes) -> Elf:
     if e_type not in (ET_EXEC, ET_DYN):
         raise UsageError(f"{path}: ELF type {e_type} is not an executable or shared object")
     elf = Elf(Path(path), data, e_type, [], 0, None)
-    elf.sections = _sections(elf, shoff, shentsize, shnum)
+    try:
+        elf.sections = _sections(elf, shoff, shentsize, shnum)
+    except CorruptBinaryError:
+        elf.sections = []  # unreadable section headers: the reader set them aside too (elf.image)
+    if elf.sections and (elf.sections[0].type or elf.sections[0].addr or elf.sections[0].offset):
+        elf.sections = []  # a table whose first entry is not the null section is no section table
     if elf.sections:
         if shstrndx == SHN_XINDEX:
             shstrndx = elf.sections[0].link
@@ -128,13 +138,42 @@ def _sections(elf: Elf, shoff: int, shentsize: int, shnum: int) -> list[Section]
 
 
 def _min_load_vaddr(elf: Elf, phoff: int, phentsize: int, phnum: int) -> int | None:
+    vaddrs = [p[3] for p in _loads(elf, phoff, phentsize, phnum)]
+    return min(vaddrs) & ~0xFFF if vaddrs else None
+
+
+def _loads(elf: Elf, phoff: int, phentsize: int, phnum: int) -> list[tuple]:
+    """The PT_LOAD program headers: (type, flags, offset, vaddr, paddr, filesz, memsz, align)."""
     if phoff == 0 or phnum == 0:
-        return None
+        return []
     if phentsize != PHDR.size or phoff + phnum * PHDR.size > len(elf.data):
         raise elf.fail("program header table out of bounds")
     loads = [PHDR.unpack_from(elf.data, phoff + i * PHDR.size) for i in range(phnum)]
-    vaddrs = [p[3] for p in loads if p[0] == PT_LOAD]
-    return min(vaddrs) & ~0xFFF if vaddrs else None
+    return [p for p in loads if p[0] == PT_LOAD]
+
+
+def sections_from_segments(elf: Elf) -> None:
+    """Sections for a file without usable section headers, one for each loaded segment's file part (.text,
+    .rodata or .data by its flags) and a .bss for the rest of a writable one's memory, after the null section:
+    what a symbol table needs to place its functions (nm, gdb and disassemblers read them)."""
+    _, _, _, _, _, phoff, _, _, _, phentsize, phnum, _, _, _ = EHDR.unpack_from(elf.data)
+    secs, names, seen = [Section(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)], [b""], {}
+
+    def add(name: bytes, *fields) -> None:
+        seen[name] = seen.get(name, -1) + 1
+        names.append(name + (b".%d" % seen[name] if seen[name] else b""))
+        secs.append(Section(0, *fields))
+
+    for _, flags, offset, vaddr, _, filesz, memsz, _ in _loads(elf, phoff, phentsize, phnum):
+        if offset + filesz > len(elf.data):
+            raise elf.fail("truncated: a loaded segment ends past the end of the file")
+        kind = (SHF_ALLOC | (SHF_EXECINSTR if flags & PF_X else 0) | (SHF_WRITE if flags & PF_W else 0))
+        name = b".text" if flags & PF_X else b".data" if flags & PF_W else b".rodata"
+        if filesz:
+            add(name, SHT_PROGBITS, kind, vaddr, offset, filesz, 0, 0, 16 if flags & PF_X else 8, 0)
+        if memsz > filesz and flags & PF_W:
+            add(b".bss", SHT_NOBITS, kind, vaddr + filesz, offset + filesz, memsz - filesz, 0, 0, 8, 0)
+    elf.sections, elf.made_names, elf.shstrndx = secs, names, 0
 
 
 def load(path: Path) -> Elf:

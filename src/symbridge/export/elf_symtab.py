@@ -34,8 +34,8 @@ def write_named_elf(src: Path, dst: Path, symbols: list[tuple[str, int, int]]) -
     if dst.exists() and src.exists() and os.path.samefile(src, dst):
         raise UsageError(f"{dst}: output would overwrite the input")
     elf = E.load(src)
-    if not elf.sections:
-        raise elf.fail("no section header table (cannot place symbols)")
+    if not elf.sections:  # none, or unreadable: made from the program headers, as the analysis read the file
+        E.sections_from_segments(elf)
     warnings: list[str] = []
     new = _check_symbols(elf, symbols, warnings)
     out = _build(elf, new, warnings)
