@@ -396,3 +396,12 @@ def test_a_large_binary_shows_a_spinner_on_a_terminal_while_its_functions_are_fo
     shown.truncate()
     cli.open_binary(stripped)
     assert shown.getvalue() == ""
+
+
+def test_every_command_takes_q_after_its_name():
+    """-q (--quiet) is an option of every command, as of the program itself, so that it can follow the command."""
+    commands = [("functions",), ("transfer",), ("analogy",), ("embed",), ("export",), ("report",), ("demo",),
+                ("identify",), ("index", "add"), ("index", "list"), ("index", "upgrade")]
+    for cmd in commands:
+        r = run_cli(*cmd, "--help")
+        assert r.returncode == 0 and "--quiet" in r.stdout, (cmd, r.stdout[-400:])

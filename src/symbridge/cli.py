@@ -464,12 +464,13 @@ def embed(binary: Path, output: Annotated[Path, typer.Option("-o", "--output", h
 
 @app.command()
 def export(result: Path, fmt: Annotated[str, typer.Option("--format", help="ida, ghidra, ghidra-symbols, r2 or csv")],
-           output: Annotated[Path, typer.Option("-o", "--output")]) -> None:
+           output: Annotated[Path, typer.Option("-o", "--output")], quiet: Quiet = False) -> None:
     """Turn a transfer/identify RESULT.json into a script for IDA, Ghidra, radare2, or CSV.
 
     Example: symbridge export out.json --format ida -o names.py"""
     from .export import FORMATS, export_result
 
+    STATE["quiet"] |= quiet
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     check_output(output, inputs=(result,))
@@ -576,12 +577,14 @@ def index_upgrade(db: str, quiet: Quiet = False) -> None:
 @index_app.command("list")
 def index_list(db: str, json_out: Annotated[Optional[Path], typer.Option(
         "--json", help="Write the list as JSON here (- for stdout): every binary's path, sha256, build-id, "
-                       "functions, named, model and when it was added.")] = None) -> None:
+                       "functions, named, model and when it was added.")] = None,
+               quiet: Quiet = False) -> None:
     """List the binaries in the library DB: sha256 (first 12 digits), functions, of them named, path.
 
     Example: symbridge index list known.db --json - | jq '.binaries[].path'"""
     from .store import open_store
 
+    STATE["quiet"] |= quiet
     check_output(json_out, inputs=_library_files(db))
     with open_store(db, None, create=False) as store:
         rows = list(store.binaries())
