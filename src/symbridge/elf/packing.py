@@ -30,10 +30,14 @@ def packing(img) -> str | None:
     or executable bytes whose entropy only compressed or encrypted data reaches (any packer)."""
     if UPX_MARK in img.data[:MARK_WINDOW]:
         return "packed with UPX (`upx -d -o COPY FILE` unpacks a copy)"
+    # the executable sections where there are any (a segment can hold read-only data too, in the layout linkers
+    # used before 2018), else the executable segments (a packer's file often has no section headers)
+    parts = [(s.offset, s.size) for s in img.sections if s.executable and s.type != "SHT_NOBITS"] or \
+        [(s.offset, s.filesz) for s in img.segments if s.flags & PF_X]
     code = bytearray()
-    for s in img.segments:
-        if s.flags & PF_X and len(code) < MAX_SAMPLE:
-            code += img.data[s.offset:s.offset + min(s.filesz, MAX_SAMPLE - len(code))]
+    for offset, size in parts:
+        if len(code) < MAX_SAMPLE:
+            code += img.data[offset:offset + min(size, MAX_SAMPLE - len(code))]
     if len(code) >= MIN_CODE_BYTES and (bits := entropy(bytes(code))) >= PACKED_ENTROPY:
         return (f"its code looks compressed or encrypted ({bits:.1f} bits of entropy a byte, where machine code "
                 "has about 6): packed")
