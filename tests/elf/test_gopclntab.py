@@ -123,3 +123,30 @@ def test_a_table_that_fails_its_checks_gives_nothing(tmp_path, version):
 
 def test_programs_without_a_go_table_give_nothing():
     assert go_functions(load_image(build("prog_big.c", opt="-O2"))) == []
+
+
+def test_a_go_program_without_section_headers_is_found_by_its_table_in_loaded_data(tmp_path):
+    """A Go program whose section headers were dropped: its table is found in a read-only segment (the loader's
+    view, elf.sectionless), with every function's start and name."""
+    def with_table(size: int):
+        src = tmp_path / f"table{size}.c"
+        src.write_text(f"__attribute__((used, aligned(8))) const unsigned char go_table_bytes[{size}] = {{1}};\n")
+        return build(["prog_big.c", str(src)], opt="-O2", kind="nopie", extra=NO_UNWIND)
+
+    funcs = [f for f in program_functions(with_table(8)) if f[2] != "go_table_bytes"]
+    size = len(go_table(funcs, "1.20"))
+    exe = with_table(size)
+    funcs = [f for f in program_functions(exe) if f[2] != "go_table_bytes"]
+    table = go_table(funcs, "1.20")
+    assert len(table) == size  # the code did not move: the table lies after it
+    img = load_image(exe)
+    at = next(s.address for s in img.symbols if s.name == "go_table_bytes")
+    seg = next(g for g in img.segments if g.vaddr <= at < g.vaddr + g.filesz)
+    data = bytearray(exe.read_bytes())
+    data[seg.offset + at - seg.vaddr:seg.offset + at - seg.vaddr + size] = table
+    data[0x28:0x30], data[0x3C:0x40] = bytes(8), bytes(4)  # no section headers: no .symtab, no .eh_frame either
+    bare = tmp_path / "go-bare"
+    bare.write_bytes(bytes(data))
+    assert [(a, n) for a, _, n in go_functions(load_image(bare))] == [(a, f"main.{n}") for a, _, n in funcs]
+    named = {f.address: f.name for f in Binary(bare).functions if "pclntab" in f.source}
+    assert named == {a: f"main.{n}" for a, _, n in funcs}

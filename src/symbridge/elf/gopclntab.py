@@ -57,7 +57,8 @@ class _Table:
 
 def _tables(img: ElfImage):
     """(table, its virtual address) of each place a table may start: the .gopclntab section, else each header
-    found in a read-only data section (.rodata, .data.rel.ro), up to MAX_TRIES."""
+    found in a read-only data section (.rodata, .data.rel.ro; in a file without section headers, its segments:
+    elf.sectionless), up to MAX_TRIES."""
     sec = img.section(".gopclntab")
     if sec is not None:
         if sec.type != "SHT_NOBITS" and sec.size >= 16 and sec.offset + sec.size <= len(img.data):
@@ -65,7 +66,8 @@ def _tables(img: ElfImage):
         return
     tries = 0
     for sec in img.sections:
-        if sec.type == "SHT_NOBITS" or sec.executable or not sec.name.startswith((".rodata", ".data.rel.ro")):
+        if sec.type == "SHT_NOBITS" or sec.executable or not sec.name.startswith((".rodata", ".data.rel.ro",
+                                                                                   "[segment")):
             continue
         lo, hi = sec.offset, min(sec.offset + sec.size, len(img.data))
         for head in _HEADS:
