@@ -20,7 +20,7 @@ from .image import (_RELA, MAX_RELOCATIONS, MAX_SYMBOLS, PF_X, SHF_ALLOC, SHF_EX
 
 PF_W = 0x2
 MAX_DYNAMIC = 4096  # entries of the dynamic table read
-DT = {"NEEDED": 1, "PLTRELSZ": 2, "HASH": 4, "STRTAB": 5, "SYMTAB": 6, "RELA": 7, "RELASZ": 8, "STRSZ": 10,
+DT = {"NEEDED": 1, "PLTRELSZ": 2, "PLTGOT": 3, "HASH": 4, "STRTAB": 5, "SYMTAB": 6, "RELA": 7, "RELASZ": 8, "STRSZ": 10,
       "INIT": 12, "FINI": 13, "PLTREL": 20, "JMPREL": 23, "INIT_ARRAY": 25, "FINI_ARRAY": 26,
       "INIT_ARRAYSZ": 27, "FINI_ARRAYSZ": 28, "PREINIT_ARRAY": 32, "PREINIT_ARRAYSZ": 33,
       "GNU_HASH": 0x6FFFFEF5, "VERSYM": 0x6FFFFFF0}
@@ -28,6 +28,7 @@ PT_DYNAMIC, PT_NOTE, PT_GNU_EH_FRAME = 2, 4, 0x6474E550
 NT_GNU_BUILD_ID = 3
 ENDBR64 = b"\xf3\x0f\x1e\xfa"
 _JMP_SLOT = re.compile(rb"\xff\x25", re.DOTALL)  # jmp qword [rip+disp32]
+_PUSH_SLOT = re.compile(rb"\xff\x35", re.DOTALL)  # push qword [rip+disp32]
 # a CIE: its length (4 bytes, aligned), CIE id 0, version 1, an augmentation string that begins with "z"
 _CIE = re.compile(rb"(?=[\x10-\xff][\x00-\xff]\x00\x00\x00\x00\x00\x00\x01z[A-Za-z]{0,6}\x00)", re.DOTALL)
 # the stubs of a static program's PLT: jmp qword [rip+disp32]; xchg ax, ax
@@ -236,17 +237,43 @@ def _dynamic(img: ElfImage, tags: dict[int, list[int]], budget: _TableBudget, pa
         if DT[tag] in tags and img.is_code(tags[DT[tag]][0]):
             img.sections.insert(0, Section(name, "SHT_PROGBITS", SHF_ALLOC | SHF_EXECINSTR, tags[DT[tag]][0], 0, 0, 0))
     _plt_stubs(img, budget)
+    if DT["PLTGOT"] in tags:
+        _lazy_plt_header(img, tags[DT["PLTGOT"]][0])
+
+
+def _lazy_plt_header(img: ElfImage, got: int) -> None:
+    """The lazy PLT's first entry where no stub follows it to find it by (a library that calls nothing through
+    its PLT): `push [rip+GOT+8]; jmp [rip+GOT+16]`, 16 bytes, which DT_PLTGOT's address tells apart."""
+    for sec in img.sections:
+        if not sec.executable or not sec.size or not sec.name.startswith("[segment"):
+            continue
+        code = img.data[sec.offset:sec.offset + sec.size]
+        for m in _PUSH_SLOT.finditer(code):
+            pos, at = m.start(), sec.addr + m.start()
+            if at % 16 or pos + 12 > len(code) or (img.section_at(at) or sec).name == ".plt":
+                continue
+            push = at + 6 + struct.unpack_from("<i", code, pos + 2)[0]
+            jump = at + 12 + struct.unpack_from("<i", code, pos + 8)[0]
+            if push == got + 8 and code[pos + 6:pos + 8] == b"\xff\x25" and jump == got + 16:
+                img.sections.insert(0, Section(".plt", "SHT_PROGBITS", SHF_ALLOC | SHF_EXECINSTR, at, 0, 16, 16))
+                return
+
+
+# what follows a PLT stub's jmp, and the size of its entries: the lazy PLT's push, .plt.got's two-byte nop, the
+# five-byte nop of .plt.sec (and of .plt.got with CET)
+_AFTER_JMP = ((b"\x68", 16), (b"\x66\x90", 8), (b"\x0f\x1f\x44\x00\x00", 16))
 
 
 def _plt_stubs(img: ElfImage, budget: _TableBudget) -> None:
-    """PLT stubs: each `jmp qword [rip+slot]` in the code whose slot a jump-slot relocation names, from its
-    `bnd` prefix and `endbr64` where it has them (.plt.sec); each run of stubs becomes a `.plt` section (16
-    bytes an entry, 8 in .plt.got), as the discovery knows them."""
-    slots = img.got.keys() | img.got_local.keys()
+    """PLT stubs: each `jmp qword [rip+slot]` in the code whose slot a relocation names (an import, or a function
+    of this file called through the GOT), with the bytes a PLT entry has after it and at an entry's alignment,
+    counted from its `bnd` prefix and `endbr64` where it has them (.plt.sec); each run of stubs becomes a `.plt`
+    section, as the discovery knows them (a jmp through the GOT inside a function, as -fno-plt code tail-calls,
+    is no stub: other bytes follow it, or it is not aligned)."""
+    slots = img.got.keys() | img.got_local.keys() | img.got_code.keys()
     if not slots:
         return
-    starts: dict[int, int] = {}  # stub start -> its slot
-    jmp_end: dict[int, int] = {}  # stub start -> the address after its jmp
+    starts: dict[int, tuple[int, int]] = {}  # stub start -> (its slot, its entry's size)
     for sec in img.sections:
         if not sec.executable or not sec.size or not sec.name.startswith("[segment"):
             continue
@@ -257,37 +284,29 @@ def _plt_stubs(img: ElfImage, budget: _TableBudget) -> None:
             if pos + 6 > len(code):
                 break
             slot = sec.addr + pos + 6 + struct.unpack_from("<i", code, pos + 2)[0]
-            if slot not in slots:
+            entry = next((size for after, size in _AFTER_JMP if code.startswith(after, pos + 6)), 0)
+            if slot not in slots or not entry:
                 continue
             if pos >= 1 and code[pos - 1] == 0xF2:  # bnd jmp
                 pos -= 1
             if pos >= 4 and code[pos - 4:pos] == ENDBR64:
                 pos -= 4
-            starts[sec.addr + pos] = slot
-            jmp_end[sec.addr + pos] = sec.addr + m.start() + 6
-    # a run: stubs one after the other, as far apart as its first two, with the same byte after the jmp (the
-    # lazy PLT's push, .plt.got's nop, .plt.sec's nop): .plt.got often follows .plt directly
-    kind = {a: img.read(end, 1) for a, end in jmp_end.items()}
-    runs: list[list[int]] = []
+            if (sec.addr + pos) % entry == 0:
+                starts[sec.addr + pos] = (slot, entry)
+    runs: list[list[int]] = []  # stubs one after the other, of one size
     for a in sorted(starts):
-        last = runs[-1] if runs else None
-        if last and a - last[-1] in (8, 16) and kind[a] == kind[last[0]] and (
-                len(last) < 2 or a - last[-1] == last[1] - last[0]):
-            last.append(a)
+        if runs and a - runs[-1][-1] == starts[a][1] == starts[runs[-1][-1]][1]:
+            runs[-1].append(a)
         else:
             runs.append([a])
     for run in runs:
-        if len(run) > 1:
-            entry = run[1] - run[0]
-        else:  # .plt.got's stub is 8 bytes: the jmp and a two-byte nop
-            entry = 8 if img.read(jmp_end[run[0]], 2) == b"\x66\x90" else 16
-        first = run[0]
+        entry, first = starts[run[0]][1], run[0]
         head = img.read(first - 16, 6)  # the lazy PLT's header: push [rip+x]; jmp [rip+y] (after endbr64)
         if entry == 16 and (head[:2] == b"\xff\x35" or head == ENDBR64 + b"\xff\x35"):
             first -= 16
         img.sections.insert(0, Section(".plt", "SHT_PROGBITS", SHF_ALLOC | SHF_EXECINSTR, first, 0,
                                        run[-1] + entry - first, entry))
-    for a, slot in starts.items():
+    for a, (slot, _) in starts.items():
         if img.got.get(slot):
             img.plt[a] = img.got[slot]
         if slot in img.got_local:
