@@ -389,10 +389,8 @@ class _Discovery:
         plt_end = dict(self.plt_ranges)
         starts = sorted(self.found.keys() | plt_end.keys())
         for lo, hi in self.code:
-            if any(a <= lo < b for a, b in self.plt_ranges):
-                continue
-            i = bisect.bisect_left(starts, lo)
-            pos = lo
+            pos = max([lo] + [b for a, b in self.plt_ranges if a <= lo < b])  # past a PLT the range begins in
+            i = bisect.bisect_left(starts, pos)
             while pos < hi:
                 nxt = starts[i] if i < len(starts) and starts[i] < hi else hi
                 if nxt > pos:

@@ -35,6 +35,7 @@ _CIE = re.compile(rb"(?=[\x10-\xff][\x00-\xff]\x00\x00\x00\x00\x00\x00\x01z[A-Za
 MIN_STUBS = 2
 _STATIC_STUBS = re.compile(rb"(?:\xff\x25[\x00-\xff]{4}\x66\x90){%d,}" % MIN_STUBS, re.DOTALL)
 MAX_CIE_TRIES = 64
+EDGE_SLACK = 64  # bytes of code kept before and after what the unwind tables show (_code_bounds)
 MIN_FDES = 4
 
 
@@ -58,6 +59,31 @@ def read_without_sections(elf: ELFFile, img: ElfImage, budget: _TableBudget, pat
         _dynamic(img, tags, budget, path)
     else:
         _static_plt(img)
+    _code_bounds(img)
+
+
+def _code_bounds(img: ElfImage) -> None:
+    """Each executable segment's section cut to the code that the unwind tables, the PLT, .init, .fini and the
+    entry point show, and EDGE_SLACK bytes either side (a static program's .init and .fini, which no dynamic
+    table gives): in a file laid out as linkers did before 2018, or
+    as lld does, the code's segment holds the ELF header, the dynamic symbols and read-only data too, which
+    would otherwise be searched for functions."""
+    from .ehframe import fde_ranges
+
+    ranges = fde_ranges(img)
+    if not ranges:
+        return
+    marks = [a for a, _ in ranges] + [a + n for a, n in ranges] + [img.entry] + [
+        x for s in img.sections if s.name in (".plt", ".init", ".fini") for x in (s.addr, s.addr + s.size)]
+    lo, hi = min(marks) - EDGE_SLACK, max(marks) + EDGE_SLACK
+    cut = []
+    for s in img.sections:
+        if s.name.startswith("[segment") and s.executable and s.type != "SHT_NOBITS":
+            a, b = max(s.addr, lo), min(s.addr + s.size, hi)
+            if a < b:
+                s = Section(s.name, s.type, s.flags, a, s.offset + a - s.addr, b - a, s.entsize)
+        cut.append(s)
+    img.sections = cut  # a new list: the image's caches of its code ranges key on it
 
 
 def _static_plt(img: ElfImage) -> None:
@@ -214,6 +240,7 @@ def _dynamic(img: ElfImage, tags: dict[int, list[int]], budget: _TableBudget, pa
                                                v, 2 * n, 2))
             _add_symbols(img, syms, "dynsym")
     count = 0
+    plt_slots: set[int] = set()  # the GOT slots of the PLT's own relocations (ifuncs' IRELATIVE ones too)
     for at_tag, size_tag in (("RELA", "RELASZ"), ("JMPREL", "PLTRELSZ")):
         if DT[at_tag] not in tags or (at_tag == "JMPREL" and tags.get(DT["PLTREL"], [7])[0] != 7):
             continue
@@ -225,7 +252,10 @@ def _dynamic(img: ElfImage, tags: dict[int, list[int]], budget: _TableBudget, pa
         count += size // 24
         if count > MAX_RELOCATIONS:
             raise ResourceLimitError(f"{path}: more than {MAX_RELOCATIONS} relocations")
-        _apply_relocations(img, np.frombuffer(img.data, _RELA, count=size // 24, offset=off), syms)
+        rel = np.frombuffer(img.data, _RELA, count=size // 24, offset=off)
+        _apply_relocations(img, rel, syms)
+        if at_tag == "JMPREL":
+            plt_slots.update(rel["offset"].tolist())
     for name, at_tag, size_tag in ((".init_array", "INIT_ARRAY", "INIT_ARRAYSZ"),
                                    (".fini_array", "FINI_ARRAY", "FINI_ARRAYSZ"),
                                    (".preinit_array", "PREINIT_ARRAY", "PREINIT_ARRAYSZ")):
@@ -236,7 +266,7 @@ def _dynamic(img: ElfImage, tags: dict[int, list[int]], budget: _TableBudget, pa
     for name, tag in ((".init", "INIT"), (".fini", "FINI")):
         if DT[tag] in tags and img.is_code(tags[DT[tag]][0]):
             img.sections.insert(0, Section(name, "SHT_PROGBITS", SHF_ALLOC | SHF_EXECINSTR, tags[DT[tag]][0], 0, 0, 0))
-    _plt_stubs(img, budget)
+    _plt_stubs(img, budget, plt_slots)
     if DT["PLTGOT"] in tags:
         _lazy_plt_header(img, tags[DT["PLTGOT"]][0])
 
@@ -252,9 +282,12 @@ def _lazy_plt_header(img: ElfImage, got: int) -> None:
             pos, at = m.start(), sec.addr + m.start()
             if at % 16 or pos + 12 > len(code) or (img.section_at(at) or sec).name == ".plt":
                 continue
+            bnd = code[pos + 6] == 0xF2  # bnd jmp, with CET
+            if pos + 12 + bnd > len(code):
+                continue
             push = at + 6 + struct.unpack_from("<i", code, pos + 2)[0]
-            jump = at + 12 + struct.unpack_from("<i", code, pos + 8)[0]
-            if push == got + 8 and code[pos + 6:pos + 8] == b"\xff\x25" and jump == got + 16:
+            jump = at + 12 + bnd + struct.unpack_from("<i", code, pos + 8 + bnd)[0]
+            if push == got + 8 and code[pos + 6 + bnd:pos + 8 + bnd] == b"\xff\x25" and jump == got + 16:
                 img.sections.insert(0, Section(".plt", "SHT_PROGBITS", SHF_ALLOC | SHF_EXECINSTR, at, 0, 16, 16))
                 return
 
@@ -264,13 +297,13 @@ def _lazy_plt_header(img: ElfImage, got: int) -> None:
 _AFTER_JMP = ((b"\x68", 16), (b"\x66\x90", 8), (b"\x0f\x1f\x44\x00\x00", 16))
 
 
-def _plt_stubs(img: ElfImage, budget: _TableBudget) -> None:
-    """PLT stubs: each `jmp qword [rip+slot]` in the code whose slot a relocation names (an import, or a function
-    of this file called through the GOT), with the bytes a PLT entry has after it and at an entry's alignment,
-    counted from its `bnd` prefix and `endbr64` where it has them (.plt.sec); each run of stubs becomes a `.plt`
-    section, as the discovery knows them (a jmp through the GOT inside a function, as -fno-plt code tail-calls,
-    is no stub: other bytes follow it, or it is not aligned)."""
-    slots = img.got.keys() | img.got_local.keys() | img.got_code.keys()
+def _plt_stubs(img: ElfImage, budget: _TableBudget, plt_slots: set[int]) -> None:
+    """PLT stubs: each `jmp qword [rip+slot]` in the code whose slot a relocation names (an import, a function of
+    this file called through the GOT, a slot of the PLT's relocations: `plt_slots`), with the bytes a PLT entry
+    has after it and at an entry's alignment, counted from its `bnd` prefix and `endbr64` where it has them
+    (.plt.sec); each run of stubs becomes a `.plt` section, as the discovery knows them (a jmp through the GOT
+    inside a function, as -fno-plt code tail-calls, is no stub: other bytes follow it, or it is not aligned)."""
+    slots = img.got.keys() | img.got_local.keys() | img.got_code.keys() | plt_slots
     if not slots:
         return
     starts: dict[int, tuple[int, int]] = {}  # stub start -> (its slot, its entry's size)
