@@ -7,6 +7,7 @@ are the `jmp [rip+slot]` whose slot the relocations name."""
 
 from __future__ import annotations
 
+import bisect
 import re
 import struct
 from pathlib import Path
@@ -297,6 +298,33 @@ def _lazy_plt_header(img: ElfImage, got: int) -> None:
 _AFTER_JMP = ((b"\x68", 16), (b"\x66\x90", 8), (b"\x0f\x1f\x44\x00\x00", 16))
 
 
+def _drop_inside_functions(img: ElfImage, starts: dict[int, tuple[int, int]]) -> None:
+    """Leave out the stubs that the unwind tables show inside a function, or as a function of their own: a
+    PLT's unwind record covers its entries from a PLT entry on; Rust's tail calls through the GOT (aligned and
+    padded with a two-byte nop, as .plt.got's entries are) lie in a function's record, or are one of 6 bytes."""
+    from .ehframe import fde_ranges
+
+    ranges = sorted(fde_ranges(img))
+    if not ranges:
+        return
+    at = [a for a, _ in ranges]
+    for stub, (_, entry) in list(starts.items()):
+        k = bisect.bisect_right(at, stub) - 1
+        if k < 0 or stub >= at[k] + ranges[k][1]:
+            continue  # no unwind record covers it
+        first, size = ranges[k]
+        if size < entry or not _plt_like(img.read(first, 7)):
+            del starts[stub]
+
+
+def _plt_like(code: bytes) -> bool:
+    """Whether code begins as a PLT entry does: `jmp [rip+x]` or the lazy header's `push [rip+x]`, after
+    `endbr64` and `bnd` where it has them."""
+    code = code[4:] if code.startswith(ENDBR64) else code
+    code = code[1:] if code[:1] == b"\xf2" else code
+    return code[:2] in (b"\xff\x25", b"\xff\x35")
+
+
 def _plt_stubs(img: ElfImage, budget: _TableBudget, plt_slots: set[int]) -> None:
     """PLT stubs: each `jmp qword [rip+slot]` in the code whose slot a relocation names (an import, a function of
     this file called through the GOT, a slot of the PLT's relocations: `plt_slots`), with the bytes a PLT entry
@@ -326,6 +354,7 @@ def _plt_stubs(img: ElfImage, budget: _TableBudget, plt_slots: set[int]) -> None
                 pos -= 4
             if (sec.addr + pos) % entry == 0:
                 starts[sec.addr + pos] = (slot, entry)
+    _drop_inside_functions(img, starts)
     runs: list[list[int]] = []  # stubs one after the other, of one size
     for a in sorted(starts):
         if runs and a - runs[-1][-1] == starts[a][1] == starts[runs[-1][-1]][1]:
