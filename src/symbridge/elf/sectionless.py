@@ -37,6 +37,7 @@ MIN_STUBS = 2
 _STATIC_STUBS = re.compile(rb"(?:\xff\x25[\x00-\xff]{4}\x66\x90){%d,}" % MIN_STUBS, re.DOTALL)
 MAX_CIE_TRIES = 64
 EDGE_SLACK = 64  # bytes of code kept before and after what the unwind tables show (_code_bounds)
+FINI_BYTES = 16  # .fini's few instructions after the address DT_FINI gives
 MIN_FDES = 4
 
 
@@ -64,19 +65,23 @@ def read_without_sections(elf: ELFFile, img: ElfImage, budget: _TableBudget, pat
 
 
 def _code_bounds(img: ElfImage) -> None:
-    """Each executable segment's section cut to the code that the unwind tables, the PLT, .init, .fini and the
-    entry point show, and EDGE_SLACK bytes either side (a static program's .init and .fini, which no dynamic
-    table gives): in a file laid out as linkers did before 2018, or
-    as lld does, the code's segment holds the ELF header, the dynamic symbols and read-only data too, which
-    would otherwise be searched for functions."""
+    """Each executable segment's section cut to the code that the unwind tables, the PLT, DT_INIT, DT_FINI (and
+    FINI_BYTES after it) and the entry point show, with EDGE_SLACK bytes before (a static program's .init, or a
+    library's whose DT_INIT names another function) and after where no DT_FINI is known (a static program's
+    .fini): in a file laid out as linkers did before 2018, or as lld does, the code's segment holds the ELF
+    header, the dynamic symbols and read-only data too, which would otherwise be searched for functions."""
     from .ehframe import fde_ranges
 
     ranges = fde_ranges(img)
     if not ranges:
         return
-    marks = [a for a, _ in ranges] + [a + n for a, n in ranges] + [img.entry] + [
-        x for s in img.sections if s.name in (".plt", ".init", ".fini") for x in (s.addr, s.addr + s.size)]
-    lo, hi = min(marks) - EDGE_SLACK, max(marks) + EDGE_SLACK
+    told = [s.addr for s in img.sections if s.name in (".init", ".fini")]  # the dynamic table's DT_INIT, DT_FINI
+    marks = [a for a, _ in ranges] + [a + n for a, n in ranges] + [img.entry] * bool(img.entry) + told + [
+        s.addr + FINI_BYTES for s in img.sections if s.name == ".fini"] + [
+        x for s in img.sections if s.name == ".plt" for x in (s.addr, s.addr + s.size)]
+    # after the code, read-only data may follow at once: the slack only where DT_FINI does not tell the end
+    lo = min(marks) - EDGE_SLACK
+    hi = max(marks) + (0 if any(s.name == ".fini" for s in img.sections) else EDGE_SLACK)
     cut = []
     for s in img.sections:
         if s.name.startswith("[segment") and s.executable and s.type != "SHT_NOBITS":
