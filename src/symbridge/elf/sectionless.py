@@ -84,7 +84,7 @@ def _code_bounds(img: ElfImage) -> None:
     hi = max(marks) + (0 if any(s.name == ".fini" for s in img.sections) else EDGE_SLACK)
     cut = []
     for s in img.sections:
-        if s.name.startswith("[segment") and s.executable and s.type != "SHT_NOBITS":
+        if _is_code_segment(s):
             a, b = max(s.addr, lo), min(s.addr + s.size, hi)
             if a < b:
                 s = Section(s.name, s.type, s.flags, a, s.offset + a - s.addr, b - a, s.entsize)
@@ -96,10 +96,7 @@ def _static_plt(img: ElfImage) -> None:
     """A static program's PLT, whose stubs jump through the slots its IRELATIVE relocations fill (the ifuncs
     of its libc: memcpy, strlen...), without a dynamic table to name them: the first run of at least
     MIN_STUBS stubs `jmp [rip+slot]; xchg ax, ax` (8 bytes each) whose slots follow one another too."""
-    for sec in img.sections:
-        if not sec.executable or not sec.size or not sec.name.startswith("[segment"):
-            continue
-        code = img.data[sec.offset:sec.offset + sec.size]
+    for sec, code in _code_segments(img):
         for m in _STATIC_STUBS.finditer(code):
             first, n = m.start(), (m.end() - m.start()) // 8
             slots = [sec.addr + first + 8 * k + 6 + struct.unpack_from("<i", code, first + 8 * k + 2)[0]
@@ -122,6 +119,16 @@ def _load_sections(img: ElfImage) -> list[Section]:
             out.append(Section(f"[segment {k} bss]", "SHT_NOBITS", flags, g.vaddr + g.filesz, g.offset + g.filesz,
                                g.memsz - g.filesz, 0))
     return out
+
+
+def _is_code_segment(sec: Section) -> bool:
+    """Whether sec is the file part of an executable segment (_load_sections): where code is searched."""
+    return sec.name.startswith("[segment") and sec.executable and sec.type != "SHT_NOBITS" and sec.size > 0
+
+
+def _code_segments(img: ElfImage) -> list[tuple[Section, bytes]]:
+    """Each executable segment's section with its bytes (a list: the searches add sections as they go)."""
+    return [(s, img.data[s.offset:s.offset + s.size]) for s in img.sections if _is_code_segment(s)]
 
 
 def _offset(img: ElfImage, addr: int, size: int = 1) -> int | None:
@@ -280,10 +287,7 @@ def _dynamic(img: ElfImage, tags: dict[int, list[int]], budget: _TableBudget, pa
 def _lazy_plt_header(img: ElfImage, got: int) -> None:
     """The lazy PLT's first entry where no stub follows it to find it by (a library that calls nothing through
     its PLT): `push [rip+GOT+8]; jmp [rip+GOT+16]`, 16 bytes, which DT_PLTGOT's address tells apart."""
-    for sec in img.sections:
-        if not sec.executable or not sec.size or not sec.name.startswith("[segment"):
-            continue
-        code = img.data[sec.offset:sec.offset + sec.size]
+    for sec, code in _code_segments(img):
         for m in _PUSH_SLOT.finditer(code):
             pos, at = m.start(), sec.addr + m.start()
             if at % 16 or pos + 12 > len(code) or (img.section_at(at) or sec).name == ".plt":
@@ -340,11 +344,8 @@ def _plt_stubs(img: ElfImage, budget: _TableBudget, plt_slots: set[int]) -> None
     if not slots:
         return
     starts: dict[int, tuple[int, int]] = {}  # stub start -> (its slot, its entry's size)
-    for sec in img.sections:
-        if not sec.executable or not sec.size or not sec.name.startswith("[segment"):
-            continue
+    for sec, code in _code_segments(img):
         budget.take("PLT", sec.size)
-        code = img.data[sec.offset:sec.offset + sec.size]
         for m in _JMP_SLOT.finditer(code):
             pos = m.start()
             if pos + 6 > len(code):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from symbridge.errors import (
@@ -56,6 +56,8 @@ class Elf:
     min_load_vaddr: int | None
     # the names of sections made from the program headers (sections_from_segments), else None
     made_names: list[bytes] | None = None
+    # the PT_LOAD program headers: (type, flags, offset, vaddr, paddr, filesz, memsz, align)
+    loads: list[tuple] = field(default_factory=list)
 
     def fail(self, what: str) -> CorruptBinaryError:
         return CorruptBinaryError(f"{self.path}: corrupt ELF: {what}")
@@ -119,7 +121,9 @@ def parse(path: Path, data: bytes) -> Elf:
         if shstrndx >= len(elf.sections) or elf.sections[shstrndx].type != SHT_STRTAB:
             shstrndx = 0  # no usable name table: names are rebuilt
         elf.shstrndx = shstrndx
-    elf.min_load_vaddr = _min_load_vaddr(elf, phoff, phentsize, phnum)
+    elf.loads = _loads(elf, phoff, phentsize, phnum)
+    vaddrs = [p[3] for p in elf.loads]
+    elf.min_load_vaddr = min(vaddrs) & ~0xFFF if vaddrs else None
     return elf
 
 
@@ -137,11 +141,6 @@ def _sections(elf: Elf, shoff: int, shentsize: int, shnum: int) -> list[Section]
     return [Section(*SHDR.unpack_from(elf.data, shoff + i * SHDR.size)) for i in range(shnum)]
 
 
-def _min_load_vaddr(elf: Elf, phoff: int, phentsize: int, phnum: int) -> int | None:
-    vaddrs = [p[3] for p in _loads(elf, phoff, phentsize, phnum)]
-    return min(vaddrs) & ~0xFFF if vaddrs else None
-
-
 def _loads(elf: Elf, phoff: int, phentsize: int, phnum: int) -> list[tuple]:
     """The PT_LOAD program headers: (type, flags, offset, vaddr, paddr, filesz, memsz, align)."""
     if phoff == 0 or phnum == 0:
@@ -156,7 +155,6 @@ def sections_from_segments(elf: Elf) -> None:
     """Sections for a file without usable section headers, one for each loaded segment's file part (.text,
     .rodata or .data by its flags) and a .bss for the rest of a writable one's memory, after the null section:
     what a symbol table needs to place its functions (nm, gdb and disassemblers read them)."""
-    _, _, _, _, _, phoff, _, _, _, phentsize, phnum, _, _, _ = EHDR.unpack_from(elf.data)
     secs, names, seen = [Section(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)], [b""], {}
 
     def add(name: bytes, *fields) -> None:
@@ -164,7 +162,7 @@ def sections_from_segments(elf: Elf) -> None:
         names.append(name + (b".%d" % seen[name] if seen[name] else b""))
         secs.append(Section(0, *fields))
 
-    for _, flags, offset, vaddr, _, filesz, memsz, _ in _loads(elf, phoff, phentsize, phnum):
+    for _, flags, offset, vaddr, _, filesz, memsz, _ in elf.loads:
         if offset + filesz > len(elf.data):
             raise elf.fail("truncated: a loaded segment ends past the end of the file")
         kind = (SHF_ALLOC | (SHF_EXECINSTR if flags & PF_X else 0) | (SHF_WRITE if flags & PF_W else 0))
