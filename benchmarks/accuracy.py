@@ -450,7 +450,10 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
               "(the callees' and callers' vectors stay)."]
     L += ["", "Diagnostic: top-1 lost to exact ties (the true counterpart scores best but shares its vector with other "
                "target functions, mostly identical code): " + ", ".join(
-                   f"{kind} {tie_loss(ps, 'model'):.3f}" for kind, ps in by_kind.items())]
+                   f"{kind} {tie_loss(ps, 'model'):.3f}" for kind, ps in by_kind.items()),
+          "", "The same for own code only (functions whose own code is the same instruction for instruction, told "
+              "apart only by what they call, read or are called from): " + ", ".join(
+                  f"{kind} {tie_loss(ps, 'own-code'):.3f}" for kind, ps in by_kind.items())]
     # cross-everything's targets are the files of other kinds' pairs (gcc -O3) or their builds at another level:
     # they stay out of the population, which is what it was before that kind was added
     everything = ([d for kind, ps in by_kind.items() if kind != "cross-everything" for d in ps]

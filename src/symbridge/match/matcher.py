@@ -17,7 +17,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .inline import inlinable
 from .side import Side, code_and_data, exports_agree
@@ -366,6 +365,8 @@ class Matcher:
         if self.p.order_perm <= 0:
             return pairs
         m = self.block(ps, ss)
+        from scipy.optimize import linear_sum_assignment  # here: SciPy's import takes a quarter second
+
         rows, cols = linear_sum_assignment(m, maximize=True)
         best = [(r, c) for r, c in zip(rows, cols) if m[r, c] > tau]
         at_p, at_s = {p: k for k, p in enumerate(ps)}, {q: k for k, q in enumerate(ss)}
