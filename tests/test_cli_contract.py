@@ -337,6 +337,8 @@ def test_outputs_never_overwrite_an_input_or_each_other(tmp_path):
     cases = [(["transfer", ref, target, "-o", target], "refusing to overwrite the target"),
              (["transfer", ref, target, "-o", ref], "refusing to overwrite an input"),
              (["transfer", ref, target, "-o", tmp_path / "x", "--json", tmp_path / "x"], "given for two outputs"),
+             (["diff", ref, target, "--json", target], "refusing to overwrite the target"),
+             (["diff", ref, target, "--json", ref], "refusing to overwrite an input"),
              (["identify", db, target, "-o", db], "refusing to overwrite an input"),
              (["identify", db, target, "--json", f"{db}.hnsw"], "refusing to overwrite an input"),
              (["report", res, "-o", res], "refusing to overwrite an input"),
@@ -400,7 +402,7 @@ def test_a_large_binary_shows_a_spinner_on_a_terminal_while_its_functions_are_fo
 
 def test_every_command_takes_q_after_its_name():
     """-q (--quiet) is an option of every command, as of the program itself, so that it can follow the command."""
-    commands = [("functions",), ("transfer",), ("analogy",), ("embed",), ("export",), ("report",), ("demo",),
+    commands = [("functions",), ("transfer",), ("diff",), ("analogy",), ("embed",), ("export",), ("report",), ("demo",),
                 ("identify",), ("index", "add"), ("index", "list"), ("index", "upgrade")]
     for cmd in commands:
         r = run_cli(*cmd, "--help")

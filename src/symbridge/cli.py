@@ -369,6 +369,74 @@ def _print_table(result: dict, demangle: bool = False) -> None:
 
 
 @app.command()
+def diff(old: Path, new: Path,
+         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the whole diff as JSON here.")] = None,
+         limit: Annotated[int, typer.Option("--limit", min=0, help="Rows a table shows (0: all).")] = 40,
+         min_confidence: MinConfidence = None, model: ModelOpt = None, quiet: Quiet = False,
+         demangle: Demangle = False) -> None:
+    """Patch diff: the functions of OLD that NEW changed, those only NEW has and those gone from it.
+
+    The two builds are matched as transfer matches them (OLD's names; NEW may be stripped); a matched pair is
+    unchanged where its code, imports, strings and constants are the same. Changed pairs come least similar
+    first. Meant for two builds made alike (a point release, a security fix): across compilers or releases
+    most functions differ.
+
+    Example: symbridge diff libfoo.so.1.2.0 libfoo.so.1.2.1
+
+    Example: symbridge diff old-app new-app --json diff.json --limit 0"""
+    from .match.diff import diff as run_diff
+
+    STATE["quiet"] |= quiet
+    check_output(json_out, target=new, inputs=(old,))
+    before = open_binary(old, link=True)
+    after = open_binary(new, use_debug_files=False)
+    _warn_if_memory_short(len(before.code_functions) + len(after.code_functions), TRANSFER_BYTES, "matching")
+    m = load_model(model)
+    with progress("embedding", len(before.code_functions) + len(after.code_functions)) as tick:
+        res = run_diff(before, after, m, min_confidence=min_confidence, progress=tick, stage=tick.stage)
+    if json_out is not None:
+        emit_json(res, json_out)
+    else:
+        _print_diff(res, limit, demangle)
+    if not STATE["quiet"]:
+        err.print(f"{old.name} -> {new.name}: {len(res['unchanged'])} unchanged, {len(res['changed'])} changed, "
+                  f"{len(res['added'])} only in the new build, {len(res['removed'])} gone from it (matched at "
+                  f"confidence {res['min_confidence']:g} or more)", highlight=False)
+
+
+def _print_diff(res: dict, limit: int, demangle: bool) -> None:
+    from rich.table import Table
+
+    names = [p["name"] for p in res["changed"]] + [f["name"] for f in res["removed"]] + [
+        f["name"] for f in res["added"]] + [f["best_candidate"]["name"] for f in res["added"] if f["best_candidate"]]
+    shown = _readable(names, demangle)
+
+    def table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+        t = Table(title=f"{title} ({len(rows)})", title_justify="left", show_edge=False, header_style="bold")
+        for col in columns:
+            t.add_column(col)
+        for r in rows[:limit or None]:
+            t.add_row(*r)
+        out.print(t)
+        if limit and len(rows) > limit:
+            out.print(f"... and {len(rows) - limit} more (--limit 0 shows all; --json writes all)", highlight=False)
+
+    def sim(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    table("changed, least similar first", ("name", "old", "new", "size", "similarity", "confidence"),
+          [(shown(p["name"]), f"{p['old_address']:#x}", f"{p['new_address']:#x}",
+            f"{p['old_size']} -> {p['new_size']}", sim(p["similarity"]), f"{p['confidence']:.2f}")
+           for p in res["changed"]])
+    table("only in the new build", ("address", "name", "size", "nearest in the old build", "score"),
+          [(f"{f['address']:#x}", shown(f["name"]) or "-", str(f["size"]),
+            shown(f["best_candidate"]["name"]) if f["best_candidate"] else "-",
+            sim(f["best_candidate"]["score"]) if f["best_candidate"] else "-") for f in res["added"]])
+    table("gone from the new build", ("name", "address", "size"),
+          [(shown(f["name"]), f"{f['address']:#x}", str(f["size"])) for f in res["removed"]])
+
+
+@app.command()
 def analogy(reference: Path, target: Path,
             anchor: Annotated[list[str], typer.Option(
                 "--anchor", metavar="NAME=ADDR", help="A function known in both; ADDR is its address in TARGET. "
