@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from symbridge import Binary
-from symbridge.match.diff import diff
+from symbridge import Binary, diff
 from tests.conftest import run_cli, truth_of
 from tests.fixtures.build import build, have_clang, strip_copy
 
