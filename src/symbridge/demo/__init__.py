@@ -59,5 +59,6 @@ def run_demo(out: Console, err: Console) -> dict:
               "  symbridge transfer REFERENCE TARGET --json out.json && symbridge report out.json -o report.html\n"
               "  symbridge analogy REFERENCE TARGET --anchor NAME=ADDR --query OTHER_NAME\n"
               "  symbridge transfer /usr/lib/x86_64-linux-gnu/libc.a STATIC_TARGET   # a static archive as reference\n"
+              "  symbridge diff OLD_BUILD NEW_BUILD   # patch diff: changed, new and dropped functions\n"
               "  symbridge --help", highlight=False)
     return {"right": right, "wrong": wrong, "total": len(rows)}
