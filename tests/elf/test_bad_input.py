@@ -18,6 +18,20 @@ def _patched(tmp_path, name, offset, value):
     return p
 
 
+def _text_at_the_end_of_the_address_space(tmp_path):
+    """hello_plt with its .text section moved to 0xffffffffffffff00, where its bytes run past 2^64."""
+    import struct
+
+    from elftools.elf.elffile import ELFFile
+
+    src = build("hello_plt.c")
+    with open(src, "rb") as fh:
+        elf = ELFFile(fh)
+        index = next(k for k, sec in enumerate(elf.iter_sections()) if sec.name == ".text")
+        shoff = elf.header["e_shoff"]
+    return _patched(tmp_path, "text-wraps", shoff + 64 * index + 16, struct.pack("<Q", 0xFFFFFFFFFFFFFF00))
+
+
 def bad_inputs(tmp_path):
     src = build("hello_plt.c")
     text = tmp_path / "notes.txt"
@@ -61,6 +75,19 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, case):
     assert len(lines) == 1, r.stderr
     assert str(path) in lines[0] and words.lower() in lines[0].lower(), lines[0]
     assert "Traceback" not in r.stderr
+
+
+def test_code_said_to_run_past_the_end_of_the_address_space_is_read_as_the_system_loads_it(tmp_path):
+    """An executable section whose range wraps past 2^64 makes the section headers garbled: one warning, and the
+    functions come from the program headers, as from the file with its headers intact."""
+    path = _text_at_the_end_of_the_address_space(tmp_path)
+    r = run_cli("functions", path)
+    assert r.returncode == 0, r.stderr
+    assert "runs past the end of the address space" in r.stderr and "Traceback" not in r.stderr
+    from symbridge import Binary
+
+    found = {int(line.split()[0], 16) for line in r.stdout.splitlines()}
+    assert found == {f.address for f in Binary(build("hello_plt.c"), ignore_symbols=True).functions}
 
 
 @pytest.mark.parametrize("case", ["text", "truncated body", "arm64"])

@@ -435,6 +435,9 @@ class _TableBudget:
                                      "than the file holds)")
 
 
+ADDRESS_END = 1 << 64  # an address range that runs past it wraps round: no loader maps such a segment
+
+
 def _segments_whole(elf: ELFFile, size: int) -> bool:
     """Whether every loaded segment lies inside the file (a truncated file's do not)."""
     loads = [g for g in elf.iter_segments() if g["p_type"] == "PT_LOAD"]
@@ -450,7 +453,7 @@ def _segments(elf: ELFFile, size: int, path: Path) -> list[Segment]:
         if seg["p_type"] != "PT_LOAD":
             continue
         off, filesz = seg["p_offset"], seg["p_filesz"]
-        if off > size:
+        if off > size or seg["p_vaddr"] + max(seg["p_memsz"], filesz) > ADDRESS_END:  # no system maps it
             continue
         filesz = min(filesz, size - off)  # truncated files: keep the part that exists
         out.append(Segment(seg["p_vaddr"], seg["p_memsz"], off, filesz, seg["p_flags"]))
@@ -467,6 +470,10 @@ def _sections(elf: ELFFile, size: int, path: Path) -> list[Section]:
         raise ResourceLimitError(f"{path}: {elf.header['e_shnum']} sections is over the limit of {MAX_SECTIONS}")
     for s in elf.iter_sections():
         typ = s["sh_type"]
+        if s["sh_flags"] & SHF_ALLOC and s["sh_addr"] + s["sh_size"] > ADDRESS_END:
+            if s["sh_flags"] & SHF_EXECINSTR:
+                raise CorruptBinaryError(f"{path}: section {s.name or '?'} runs past the end of the address space")
+            continue
         if typ != "SHT_NOBITS" and (s["sh_offset"] > size or s["sh_offset"] + s["sh_size"] > size):
             if s["sh_flags"] & SHF_EXECINSTR:
                 raise CorruptBinaryError(f"{path}: section {s.name or '?'} lies past the end of the file "
