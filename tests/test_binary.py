@@ -42,7 +42,16 @@ def test_a_function_with_aliases_is_named_by_its_public_name_and_its_cold_part_k
     cold = syms.get("_IO_sum_bytes.cold")
     if cold is not None:  # the compiler split a cold part off
         assert b.function_at(cold).name == "_IO_sum_bytes.cold"
-    assert not any(f.name and f.name.startswith("__GI_") for f in b.functions)
+    assert not any(f.name and f.name.startswith("__GI_") for f in b.functions if f.name != "__GI_picked")
+
+
+def test_a_function_known_by_its_internal_alias_alone_takes_the_name_it_stands_for():
+    lib = build("aliases.c", opt="-O2", kind="shared")
+    syms = nm_names(lib)
+    b = Binary(lib)
+    assert b.function_at(syms["__GI_hidden_scale"]).name == "hidden_scale"
+    assert b.function_at(syms["__GI_picked"]).name == "__GI_picked"  # `picked` is another function
+    assert b.function_at(syms["picked"]).name == "picked"
 
 
 def test_a_part_of_a_shared_libc_is_named_without_the_internal_alias_prefix_a_static_libc_lacks():

@@ -170,6 +170,11 @@ class Binary:
         # alias its owner is named by), which other builds give it too; but not glibc's internal `__GI_` prefix,
         # which a shared libc's parts carry (__GI__IO_fflush.cold) and a static one's do not (_IO_fflush.cold)
         names = {a: part_name(name) for a, name in chosen.items()}
+        # a function known by glibc's internal alias alone takes the name it stands for, where no other function
+        # has it (ld.so's debug symbols have `__GI___tunable_set_val`, a static glibc `__tunable_set_val`; but a
+        # shared libc's `__GI_memcpy` is one variant of the IFUNC `memcpy`, which is another function)
+        known = {n for at in aliases.values() for n in at}
+        names.update({a: n[5:] for a, n in names.items() if n.startswith("__GI_") and n[5:] not in known})
         dwarf = [(path, dbg.data)] if dbg else []
         if self.image.has_dwarf:
             dwarf.append((self.path, self.image.data))
