@@ -190,3 +190,21 @@ def test_the_reference_inlined_view_for_the_unfold_pass_is_made_only_where_it_is
     merged = [j for j in range(len(on.addrs)) if not np.array_equal(on.unfold[j], on.vectors[j])]
     assert merged and all(on.callees[j] for j in merged)  # only functions with callees to fold in change
     assert match_sides(S, P, model, Params(unfold_margin=0.0), unfold=True)[0].unfold is not None
+
+
+def test_a_part_named_as_another_functions_part_follows_its_surer_owner():
+    """A cold part matched to the part of another function (two `call abort` parts look alike) takes its owner's
+    part name where the owner's match is the surer one, and keeps its own where it is the surer one."""
+    from symbridge.binary import cold_parts
+    from symbridge.match.transfer import name_target_cold_parts
+
+    code = Binary(cold_build(opt="-O2")).code_functions
+    (part, owner), = [(c, x) for c, x in cold_parts(code) if code[x].name == "checked_update"]
+    for part_confidence, expected in ((0.9, ("checked_update.cold", ["cold-part"])),
+                                      (0.995, ("elsewhere.cold", ["embedding"]))):
+        rows = [{"address": f.address, "name": f.name, "confidence": 0.99, "reference_address": f.address,
+                 "via": ["symbol"]} for f in code]
+        rows[part].update(name="elsewhere.cold", confidence=part_confidence, via=["embedding"])
+        name_target_cold_parts(rows, code, 0.5)
+        assert (rows[part]["name"], rows[part]["via"]) == expected
+        assert rows[owner]["name"] == "checked_update"

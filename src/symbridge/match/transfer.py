@@ -135,16 +135,23 @@ def name_target_cold_parts(rows: list[dict], p_code: list[Function], weak: float
     parts where the reference says which alias that is (`bases`: reference address -> Binary.part_bases; glibc's
     `fflush` has its part named `_IO_fflush.cold`). So do those named by a match of their own under `weak` (the
     calibrated threshold, where a caller asks for every name) and under the owner's confidence: with nothing
-    to pair with, a part is left the reference's leftovers. rows: one per p_code function, in the same order.
-    Returns how many were named."""
-    taken = {r["name"] for r in rows if r["name"]}
-    named = 0
+    to pair with, a part is left the reference's leftovers. A part named as another function's part (`bar.cold`
+    on the part of `foo`: small parts that call abort look alike) by a match less sure than its owner's takes
+    the owner's part name too. rows: one per p_code function, in the same order. Returns how many were named."""
+    pairs = []
     for c, x in cold_parts(p_code):
         part, owner = rows[c], rows[x]
         if not owner["name"] or owner["name"].endswith(".cold"):
             continue
         base = (bases or {}).get(owner["reference_address"], owner["name"])
-        name = part_name(f"{base}.cold")
+        pairs.append((part, owner, part_name(f"{base}.cold")))
+    for part, owner, name in pairs:  # a part named as another owner's part, less sure than its owner: unnamed
+        if part["name"] and part["name"].endswith(".cold") and part["name"] != name and \
+                part["confidence"] <= owner["confidence"]:
+            part["name"] = None
+    taken = {r["name"] for r in rows if r["name"]}
+    named = 0
+    for part, owner, name in pairs:
         if name in taken:
             continue
         if part["name"] and not part["confidence"] < min(weak, owner["confidence"]):
