@@ -192,19 +192,19 @@ def test_the_reference_inlined_view_for_the_unfold_pass_is_made_only_where_it_is
     assert match_sides(S, P, model, Params(unfold_margin=0.0), unfold=True)[0].unfold is not None
 
 
-def test_a_part_named_as_another_functions_part_follows_its_surer_owner():
+def test_a_part_named_as_the_part_of_a_function_matched_elsewhere_follows_its_owner():
     """A cold part matched to the part of another function (two `call abort` parts look alike) takes its owner's
-    part name where the owner's match is the surer one, and keeps its own where it is the surer one."""
+    part name where that other function is named elsewhere in the target, and keeps its name where it is not."""
     from symbridge.binary import cold_parts
     from symbridge.match.transfer import name_target_cold_parts
 
     code = Binary(cold_build(opt="-O2")).code_functions
     (part, owner), = [(c, x) for c, x in cold_parts(code) if code[x].name == "checked_update"]
-    for part_confidence, expected in ((0.9, ("checked_update.cold", ["cold-part"])),
-                                      (0.995, ("elsewhere.cold", ["embedding"]))):
+    other = next(k for k, f in enumerate(code) if k not in (part, owner) and f.name and "." not in f.name)
+    for elsewhere, expected in ((True, ("checked_update.cold", ["cold-part"])), (False, ("gone.cold", ["embedding"]))):
         rows = [{"address": f.address, "name": f.name, "confidence": 0.99, "reference_address": f.address,
                  "via": ["symbol"]} for f in code]
-        rows[part].update(name="elsewhere.cold", confidence=part_confidence, via=["embedding"])
+        rows[part].update(name=f"{code[other].name if elsewhere else 'gone'}.cold", via=["embedding"])
         name_target_cold_parts(rows, code, 0.5)
         assert (rows[part]["name"], rows[part]["via"]) == expected
         assert rows[owner]["name"] == "checked_update"

@@ -135,20 +135,22 @@ def name_target_cold_parts(rows: list[dict], p_code: list[Function], weak: float
     parts where the reference says which alias that is (`bases`: reference address -> Binary.part_bases; glibc's
     `fflush` has its part named `_IO_fflush.cold`). So do those named by a match of their own under `weak` (the
     calibrated threshold, where a caller asks for every name) and under the owner's confidence: with nothing
-    to pair with, a part is left the reference's leftovers. A part named as another function's part (`bar.cold`
-    on the part of `foo`: small parts that call abort look alike) by a match less sure than its owner's takes
-    the owner's part name too. rows: one per p_code function, in the same order. Returns how many were named."""
+    to pair with, a part is left the reference's leftovers. A part named as the part of a function that is
+    matched elsewhere (`bar.cold` on the part of `foo`, `bar` named too: small parts that call abort look alike)
+    loses that name first. rows: one per p_code function, in the same order. Returns how many were named."""
     pairs = []
-    for c, x in cold_parts(p_code):
+    parts = cold_parts(p_code)
+    named_at = {r["name"]: k for k, r in enumerate(rows) if r["name"]}
+    for c, x in parts:  # a part named as the part of a function matched elsewhere: unnamed
+        own = rows[c]["name"]
+        if own and own.endswith(".cold") and named_at.get(own[:-5], x) != x:
+            rows[c]["name"] = None
+    for c, x in parts:
         part, owner = rows[c], rows[x]
         if not owner["name"] or owner["name"].endswith(".cold"):
             continue
         base = (bases or {}).get(owner["reference_address"], owner["name"])
         pairs.append((part, owner, part_name(f"{base}.cold")))
-    for part, owner, name in pairs:  # a part named as another owner's part, less sure than its owner: unnamed
-        if part["name"] and part["name"].endswith(".cold") and part["name"] != name and \
-                part["confidence"] <= owner["confidence"]:
-            part["name"] = None
     taken = {r["name"] for r in rows if r["name"]}
     named = 0
     for part, owner, name in pairs:
