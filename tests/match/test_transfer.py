@@ -208,3 +208,12 @@ def test_a_part_named_as_the_part_of_a_function_matched_elsewhere_follows_its_ow
         name_target_cold_parts(rows, code, 0.5)
         assert (rows[part]["name"], rows[part]["via"]) == expected
         assert rows[owner]["name"] == "checked_update"
+    # a static function can be in a program twice (libgcc's read_encoded_value_with_base): its name elsewhere too
+    rows = [{"address": f.address, "name": f.name, "confidence": 0.99, "reference_address": f.address,
+             "via": ["symbol"]} for f in code]
+    later = max(k for k, f in enumerate(code) if k not in (part, owner) and f.name and "." not in f.name)
+    assert later > owner  # the name's other row comes after the owner's, as the last one read
+    rows[later]["name"] = "checked_update"
+    rows[part].update(name="checked_update.cold", via=["embedding"])
+    name_target_cold_parts(rows, code, 0.5)
+    assert (rows[part]["name"], rows[part]["via"]) == ("checked_update.cold", ["embedding"])

@@ -140,10 +140,13 @@ def name_target_cold_parts(rows: list[dict], p_code: list[Function], weak: float
     loses that name first. rows: one per p_code function, in the same order. Returns how many were named."""
     pairs = []
     parts = cold_parts(p_code)
-    named_at = {r["name"]: k for k, r in enumerate(rows) if r["name"]}
+    named_at: dict[str, set[int]] = {}  # name -> the rows named so (a static function can be in twice)
+    for k, r in enumerate(rows):
+        if r["name"]:
+            named_at.setdefault(r["name"], set()).add(k)
     for c, x in parts:  # a part named as the part of a function matched elsewhere: unnamed
         own = rows[c]["name"]
-        if own and own.endswith(".cold") and named_at.get(own[:-5], x) != x:
+        if own and own.endswith(".cold") and x not in named_at.get(own[:-5], {x}):
             rows[c]["name"] = None
     for c, x in parts:
         part, owner = rows[c], rows[x]
