@@ -47,6 +47,9 @@ def _probability(value: float | None) -> float | None:
 MinConfidence = Annotated[Optional[float], typer.Option("--min-confidence", metavar="<float>", callback=_probability,
                                                         help="Name only matches at or above this confidence, 0 to 1 "
                                                              "(default: calibrated).")]
+PairConfidence = Annotated[Optional[float], typer.Option("--min-confidence", metavar="<float>", callback=_probability,
+                                                         help="Pair only matches at or above this confidence, 0 "
+                                                              "to 1 (default: calibrated).")]
 ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Model file (.safetensors/.npz) instead of the "
                                                                "shipped one.")]
 TargetFunctions = Annotated[Optional[Path], typer.Option("--target-functions", help="Function starts for TARGET "
@@ -372,7 +375,7 @@ def _print_table(result: dict, demangle: bool = False) -> None:
 def diff(old: Path, new: Path,
          json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the whole diff as JSON here.")] = None,
          limit: Annotated[int, typer.Option("--limit", min=0, help="Rows a table shows (0: all).")] = 40,
-         min_confidence: MinConfidence = None, model: ModelOpt = None, quiet: Quiet = False,
+         min_confidence: PairConfidence = None, model: ModelOpt = None, quiet: Quiet = False,
          demangle: Demangle = False) -> None:
     """Patch diff: the functions of OLD that NEW changed, those only NEW has and those gone from it.
 
@@ -383,7 +386,10 @@ def diff(old: Path, new: Path,
 
     Example: symbridge diff libfoo.so.1.2.0 libfoo.so.1.2.1
 
-    Example: symbridge diff old-app new-app --json diff.json --limit 0"""
+    Example: symbridge diff old-app new-app --json diff.json --limit 0
+
+    The two functions of a pair side by side: symbridge transfer OLD NEW --json r.json, then symbridge report
+    r.json -o r.html (the same matches)."""
     from .match.diff import diff as run_diff
 
     STATE["quiet"] |= quiet
