@@ -78,3 +78,12 @@ def test_with_the_new_builds_symbols_a_dropped_and_an_added_function_are_no_pair
     assert "legacy_hash" in {f["name"] for f in r["removed"]}
     assert "checked_sum" in {f["name"] for f in r["added"]}
     assert {p["name"] for p in r["changed"]} >= {"copy_field"}
+
+
+def test_a_stricter_confidence_pairs_fewer_functions():
+    old, new = builds()
+    target = Binary(strip_copy(new), ignore_symbols=True)
+    default, strict = diff(Binary(old), target), diff(Binary(old), target, min_confidence=0.9999)
+    assert strict["min_confidence"] == 0.9999 and default["min_confidence"] < 0.9999
+    paired = [len(r["changed"]) + len(r["unchanged"]) for r in (default, strict)]
+    assert paired[1] < paired[0] and len(strict["added"]) > len(default["added"])
