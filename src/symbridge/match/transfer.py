@@ -138,7 +138,6 @@ def name_target_cold_parts(rows: list[dict], p_code: list[Function], weak: float
     to pair with, a part is left the reference's leftovers. A part named as the part of a function that is
     matched elsewhere (`bar.cold` on the part of `foo`, `bar` named too: small parts that call abort look alike)
     loses that name first. rows: one per p_code function, in the same order. Returns how many were named."""
-    pairs = []
     parts = cold_parts(p_code)
     named_at: dict[str, set[int]] = {}  # name -> the rows named so (a static function can be in twice)
     for k, r in enumerate(rows):
@@ -148,15 +147,14 @@ def name_target_cold_parts(rows: list[dict], p_code: list[Function], weak: float
         own = rows[c]["name"]
         if own and own.endswith(".cold") and x not in named_at.get(own[:-5], {x}):
             rows[c]["name"] = None
+    taken = {r["name"] for r in rows if r["name"]}
+    named = 0
     for c, x in parts:
         part, owner = rows[c], rows[x]
         if not owner["name"] or owner["name"].endswith(".cold"):
             continue
         base = (bases or {}).get(owner["reference_address"], owner["name"])
-        pairs.append((part, owner, part_name(f"{base}.cold")))
-    taken = {r["name"] for r in rows if r["name"]}
-    named = 0
-    for part, owner, name in pairs:
+        name = part_name(f"{base}.cold")
         if name in taken:
             continue
         if part["name"] and not part["confidence"] < min(weak, owner["confidence"]):
