@@ -395,7 +395,7 @@ def diff(old: Path, new: Path,
     STATE["quiet"] |= quiet
     check_output(json_out, target=new, inputs=(old,))
     before = open_binary(old, link=True)
-    after = open_binary(new, use_debug_files=False)
+    after = open_binary(new, use_debug_files=False, link=True)  # two versions of a static archive diff too
     _warn_if_memory_short(len(before.code_functions) + len(after.code_functions), TRANSFER_BYTES, "matching")
     m = load_model(model)
     with progress("embedding", len(before.code_functions) + len(after.code_functions)) as tick:
@@ -418,6 +418,9 @@ def _print_diff(res: dict, limit: int, demangle: bool) -> None:
     shown = _readable(names, demangle)
 
     def table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+        if not rows:
+            out.print(f"{title}: none", highlight=False)
+            return
         t = Table(title=f"{title} ({len(rows)})", title_justify="left", show_edge=False, header_style="bold")
         for col in columns:
             t.add_column(col)

@@ -87,3 +87,28 @@ def test_a_stricter_confidence_pairs_fewer_functions():
     assert strict["min_confidence"] == 0.9999 and default["min_confidence"] < 0.9999
     paired = [len(r["changed"]) + len(r["unchanged"]) for r in (default, strict)]
     assert paired[1] < paired[0] and len(strict["added"]) > len(default["added"])
+
+
+def test_two_versions_of_a_static_archive_diff_as_their_linked_copies(tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.fixtures.build import SRC_DIR
+
+    if not shutil.which("ar"):
+        pytest.skip("ar not installed")
+    archives = []
+    for name, flags in (("old", []), ("new", ["-DV2"])):
+        obj, lib = tmp_path / f"{name}.o", tmp_path / f"lib{name}.a"
+        subprocess.run(["gcc", "-O2", "-c", *flags, str(SRC_DIR / "patched.c"), "-o", str(obj)], check=True)
+        subprocess.run(["ar", "rcs", str(lib), str(obj)], check=True)
+        archives.append(lib)
+    r = run_cli("diff", *archives, "--json", tmp_path / "d.json", "-q")
+    assert r.returncode == 0, r.stderr
+    data = json.loads((tmp_path / "d.json").read_text())
+    assert "copy_field" in {p["name"] for p in data["changed"]}
+    assert "legacy_hash" in {f["name"] for f in data["removed"]}
+    assert "checked_sum" in {f["name"] for f in data["added"]}
+    assert UNTOUCHED <= {p["name"] for p in data["unchanged"]}
+    r = run_cli("diff", archives[0], archives[0])
+    assert r.returncode == 0 and "changed, least similar first: none" in r.stdout, r.stdout
