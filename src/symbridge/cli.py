@@ -382,7 +382,7 @@ def diff(old: Path, new: Path,
     The two builds are matched as transfer matches them (OLD's names; NEW may be stripped); a matched pair is
     unchanged where its code, imports, strings and constants are the same. Changed pairs come least similar
     first. Meant for two builds made alike (a point release, a security fix): across compilers or releases
-    most functions differ.
+    most functions differ. OLD and NEW may be static archives (.a): they are linked first.
 
     Example: symbridge diff libfoo.so.1.2.0 libfoo.so.1.2.1
 
