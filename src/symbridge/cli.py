@@ -373,7 +373,8 @@ def _print_table(result: dict, demangle: bool = False) -> None:
 
 @app.command()
 def diff(old: Path, new: Path,
-         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the whole diff as JSON here.")] = None,
+         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the whole diff as JSON here (report "
+                                                                 "and export read it too).")] = None,
          limit: Annotated[int, typer.Option("--limit", min=0, help="Rows a table shows (0: all).")] = 40,
          min_confidence: PairConfidence = None, model: ModelOpt = None, quiet: Quiet = False,
          demangle: Demangle = False) -> None:
@@ -388,8 +389,8 @@ def diff(old: Path, new: Path,
 
     Example: symbridge diff old-app new-app --json diff.json --limit 0
 
-    The two functions of a pair side by side: symbridge transfer OLD NEW --json r.json, then symbridge report
-    r.json -o r.html (the same matches)."""
+    The two functions of a pair side by side: symbridge diff OLD NEW --json d.json, then symbridge report d.json
+    -o d.html."""
     from .match.diff import diff as run_diff
 
     STATE["quiet"] |= quiet

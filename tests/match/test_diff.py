@@ -62,6 +62,11 @@ def test_diff_command_prints_the_tables_and_writes_json(tmp_path):
     data = json.loads(out.read_text())
     assert set(data) >= {"old", "new", "model", "min_confidence", "changed", "added", "removed", "unchanged"}
     assert "copy_field" in {p["name"] for p in data["changed"]}
+    # the report and the exports read it as a transfer's result (its matches are in it)
+    r = run_cli("report", out, "-o", tmp_path / "d.html", "-q")
+    assert r.returncode == 0 and "copy_field" in (tmp_path / "d.html").read_text(), r.stderr
+    r = run_cli("export", out, "--format", "csv", "-o", tmp_path / "d.csv", "-q")
+    assert r.returncode == 0 and "copy_field" in (tmp_path / "d.csv").read_text(), r.stderr
 
 
 def test_diff_of_something_that_is_no_binary_is_one_line_and_exit_2(tmp_path):

@@ -39,9 +39,10 @@ def diff(old: Binary, new: Binary, model=None, *, min_confidence: float | None =
     with its best candidate in old), `removed` (functions of old that no function of new matches) and
     `unchanged` (matched pairs with the same code). PLT stubs and the cold parts gcc splits off functions
     are left out: they follow their imports and owners. Where new keeps its symbols, a pair whose names differ
-    is no pair."""
-    result = transfer(old, new, model, min_confidence=0.0, progress=progress, stage=stage)
+    is no pair. The dict holds transfer's result too (`functions`, `reference`, `target`), so that `report` and
+    `export` read it as they read a transfer's."""
     thr = Calibrator.default().threshold if min_confidence is None else min_confidence
+    result = transfer(old, new, model, min_confidence=thr, progress=progress, stage=stage)
     o_code, n_code = old.code_functions, new.code_functions
     o_at = {f.address: i for i, f in enumerate(o_code)}
     n_at = {f.address: i for i, f in enumerate(n_code)}
@@ -76,5 +77,5 @@ def diff(old: Binary, new: Binary, model=None, *, min_confidence: float | None =
     removed = [{"name": _label(f.name, f.address), "address": f.address, "size": f.size}
                for f in o_code if f.address not in matched and f.address not in o_cold]
     changed.sort(key=lambda p: (p["similarity"] if p["similarity"] is not None else 0.0, p["new_address"]))
-    return {"old": str(old.path), "new": str(new.path), "model": result["model"], "min_confidence": thr,
-            "changed": changed, "added": added, "removed": removed, "unchanged": unchanged}
+    return dict(result, old=str(old.path), new=str(new.path), changed=changed, added=added, removed=removed,
+                unchanged=unchanged)
