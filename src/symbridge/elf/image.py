@@ -47,6 +47,7 @@ SHF_WRITE = 0x1
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
 PF_X = 0x1
+PF_W = 0x2
 
 _MACHINES = {3: "x86 (i386)", 40: "ARM", 183: "AArch64", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64",
              43: "SPARC v9", 243: "RISC-V", 22: "S/390", 258: "LoongArch"}

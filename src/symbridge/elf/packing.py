@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .image import PF_X
+
 UPX_MARK = b"UPX!"  # UPX's header (l_info) follows the program headers; its trailer ends the file
 MARK_WINDOW = 4096
-PF_X = 1
 MIN_CODE_BYTES = 4096  # below that, entropy says little
 MAX_SAMPLE = 16 << 20
 # bits a byte: compressed or encrypted data has nearly 8; machine code far less (the executable segments of

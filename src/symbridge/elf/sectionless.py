@@ -16,10 +16,9 @@ import numpy as np
 from elftools.elf.elffile import ELFFile
 
 from ..errors import CorruptBinaryError, ResourceLimitError
-from .image import (_RELA, MAX_RELOCATIONS, MAX_SYMBOLS, PF_X, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, ElfImage, Section,
-                    _add_symbols, _apply_relocations, _SymbolTable, _TableBudget)
+from .image import (_RELA, MAX_RELOCATIONS, MAX_SYMBOLS, PF_W, PF_X, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, ElfImage,
+                    Section, _add_symbols, _apply_relocations, _SymbolTable, _TableBudget)
 
-PF_W = 0x2
 MAX_DYNAMIC = 4096  # entries of the dynamic table read
 DT = {"NEEDED": 1, "PLTRELSZ": 2, "PLTGOT": 3, "HASH": 4, "STRTAB": 5, "SYMTAB": 6, "RELA": 7, "RELASZ": 8, "STRSZ": 10,
       "INIT": 12, "FINI": 13, "PLTREL": 20, "JMPREL": 23, "INIT_ARRAY": 25, "FINI_ARRAY": 26,

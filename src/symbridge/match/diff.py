@@ -10,7 +10,7 @@ from ..binary import Binary, cold_parts
 from ..evaluation import source_name
 from .confidence import Calibrator
 from .keys import code_keys, stable_hash
-from .transfer import transfer
+from .transfer import _label, transfer
 
 
 def same_code_keys(functions: list) -> list[int | None]:
@@ -26,10 +26,6 @@ def same_code_keys(functions: list) -> list[int | None]:
         numbers = tuple(v for v in fx.constants if img.section_at(v) is None)
         out.append(None if key is None else stable_hash((key, tuple(fx.offsets), tuple(fx.small), numbers)))
     return out
-
-
-def _label(name: str | None, address: int) -> str:
-    return name or f"sub_{address:x}"
 
 
 def diff(old: Binary, new: Binary, model=None, *, min_confidence: float | None = None,
@@ -55,10 +51,10 @@ def diff(old: Binary, new: Binary, model=None, *, min_confidence: float | None =
             continue
         ref = row["reference_address"]
         own = n_code[n_at[row["address"]]].name
-        if ref is not None and ref in o_at and own and o_code[o_at[ref]].name and \
-                source_name(own) != source_name(o_code[o_at[ref]].name):
-            ref = None  # both builds have names, and they differ: a function dropped and another one added
-        if ref is None or ref not in o_at or row["confidence"] < thr:
+        theirs = o_code[o_at[ref]].name if ref in o_at else None
+        # both builds have names, and they differ: a function dropped and another one added
+        renamed = bool(own and theirs) and source_name(own) != source_name(theirs)
+        if ref not in o_at or row["confidence"] < thr or renamed:
             best = row["candidates"][0] if row["candidates"] else None
             added.append({"address": row["address"], "name": own, "size": row["size"],
                           "best_candidate": best and {"name": best["name"], "address": best["address"],
@@ -66,7 +62,7 @@ def diff(old: Binary, new: Binary, model=None, *, min_confidence: float | None =
             continue
         matched.add(ref)
         i, j = n_at[row["address"]], o_at[ref]
-        name = _label(o_code[j].name or own, ref)
+        name = theirs or own or _label(o_code[j])
         pair = {"name": name, "old_address": ref, "new_address": row["address"], "old_size": o_code[j].size,
                 "new_size": row["size"], "confidence": row["confidence"], "via": row["via"]}
         if n_keys[i] == o_keys[j] and n_keys[i] is not None:
@@ -74,7 +70,7 @@ def diff(old: Binary, new: Binary, model=None, *, min_confidence: float | None =
         else:
             score = next((c["score"] for c in row["candidates"] if c["address"] == ref), None)
             changed.append(dict(pair, similarity=score))
-    removed = [{"name": _label(f.name, f.address), "address": f.address, "size": f.size}
+    removed = [{"name": _label(f), "address": f.address, "size": f.size}
                for f in o_code if f.address not in matched and f.address not in o_cold]
     changed.sort(key=lambda p: (p["similarity"] if p["similarity"] is not None else 0.0, p["new_address"]))
     return dict(result, old=str(old.path), new=str(new.path), changed=changed, added=added, removed=removed,
