@@ -172,8 +172,9 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
     d.docs = [mnemonic_ngrams(f) for f in sc + pc]
     if run_transfer:
         r = transfer(S, P, models["model"], min_confidence=0.0)  # every name, for the curve: see score_transfer
+        ref_names = {source_name(n) for ns in truth_names(ref).values() for n in ns}
         d.transfer = score_transfer(r, truth, {pc[j].address for j in t}, partial=pair["kind"] == "cross-release",
-                                    threshold=THRESHOLD)
+                                    threshold=THRESHOLD, reference_names=ref_names)
     return d
 
 
@@ -186,9 +187,13 @@ def shown_path(path: str) -> str:
 
 
 def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int], partial: bool,
-                   threshold: float = 0.0) -> dict:
+                   threshold: float = 0.0, reference_names: set[str] | None = None) -> dict:
     """Names given, right, and the calibration data of one transfer. With `partial` truth (official shared
     libraries: only exported names are known) a name on a function the target does not export is not judged.
+    A match to a reference function without a name gives no name; it is judged (wrong) only where the target
+    function's own name is one of `reference_names` (the reference's names, `source_name`d), i.e. where its
+    counterpart is known to be another function: else the reference may simply not export it (as the
+    calibration's fit leaves such matches out). Without `reference_names` every such match is judged.
     Names count as given at or above `threshold`: give r made with min_confidence 0 and the calibrated
     threshold here, so that the curve holds the cold parts of matches under the threshold too (transfer names
     a cold part after its owner only where the owner is named)."""
@@ -225,7 +230,12 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
             right_cp += given_ok and has
         if has and ok:
             matched_right += 1
-        if ref is not None and not (ref.startswith("sub_") and not names):  # judgeable matches only
+        unnamed_ref = ref is not None and ref.startswith("sub_")
+        if unnamed_ref and reference_names is not None:
+            unnamed_ref_judged = any(source_name(n) in reference_names for n in names)
+        else:
+            unnamed_ref_judged = bool(names)
+        if ref is not None and (not unnamed_ref or unnamed_ref_judged):  # judgeable matches only
             confidences.append((f["confidence"], ok))
             renamed_flags.append(renamed)
     return {"named": named, "right": right, "right_counterparts": right_cp, "counterparts": len(has_counterpart),
@@ -387,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="Rebuild pairs of bookworm's source between two build configurations (e.g. 'gcc -O2:gcc "
                          "-Os'), paired from the corpus's records, instead of --pairs; each is a kind of its own.")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "accuracy.md")
+    ap.add_argument("--title", default="dev-eval", help="What the pairs are, for the table's heading.")
     a = ap.parse_args(argv)
     if a.rebuilds:
         a.kinds, pairs_spec = config_pairs(a.corpus, a.rebuilds)
@@ -429,9 +440,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
     shift_filter = ShiftFilter.for_model(model)
-    L = [f"# symbridge accuracy on dev-eval ({time.strftime('%Y-%m-%d')})", "",
+    L = [f"# symbridge accuracy on {a.title} ({time.strftime('%Y-%m-%d')})", "",
          f"Model: `{model.name}` ({shown_path(model.source)}); baseline: TF-IDF over mnemonic 1-3-grams, cosine.",
-         f"Command: `python benchmarks/accuracy.py {' '.join(sys.argv[1:])}`".rstrip(), ""]
+         f"Command: `python benchmarks/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}`".rstrip(), ""]
     L += ["## Embedding alone: top-1 and MRR over the whole target binary", "",
           "| pairs | kind | queries | model top-1 | model MRR | own code only top-1 | code-only top-1 "
           "| TF-IDF top-1 | TF-IDF MRR |",

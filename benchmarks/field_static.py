@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             funcs = [f for f in r["functions"] if "import" not in f["via"]]
             has = {f["address"] for f in funcs
                    if {n for x in truth[prog].get(f["address"], ()) for n in (x, source_name(x))} & names[lib]}
-            sc = score_transfer(r, truth[prog], has, partial=False, threshold=THRESHOLD)
+            sc = score_transfer(r, truth[prog], has, partial=False, threshold=THRESHOLD,
+                                reference_names=names[lib])
             rows.append(table_row([f"{LIBS[lib].name}", prog], len(funcs), sc, sc["right"]) + f" {secs:.0f} |")
             print(rows[-1], file=sys.stderr)
         for db, sets in (("library.db", (("libc, libcrypto, libssl, libz", ("libc", "libcrypto", "libssl", "libz"),

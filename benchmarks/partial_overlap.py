@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         secs = time.time() - t0
         funcs = [f for f in r["functions"] if "import" not in f["via"]]
         has = {f["address"] for f in funcs if truth.get(f["address"], set()) & ref_names}
-        sc = score_transfer(r, truth, has, partial=False, threshold=THRESHOLD)
+        sc = score_transfer(r, truth, has, partial=False, threshold=THRESHOLD, reference_names=ref_names)
         rows.append(table_row([ref_label, f"{source} {tgt_opt}"], len(funcs), sc, sc["right"]))
         print(rows[-1], f"({secs:.1f} s)", file=sys.stderr)
     # the library of known functions: the three shared libraries, then libcrypto (a large distractor) and the

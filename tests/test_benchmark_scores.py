@@ -61,6 +61,19 @@ def test_a_matchs_confidence_is_judged_by_its_reference_name_not_by_the_name_giv
     assert out["confidences"] == [(0.9, True)] and out["right"] == 0 and out["matched_right"] == 1
 
 
+def test_a_match_to_an_unnamed_reference_function_is_judged_only_where_the_targets_name_is_elsewhere():
+    truth = {0x10: {"sqlite3BtreeNext"}, 0x20: {"foo"}}
+    rows = [_row(0x10, 0x110, "sub_110", 0.9),  # the reference does not export it: may well be right
+            _row(0x20, 0x120, "sub_120", 0.8)]  # the reference names foo elsewhere: wrong
+    for row in rows:
+        row["name"] = None
+    out = accuracy.score_transfer({"functions": rows}, truth, has_counterpart={0x20}, partial=True,
+                                  reference_names={"foo", "bar"})
+    assert out["confidences"] == [(0.8, False)] and out["named"] == 0
+    everything = accuracy.score_transfer({"functions": rows}, truth, has_counterpart={0x20}, partial=True)
+    assert everything["confidences"] == [(0.9, False), (0.8, False)]  # without the reference's names: all judged
+
+
 def test_tie_loss_counts_the_share_lost_to_identical_vectors_only():
     import numpy as np
 

@@ -200,6 +200,8 @@ def version_gt(a: str, b: str) -> bool:
 # ---------------------------------------------------------------- official downloads
 
 class Builder:
+    download_suites: tuple[str, ...] = SUITES  # the suites whose official builds are downloaded
+
     def __init__(self, split: str, out: Path) -> None:
         self.split = split
         self.out = out
@@ -208,7 +210,8 @@ class Builder:
         self.log = Log(out / f"{split}.log")
 
     def ensure_apt(self) -> None:
-        for suite, apt in self.apt.items():
+        for suite in self.download_suites:
+            apt = self.apt[suite]
             if not apt.is_updated():
                 self.log(f"apt update {suite}")
                 apt.update()
@@ -231,7 +234,7 @@ class Builder:
 
     def fetch_all_suites(self, src: str) -> None:
         seen_versions: dict[str, str] = {}
-        for suite in SUITES:
+        for suite in self.download_suites:
             unit = self.root / src / suite
             done = unit / ".done"
             if done.exists():

@@ -1,0 +1,96 @@
+"""Accuracy on Debian packages that are in neither corpus list: the closest this team gets to the evaluation it
+never sees (other packages, their own names removed).
+
+    python benchmarks/field_release.py                      # default packages, bullseye -> trixie
+    python benchmarks/field_release.py --packages expat zlib --suites bookworm trixie --out /tmp/field.md
+    python benchmarks/field_release.py --download-only      # fetch now, measure later
+
+Downloads the official amd64 builds of each source package from the two suites (Debian's archive, with the
+corpus builder's private apt state under CORPUS/apt; resumable: a fetched package is not fetched again), pairs
+their shared libraries, programs and linked static archives as the dev-eval pairs are paired
+(`symbridge.train.corpus.official_pairs`), and measures them with `benchmarks/accuracy.py` (targets stripped
+and anonymized, truth from their own symbols). Writes benchmarks/results/field-release.md.
+
+Measurement only: nothing of these packages may be fitted, tuned or trained on (DESIGN.md: code from a package
+in neither list is kept for independent evaluation), and the default list is fixed before any was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import accuracy  # benchmarks/ is on the path when run as a script
+
+from symbridge.train.corpus import FORBIDDEN, Builder, load_records, official_pairs, read_sources
+
+HERE = Path(__file__).resolve().parent
+SPLIT = "field"
+# C libraries in Debian's bullseye and trixie, in neither list of ../shared/corpus (checked at run time)
+PACKAGES = ["expat", "zlib", "json-c", "libyaml", "libzstd", "libsodium", "popt", "talloc", "libbsd", "libcap-ng",
+            "libpsl", "lcms2", "libmaxminddb", "xxhash", "pcre2", "sqlite3", "libxml2", "libassuan", "libksba",
+            "libtirpc", "userspace-rcu", "libsigsegv", "check", "cmocka", "libb2"]
+
+
+def listed() -> set[str]:
+    """Source packages of both corpus lists (empty where ../shared is not there)."""
+    names: set[str] = set(FORBIDDEN)
+    for split in ("train", "dev-eval"):
+        try:
+            names |= set(read_sources(split))
+        except OSError:
+            pass
+    return names
+
+
+def fetch(packages: list[str], suites: tuple[str, str], corpus: Path, update: bool) -> None:
+    builder = Builder(SPLIT, corpus)
+    builder.download_suites = suites
+    if update:
+        for suite in suites:
+            builder.apt[suite].update()
+    builder.ensure_apt()
+    for i, src in enumerate(packages, 1):
+        print(f"[{i}/{len(packages)}] {src}", file=sys.stderr, flush=True)
+        builder.fetch_official(src)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--packages", nargs="+", default=PACKAGES, help="Source packages (default: %(default)s).")
+    ap.add_argument("--suites", nargs=2, metavar=("REF", "TARGET"), default=("bullseye", "trixie"))
+    ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
+    ap.add_argument("--kinds", nargs="+", default=list(accuracy.RELEASE_KINDS))
+    ap.add_argument("--max-pairs", type=int, default=0, help="At most this many pairs per kind (0: all).")
+    ap.add_argument("--update", action="store_true", help="Refresh the two suites' package lists first.")
+    ap.add_argument("--download-only", action="store_true")
+    ap.add_argument("--no-transfer", action="store_true", help="Skip whole-binary matching (faster).")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "field-release.md")
+    a = ap.parse_args(argv)
+    clash = sorted(set(a.packages) & listed())
+    if clash:
+        ap.error(f"in a corpus list, not a field package: {' '.join(clash)}")
+    fetch(a.packages, tuple(a.suites), a.corpus, a.update)
+    if a.download_only:
+        return 0
+    recs = [r for r in load_records(a.corpus / SPLIT) if r["source_package"] in a.packages]
+    pairs = official_pairs(recs, *a.suites)
+    pairs_file = a.corpus / SPLIT / f"pairs-{a.suites[0]}-{a.suites[1]}.json"
+    pairs_file.write_text(json.dumps(pairs, indent=1) + "\n")
+    print(f"{len(pairs)} pairs from {len({p['source_package'] for p in pairs})} source packages "
+          f"({pairs_file})", file=sys.stderr)
+    accuracy.release_titles(*a.suites)
+    sources = " ".join(sorted({p["source_package"] for p in pairs}))
+    args = ["--pairs", str(pairs_file), "--corpus", str(a.corpus), "--kinds", *a.kinds, "--out", str(a.out),
+            "--title", f"Debian packages in neither corpus list ({sources})"]
+    if a.max_pairs:
+        args += ["--max-pairs", str(a.max_pairs)]
+    if a.no_transfer:
+        args.append("--no-transfer")
+    return accuracy.main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
