@@ -4,12 +4,18 @@ never sees (other packages, their own names removed).
     python benchmarks/field_release.py                      # default packages, bullseye -> trixie
     python benchmarks/field_release.py --packages expat zlib --suites bookworm trixie --out /tmp/field.md
     python benchmarks/field_release.py --download-only      # fetch now, measure later
+    python benchmarks/field_release.py --rebuild            # bookworm's sources, gcc/clang -O0/-O2/-O3
 
 Downloads the official amd64 builds of each source package from the two suites (Debian's archive, with the
 corpus builder's private apt state under CORPUS/apt; resumable: a fetched package is not fetched again), pairs
 their shared libraries, programs and linked static archives as the dev-eval pairs are paired
 (`symbridge.train.corpus.official_pairs`), and measures them with `benchmarks/accuracy.py` (targets stripped
 and anonymized, truth from their own symbols). Writes benchmarks/results/field-release.md.
+
+With `--rebuild` it builds bookworm's source of REBUILD_PACKAGES instead (the corpus builder's rebuilds: gcc
+and clang at -O0, -O2 and -O3, symbols kept; a package whose build fails is logged and left out) and measures
+the dev-eval rebuild kinds: gcc -O0 -> -O3, gcc -> clang at -O2, clang -O0 <-> gcc -O3. Writes
+benchmarks/results/field-rebuild.md.
 
 Measurement only: nothing of these packages may be fitted, tuned or trained on (DESIGN.md: code from a package
 in neither list is kept for independent evaluation), and the default list is fixed before any was measured.
@@ -24,7 +30,8 @@ from pathlib import Path
 
 import accuracy  # benchmarks/ is on the path when run as a script
 
-from symbridge.train.corpus import FORBIDDEN, Builder, load_records, official_pairs, read_sources
+from symbridge.train.corpus import (EVAL_REBUILD_COMBOS, FORBIDDEN, Builder, Rebuilder, load_records,
+                                    official_pairs, read_sources, rebuild_pairs)
 
 HERE = Path(__file__).resolve().parent
 SPLIT = "field"
@@ -32,6 +39,11 @@ SPLIT = "field"
 PACKAGES = ["expat", "zlib", "json-c", "libyaml", "libzstd", "libsodium", "popt", "talloc", "libbsd", "libcap-ng",
             "libpsl", "lcms2", "libmaxminddb", "xxhash", "pcre2", "sqlite3", "libxml2", "libassuan", "libksba",
             "libtirpc", "userspace-rcu", "libsigsegv", "check", "cmocka", "libb2"]
+# those of them small enough to build six times in a session, with the -dev packages their builds need
+# (libbsd: libmd-dev; libassuan, libksba: libgpg-error-dev)
+REBUILD_PACKAGES = ["zlib", "expat", "json-c", "libyaml", "popt", "libcap-ng", "lcms2", "libmaxminddb", "xxhash",
+                    "libsigsegv", "cmocka", "libzstd", "pcre2", "libsodium", "libbsd", "libassuan", "libksba"]
+REBUILD_KINDS = list(dict.fromkeys(kind for kind, _, _ in EVAL_REBUILD_COMBOS))
 
 
 def listed() -> set[str]:
@@ -57,31 +69,55 @@ def fetch(packages: list[str], suites: tuple[str, str], corpus: Path, update: bo
         builder.fetch_official(src)
 
 
+def rebuild(packages: list[str], corpus: Path) -> None:
+    builder = Rebuilder(SPLIT, corpus)
+    builder.suites, builder.download_suites = ["bookworm"], ("bookworm",)
+    builder.ensure_apt()
+    for i, src in enumerate(packages, 1):
+        print(f"[{i}/{len(packages)}] rebuild {src}", file=sys.stderr, flush=True)
+        builder.rebuild(src, ["-O0", "-O2", "-O3"])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--packages", nargs="+", default=PACKAGES, help="Source packages (default: %(default)s).")
+    ap.add_argument("--packages", nargs="+", default=None,
+                    help="Source packages (default: PACKAGES, or REBUILD_PACKAGES with --rebuild).")
     ap.add_argument("--suites", nargs=2, metavar=("REF", "TARGET"), default=("bullseye", "trixie"))
     ap.add_argument("--corpus", type=Path, default=Path("/work/data/corpus"))
-    ap.add_argument("--kinds", nargs="+", default=list(accuracy.RELEASE_KINDS))
+    ap.add_argument("--kinds", nargs="+", default=None,
+                    help="Kinds to measure (default: the official ones, or the rebuild ones with --rebuild).")
+    ap.add_argument("--rebuild", action="store_true", help="Rebuild bookworm's sources instead of downloading.")
     ap.add_argument("--max-pairs", type=int, default=0, help="At most this many pairs per kind (0: all).")
     ap.add_argument("--update", action="store_true", help="Refresh the two suites' package lists first.")
-    ap.add_argument("--download-only", action="store_true")
+    ap.add_argument("--download-only", action="store_true", help="Fetch (or build) only; measure later.")
     ap.add_argument("--no-transfer", action="store_true", help="Skip whole-binary matching (faster).")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "field-release.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="Default: results/field-release.md, or results/field-rebuild.md with --rebuild.")
     a = ap.parse_args(argv)
+    a.packages = a.packages or (REBUILD_PACKAGES if a.rebuild else PACKAGES)
+    a.kinds = a.kinds or (REBUILD_KINDS if a.rebuild else list(accuracy.RELEASE_KINDS))
+    a.out = a.out or HERE / "results" / ("field-rebuild.md" if a.rebuild else "field-release.md")
     clash = sorted(set(a.packages) & listed())
     if clash:
         ap.error(f"in a corpus list, not a field package: {' '.join(clash)}")
-    fetch(a.packages, tuple(a.suites), a.corpus, a.update)
+    if a.rebuild:
+        rebuild(a.packages, a.corpus)
+    else:
+        fetch(a.packages, tuple(a.suites), a.corpus, a.update)
     if a.download_only:
         return 0
     recs = [r for r in load_records(a.corpus / SPLIT) if r["source_package"] in a.packages]
-    pairs = official_pairs(recs, *a.suites)
-    pairs_file = a.corpus / SPLIT / f"pairs-{a.suites[0]}-{a.suites[1]}.json"
+    if a.rebuild:
+        pairs = rebuild_pairs(recs, EVAL_REBUILD_COMBOS)
+        pairs_file = a.corpus / SPLIT / "pairs-rebuild.json"
+    else:
+        pairs = official_pairs(recs, *a.suites)
+        pairs_file = a.corpus / SPLIT / f"pairs-{a.suites[0]}-{a.suites[1]}.json"
     pairs_file.write_text(json.dumps(pairs, indent=1) + "\n")
     print(f"{len(pairs)} pairs from {len({p['source_package'] for p in pairs})} source packages "
           f"({pairs_file})", file=sys.stderr)
-    accuracy.release_titles(*a.suites)
+    if not a.rebuild:
+        accuracy.release_titles(*a.suites)
     sources = " ".join(sorted({p["source_package"] for p in pairs}))
     args = ["--pairs", str(pairs_file), "--corpus", str(a.corpus), "--kinds", *a.kinds, "--out", str(a.out),
             "--title", f"Debian packages in neither corpus list ({sources})"]

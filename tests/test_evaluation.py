@@ -13,6 +13,7 @@ def test_source_name_drops_the_suffixes_of_compiler_copies():
     assert source_name("foo") == "foo"
     assert source_name("foo.bar") == "foo.bar"  # not a compiler's suffix
     assert source_name(".isra.0") == ".isra.0"  # nothing would be left
+    assert source_name("MD5Update@LIBBSD_0.0") == "MD5Update" and source_name("f@@V_2") == "f"  # .symver
 
 
 def test_a_copy_counts_as_its_source_function_and_a_look_alike_does_not():

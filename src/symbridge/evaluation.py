@@ -18,8 +18,9 @@ _CLONE = re.compile(r"(?:\.(?:isra|constprop|part|cold|lto_priv|clone|localalias
 
 
 def source_name(name: str) -> str:
-    """The name of the source function a symbol belongs to: `foo.constprop.0.isra.0` -> `foo`."""
-    base = _CLONE.sub("", name)
+    """The name of the source function a symbol belongs to: `foo.constprop.0.isra.0` -> `foo`; a symbol version
+    that `.symver` writes into a static archive's names goes too (`MD5Update@LIBBSD_0.0` -> `MD5Update`)."""
+    base = _CLONE.sub("", name.partition("@")[0])
     return base or name
 
 
