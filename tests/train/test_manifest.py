@@ -46,3 +46,20 @@ def test_manifest_rows_are_complete():
     for r in manifest("train"):
         assert {"source_package", "version", "suite", "origin", "compiler", "flags", "relpath", "sha256"} <= set(r)
         assert len(r["sha256"]) == 64
+
+
+def test_field_benchmark_packages_are_in_neither_list():
+    import importlib.util
+    import sys
+
+    train, dev = listed("train-sources.txt"), listed("dev-eval-sources.txt")
+    bench = ROOT / "benchmarks"
+    sys.path.insert(0, str(bench))  # field_release imports accuracy beside it
+    try:
+        spec = importlib.util.spec_from_file_location("field_release", bench / "field_release.py")
+        field = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(field)
+    finally:
+        sys.path.remove(str(bench))
+    assert set(field.REBUILD_PACKAGES) <= set(field.PACKAGES)
+    assert not set(field.PACKAGES) & (train | dev | {"miredo", "fdupes"})
