@@ -164,6 +164,9 @@ def test_demo_runs_offline_and_reports_right_names():
     r = run_cli("demo")
     assert r.returncode == 0, r.stderr
     assert "right" in r.stdout and "symbridge transfer" in r.stdout
+    # the seed's query on the demo pair, anchored where transfer put md5_init, finds md5_process
+    line = next(x for x in r.stdout.splitlines() if x.startswith("The seed's analogy"))
+    assert line.endswith(": md5_process"), line
 
 
 @pytest.mark.parametrize("args", [["--help"], ["transfer", "--help"], ["index", "--help"]])

@@ -54,6 +54,9 @@ def run_demo(out: Console, err: Console) -> dict:
               f"{right} right, {wrong} wrong (precision {right / max(right + wrong, 1):.2f}, "
               f"recall {right / max(have, 1):.2f}); PLT stubs named from imports: "
               f"{sum(1 for f in result['functions'] if 'import' in f['via'])}.", highlight=False)
+    seed = seed_analogy(S, P, model, rows, truth)
+    if seed:
+        out.print(seed, highlight=False)
     out.print("\nYour own binaries:\n"
               "  symbridge transfer REFERENCE TARGET -o TARGET.named   # names into .symtab (nm, gdb, Ghidra, IDA)\n"
               "  symbridge transfer REFERENCE TARGET --json out.json && symbridge report out.json -o report.html\n"
@@ -62,3 +65,25 @@ def run_demo(out: Console, err: Console) -> dict:
               "  symbridge diff OLD_BUILD NEW_BUILD   # patch diff: changed, new and dropped functions\n"
               "  symbridge --help", highlight=False)
     return {"right": right, "wrong": wrong, "total": len(rows)}
+
+
+def seed_analogy(S, P, model, rows: list[dict], truth: dict[int, str], anchor: str = "md5_init",
+                 query: str = "md5_process") -> str | None:
+    """The founding text's query on the demo pair: the anchor where transfer placed it (no truth used), then
+    emb_S(query) - emb_S(anchor) + emb_P(anchor), cosine nearest in the target; checked against the truth."""
+    from ..match.transfer import analogy
+
+    placed = next((f["address"] for f in rows if f["name"] == anchor), None)
+    if placed is None:
+        return None
+    res = analogy(S, P, anchor, placed, query, model, top=2)
+    if not res["results"]:
+        return None
+    first, *rest = res["results"]
+    ok = truth.get(first["address"]) == query
+    nxt = f", next {rest[0]['score']:.2f}" if rest else ""
+    return (f"\nThe seed's analogy: with {anchor} at {placed:#x} (where transfer put it), "
+            f"emb_S({query}) - emb_S({anchor}) + emb_P({anchor}) is nearest to {first['address']:#x} "
+            f"(score {first['score']:.2f}{nxt}): " + (f"[green]{query}[/]" if ok else
+                                                     f"[red]not {query}[/] ({truth.get(first['address'], 'unnamed')})")
+            + f"\n  symbridge analogy {S.path} {P.path} --anchor {anchor}={placed:#x} --query {query}")
