@@ -398,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
                          "-Os'), paired from the corpus's records, instead of --pairs; each is a kind of its own.")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "accuracy.md")
     ap.add_argument("--title", default="dev-eval", help="What the pairs are, for the table's heading.")
+    ap.add_argument("--by-pair", action="store_true", help="Add a table of each pair's figures.")
     a = ap.parse_args(argv)
     if a.rebuilds:
         a.kinds, pairs_spec = config_pairs(a.corpus, a.rebuilds)
@@ -541,9 +542,26 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
                  "renames set aside")
     secs = sum(d.embed_seconds for ps in by_kind.values() for d in ps)
     cnt = sum(d.embed_count for ps in by_kind.values() for d in ps)
+    if getattr(a, "by_pair", False):
+        L += [""] + by_pair_table(by_kind)
     L += ["", f"## Speed: {cnt / max(secs, 1e-9):.0f} functions embedded per second (loading, discovery, lifting and "
               f"the model; {cnt} functions in {secs:.1f} s on this machine; one process for binaries under "
               f"{parallel.MIN_FUNCTIONS:,} functions, two from there on)"]
+    return L
+
+
+def by_pair_table(by_kind: dict[str, list[PairData]]) -> list[str]:
+    """One row a pair: where a kind's figures come from (a few large or odd binaries can carry a pooled row)."""
+    L = ["## By pair", "",
+         "| kind | target | queries | model top-1 | own code only top-1 | match top-1 | named | right |",
+         "|---|---|---|---|---|---|---|---|"]
+    for kind, ps in by_kind.items():
+        for d in ps:
+            t = d.transfer
+            match = (f"{t['matched_right'] / t['counterparts']:.3f} | {t['named']} | {t['right']}"
+                     if t and t["counterparts"] else "| |")
+            L.append(f"| {kind} | {d.name} | {len(d.q)} | {whole_binary([d], 'model')[0]:.3f} "
+                     f"| {whole_binary([d], 'own-code')[0]:.3f} | {match} |")
     return L
 
 

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         accuracy.release_titles(*a.suites)
     sources = " ".join(sorted({p["source_package"] for p in pairs}))
     args = ["--pairs", str(pairs_file), "--corpus", str(a.corpus), "--kinds", *a.kinds, "--out", str(a.out),
-            "--title", f"Debian packages in neither corpus list ({sources})"]
+            "--title", f"Debian packages in neither corpus list ({sources})", "--by-pair"]
     if a.max_pairs:
         args += ["--max-pairs", str(a.max_pairs)]
     if a.no_transfer:

@@ -87,6 +87,21 @@ def test_tie_loss_counts_the_share_lost_to_identical_vectors_only():
     assert top1 == pytest.approx(1.5 / 3)
 
 
+def test_the_by_pair_table_gives_each_pairs_top1_and_its_matching():
+    import numpy as np
+
+    xs = np.eye(2, dtype=np.float32)
+    # query 0's counterpart (row 0) ties with row 1: half a hit; query 1's (row 1) loses to row 2
+    xp = np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32)
+    d = accuracy.PairData("cross-opt", "lib.so", {"model": xs, "own-code": xs}, {"model": xp, "own-code": xp},
+                          [0, 1], [0, 1], 3)
+    d.transfer = {"matched_right": 1, "counterparts": 2, "named": 2, "right": 1}
+    rows = accuracy.by_pair_table({"cross-opt": [d]})
+    assert rows[-1] == "| cross-opt | lib.so | 2 | 0.250 | 0.250 | 0.500 | 2 | 1 |"
+    d.transfer = {}  # --no-transfer: the matching's columns stay empty
+    assert accuracy.by_pair_table({"cross-opt": [d]})[-1].endswith("| 0.250 | | | |")
+
+
 def test_pools_leave_out_the_querys_own_source_function_and_unknown_functions_of_its_package():
     import numpy as np
 
