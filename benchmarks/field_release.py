@@ -12,6 +12,10 @@ their shared libraries, programs and linked static archives as the dev-eval pair
 (`symbridge.train.corpus.official_pairs`), and measures them with `benchmarks/accuracy.py` (targets stripped
 and anonymized, truth from their own symbols). Writes benchmarks/results/field-release.md.
 
+With `--identify` it also adds every shared-library reference to one library (`symbridge index add`) and
+identifies each target against all of it, a section of its own at the end of the results (a name is judged
+where the target exports the function; a name from another library than the target's own is as wrong as any).
+
 With `--rebuild` it builds bookworm's source of REBUILD_PACKAGES instead (the corpus builder's rebuilds: gcc
 and clang at -O0, -O2 and -O3, symbols kept; a package whose build fails is logged and left out) and measures
 the dev-eval rebuild kinds: gcc -O0 -> -O3, gcc -> clang at -O2, clang -O0 <-> gcc -O3. Writes
@@ -26,10 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import accuracy  # benchmarks/ is on the path when run as a script
 
+from symbridge.evaluation import anonymize, name_right, source_name, truth_names
+from symbridge.model.model import Model
+from symbridge.store.store import open_store
 from symbridge.train.corpus import (EVAL_REBUILD_COMBOS, FORBIDDEN, Builder, Rebuilder, load_records,
                                     official_pairs, read_sources, rebuild_pairs)
 
@@ -78,6 +86,55 @@ def rebuild(packages: list[str], corpus: Path) -> None:
         builder.rebuild(src, ["-O0", "-O2", "-O3"])
 
 
+def identify_section(pairs: list[dict], corpus: Path, work: Path) -> list[str]:
+    """A library of every shared-library pair's reference, then each target (anonymized as accuracy.py does it)
+    identified against all of it: names at the default threshold, judged on the functions the target exports."""
+    pairs = [p for p in pairs if p["kind"] == "cross-release"]
+    db = work / "field-library.db"
+    for old in work.glob("field-library.db*"):
+        old.unlink()
+    model = Model.default()
+    t0 = time.time()
+    known: set[str] = set()
+    with open_store(str(db), model) as store:
+        for p in pairs:
+            store.add(corpus / p["reference"], save_index=False)
+            known |= {source_name(n) for ns in truth_names(corpus / p["reference"]).values() for n in ns}
+        store.save_index()
+        built = time.time() - t0
+        L = ["## identify: every reference in one library", "",
+             f"{len(pairs)} references added in {built:.0f} s; each target identified against all of them. Names at "
+             "the default threshold; judged where the target exports the function (a name from another library "
+             "counts as wrong).", "",
+             "| target | exported functions with a counterpart | named | right | precision | recall | seconds |",
+             "|---|---|---|---|---|---|---|"]
+        total = [0, 0, 0, 0]
+        for p in pairs:
+            anon = anonymize(corpus / p["target"], work / "anon" / p["target"].replace("/", "__"))
+            truth = truth_names(corpus / p["target"])
+            t1 = time.time()
+            r = store.identify(anon)
+            secs = time.time() - t1
+            named = right = has = right_cp = 0
+            for f in r["functions"]:
+                names = truth.get(f["address"], set())
+                if "import" in f["via"] or not names:
+                    continue
+                cp = any(source_name(n) in known for n in names)
+                has += cp
+                if f["name"]:
+                    ok = name_right(f["name"], names)
+                    named, right, right_cp = named + 1, right + ok, right_cp + (ok and cp)
+            for k, v in enumerate((has, named, right, right_cp)):
+                total[k] += v
+            L.append(f"| {p['target']} | {has} | {named} | {right} | {right / max(named, 1):.3f} "
+                     f"| {right_cp / max(has, 1):.3f} | {secs:.1f} |")
+            print(L[-1], file=sys.stderr, flush=True)
+    has, named, right, right_cp = total
+    L.append(f"| all | {has} | {named} | {right} | {right / max(named, 1):.3f} | {right_cp / max(has, 1):.3f} | |")
+    return L
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--packages", nargs="+", default=None,
@@ -91,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--update", action="store_true", help="Refresh the two suites' package lists first.")
     ap.add_argument("--download-only", action="store_true", help="Fetch (or build) only; measure later.")
     ap.add_argument("--no-transfer", action="store_true", help="Skip whole-binary matching (faster).")
+    ap.add_argument("--identify", action="store_true",
+                    help="Also identify each target against a library of every reference (releases only).")
     ap.add_argument("--out", type=Path, default=None,
                     help="Default: results/field-release.md, or results/field-rebuild.md with --rebuild.")
     a = ap.parse_args(argv)
@@ -125,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         args += ["--max-pairs", str(a.max_pairs)]
     if a.no_transfer:
         args.append("--no-transfer")
-    return accuracy.main(args)
+    rc = accuracy.main(args)
+    if rc == 0 and a.identify and not a.rebuild:
+        lines = identify_section(pairs, a.corpus, HERE / "work")
+        a.out.write_text(a.out.read_text() + "\n" + "\n".join(lines) + "\n")
+    return rc
 
 
 if __name__ == "__main__":
