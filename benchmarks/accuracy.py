@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from symbridge.binary import Binary
-from symbridge.evaluation import anonymize, counterpart_queries, name_right, source_name, truth_names
+from symbridge.evaluation import (anonymize, counterpart_queries, name_right, source_name, truth_names,
+                                  truth_names_of)
 from symbridge.match.confidence import Calibrator
 from symbridge.match.transfer import transfer
 from symbridge.model.model import Model
@@ -172,7 +173,7 @@ def load_pair(pair: dict, corpus: Path, work: Path, models: dict[str, Model], ru
     d.docs = [mnemonic_ngrams(f) for f in sc + pc]
     if run_transfer:
         r = transfer(S, P, models["model"], min_confidence=0.0)  # every name, for the curve: see score_transfer
-        ref_names = {source_name(n) for ns in truth_names(ref).values() for n in ns}
+        ref_names = {source_name(n) for ns in truth_names_of(S).values() for n in ns}
         d.transfer = score_transfer(r, truth, {pc[j].address for j in t}, partial=pair["kind"] == "cross-release",
                                     threshold=THRESHOLD, reference_names=ref_names)
     return d

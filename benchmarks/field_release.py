@@ -35,11 +35,12 @@ from pathlib import Path
 
 import accuracy  # benchmarks/ is on the path when run as a script
 
-from symbridge.evaluation import anonymize, name_right, source_name, truth_names
+from symbridge.evaluation import anonymize, source_name, truth_names
 from symbridge.model.model import Model
 from symbridge.store.store import open_store
 from symbridge.train.corpus import (EVAL_REBUILD_COMBOS, FORBIDDEN, Builder, Rebuilder, load_records,
                                     official_pairs, read_sources, rebuild_pairs)
+from symbridge.train.identify_eval import score
 
 HERE = Path(__file__).resolve().parent
 SPLIT = "field"
@@ -115,16 +116,7 @@ def identify_section(pairs: list[dict], corpus: Path, work: Path) -> list[str]:
             t1 = time.time()
             r = store.identify(anon)
             secs = time.time() - t1
-            named = right = has = right_cp = 0
-            for f in r["functions"]:
-                names = truth.get(f["address"], set())
-                if "import" in f["via"] or not names:
-                    continue
-                cp = any(source_name(n) in known for n in names)
-                has += cp
-                if f["name"]:
-                    ok = name_right(f["name"], names)
-                    named, right, right_cp = named + 1, right + ok, right_cp + (ok and cp)
+            named, right, has, right_cp = score(r, truth, known, partial=True)  # names as identify gave them
             for k, v in enumerate((has, named, right, right_cp)):
                 total[k] += v
             L.append(f"| {p['target']} | {has} | {named} | {right} | {right / max(named, 1):.3f} "

@@ -108,10 +108,14 @@ def truth_names(path: Path, link: bool = False) -> dict[int, set[str]]:
     """address -> every name a FUNC symbol gives it, from .symtab and .dynsym, plus its source names: C++ names
     without parameters, and names without the suffixes of a compiler's copies (`foo.isra.0` -> `foo`). With
     `link`, a static archive's or object's names, at the addresses of its linked copy (elf.link)."""
-    out: dict[int, set[str]] = defaultdict(set)
     from .binary import Binary
 
-    b = Binary(path, use_debug_files=False, link=link)
+    return truth_names_of(Binary(path, use_debug_files=False, link=link))
+
+
+def truth_names_of(b) -> dict[int, set[str]]:
+    """truth_names of a Binary already loaded (without its debug files, as truth_names loads it)."""
+    out: dict[int, set[str]] = defaultdict(set)
     for f in b.functions:
         if f.name and not f.is_plt:
             out[f.address].add(f.name)

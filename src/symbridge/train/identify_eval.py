@@ -31,14 +31,18 @@ from .dataset import read_list, read_manifest
 
 
 def score(result: dict, truth: dict[int, set[str]], known: set[str],
-          threshold: float = 0.0) -> tuple[int, int, int, int]:
+          threshold: float = 0.0, partial: bool = False) -> tuple[int, int, int, int]:
     """(names given, right, target functions with a counterpart, of them named right) of one result; known:
-    the source names (evaluation.source_name) of the library's names. Names count at or above `threshold`."""
+    the source names (evaluation.source_name) of the library's names. Names count at or above `threshold`.
+    With `partial` truth (an official shared library: only its exports have names) a function without a name
+    is not judged."""
     named = right = has = right_cp = 0
     for f in result["functions"]:
         if "import" in f["via"]:
             continue
         names = truth.get(f["address"], set())
+        if partial and not names:
+            continue
         counterpart = any(source_name(n) in known for n in names)
         has += counterpart
         if f["name"] and (threshold <= 0 or f["confidence"] >= threshold):
