@@ -231,12 +231,11 @@ def score_transfer(r: dict, truth: dict[int, set[str]], has_counterpart: set[int
             right_cp += given_ok and has
         if has and ok:
             matched_right += 1
-        unnamed_ref = ref is not None and ref.startswith("sub_")
-        if unnamed_ref and reference_names is not None:
-            unnamed_ref_judged = any(source_name(n) in reference_names for n in names)
-        else:
-            unnamed_ref_judged = bool(names)
-        if ref is not None and (not unnamed_ref or unnamed_ref_judged):  # judgeable matches only
+        judged = ref is not None
+        if judged and ref.startswith("sub_"):  # a match that gives no name (see the docstring)
+            judged = (any(source_name(n) in reference_names for n in names) if reference_names is not None
+                      else bool(names))
+        if judged:
             confidences.append((f["confidence"], ok))
             renamed_flags.append(renamed)
     return {"named": named, "right": right, "right_counterparts": right_cp, "counterparts": len(has_counterpart),
@@ -543,7 +542,7 @@ def report(by_kind: dict[str, list[PairData]], model: Model, a) -> list[str]:
                  "renames set aside")
     secs = sum(d.embed_seconds for ps in by_kind.values() for d in ps)
     cnt = sum(d.embed_count for ps in by_kind.values() for d in ps)
-    if getattr(a, "by_pair", False):
+    if a.by_pair:
         L += [""] + by_pair_table(by_kind)
     L += ["", f"## Speed: {cnt / max(secs, 1e-9):.0f} functions embedded per second (loading, discovery, lifting and "
               f"the model; {cnt} functions in {secs:.1f} s on this machine; one process for binaries under "
