@@ -64,7 +64,7 @@ def test_leave_lists_builds_without_touching_the_committed_lists(tmp_path, monke
     (repo / "corpus").mkdir(parents=True)
     monkeypatch.setattr(corpus, "REPO", repo)
     monkeypatch.setattr(corpus.Builder, "ensure_apt", lambda self: None)  # no archive: nothing to fetch here
-    monkeypatch.setattr(corpus, "read_sources", lambda split: ["foo"])  # CI has no ../shared lists
+    monkeypatch.setattr(corpus, "read_sources", lambda split: ["foo"])  # one package, fetched from nowhere
     args = ["--split", "train", "--only", "no-such-package", "--out", str(tmp_path / "data")]
     assert corpus.main(args + ["--leave-lists"]) == 0
     assert not (repo / "corpus" / "manifest-train.jsonl").exists()

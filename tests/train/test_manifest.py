@@ -6,14 +6,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "corpus"
+SHARED = ROOT.parent / "shared" / "corpus"  # the project's lists; the repository commits copies (corpus/)
+LISTS = ("train-sources.txt", "dev-eval-sources.txt")
 
 
 def listed(name):
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    return {line.split("#")[0].strip() for line in path.read_text().splitlines()} - {""}
+    return {line.split("#")[0].strip() for line in (ROOT / "corpus" / name).read_text().splitlines()} - {""}
 
 
 def manifest(split):
@@ -28,6 +26,20 @@ def test_training_manifest_holds_only_train_sources():
     assert pkgs <= train
     assert not pkgs & dev
     assert all(r["split"] == "train" for r in rows)
+
+
+@pytest.mark.parametrize("name", LISTS)
+def test_committed_source_lists_are_the_projects(name):
+    if not (SHARED / name).exists():
+        pytest.skip(f"{SHARED / name} not here (a clone outside the project's tree)")
+    assert (ROOT / "corpus" / name).read_text() == (SHARED / name).read_text()
+
+
+def test_source_lists_are_disjoint_and_keep_out_the_seed():
+    train, dev = listed("train-sources.txt"), listed("dev-eval-sources.txt")
+    assert len(train) > 50 and len(dev) > 5
+    assert not train & dev
+    assert not (train | dev) & {"miredo", "fdupes"}
 
 
 def test_no_seed_binary_in_any_manifest():

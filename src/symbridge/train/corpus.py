@@ -34,9 +34,9 @@ from pathlib import Path
 from symbridge.train.apt_suites import SUITES, SuiteApt
 
 REPO = Path(__file__).resolve().parents[3]
-SOURCE_LISTS = {
-    "train": Path("/work/shared/corpus/train-sources.txt"),
-    "dev-eval": Path("/work/shared/corpus/dev-eval-sources.txt"),
+SOURCE_LISTS = {  # copies of the project's lists (../shared/corpus), committed so that a clone has them
+    "train": REPO / "corpus" / "train-sources.txt",
+    "dev-eval": REPO / "corpus" / "dev-eval-sources.txt",
 }
 FORBIDDEN = {"miredo", "fdupes"}  # seed example packages: never in the corpus
 MIN_FUNCS, MAX_ARCHIVE = 5, 20 * 1024 * 1024
