@@ -418,3 +418,45 @@ def test_refinement_takes_no_candidates_from_a_huge_hub(monkeypatch, limit, lent
     m.refine_best(5, idx, sorted(m.match), memo)
     ranked = {j for _, j in memo[5][1]}
     assert ranked == (set(range(1, n)) if lent else {5, 6})
+
+
+def shifted_sides(target_offsets, close=True):
+    """A reference of anchor, 4 setters (fields 0x10..0x28), anchor, and a target whose setters write
+    target_offsets; each target setter's vector is the reference setter's that writes the same offset (as the
+    model sees exact offsets). close=False: the target's last anchor is no anchor."""
+    ref_offsets = [0x10, 0x18, 0x20, 0x28]
+    v = np.eye(8, dtype=np.float32)
+    ref = side(v[:6])
+    ref.shapes = [None] + [(7, (o,)) for o in ref_offsets] + [None]
+    tv = [v[0]] + [v[1 + ref_offsets.index(o)] if o in ref_offsets else v[6] for o in target_offsets]
+    tv.append(v[5] if close else v[7])
+    tgt = side(np.array(tv))
+    tgt.shapes = [None] + [(7, (o,)) for o in target_offsets] + [None]
+    return ref, tgt
+
+
+def test_setters_of_a_struct_whose_fields_moved_pair_in_place_between_two_matches():
+    ref, tgt = shifted_sides([0x18, 0x20, 0x28, 0x30])  # a field inserted before them: each one slot on
+    m = Matcher(ref, tgt)
+    res = m.run()
+    assert {i: res.matches[i].s for i in range(6)} == {i: i for i in range(6)}
+    assert all(res.matches[i].via == ["order", "layout"] for i in range(1, 5))
+    off = Matcher(ref, tgt, Params(shift_run=0)).run()
+    assert [off.matches[i].s for i in (1, 2, 3) if i in off.matches] == [2, 3, 4]  # one place off without it
+
+
+@pytest.mark.parametrize("offsets,close", [
+    ([0x18, 0x20, 0x28, 0x30], False),  # no match closes the run
+    ([0x18, 0x28, 0x28, 0x30], True),  # the offsets do not move by one constant
+])
+def test_setters_stay_where_similarity_put_them_without_a_closed_run_of_one_shift(offsets, close):
+    ref, tgt = shifted_sides(offsets, close)
+    res = Matcher(ref, tgt).run()
+    assert not any("layout" in m.via for m in res.matches.values())
+
+
+def test_setters_before_a_field_inserted_among_them_close_the_run_of_those_after_it():
+    ref, tgt = shifted_sides([0x10, 0x18, 0x28, 0x30])  # inserted after the second setter
+    res = Matcher(ref, tgt).run()
+    assert {i: res.matches[i].s for i in range(6)} == {i: i for i in range(6)}
+    assert [res.matches[i].via for i in range(1, 5)] == [["embedding"]] * 2 + [["order", "layout"]] * 2

@@ -2,12 +2,15 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from symbridge import Binary, analogy, transfer
+from symbridge.match.matcher import Params
 from tests.conftest import run_cli, truth_of
 from tests.fixtures.build import build, cold_build, strip_copy
 
@@ -217,3 +220,37 @@ def test_a_part_named_as_the_part_of_a_function_matched_elsewhere_follows_its_ow
     rows[part].update(name="checked_update.cold", via=["embedding"])
     name_target_cold_parts(rows, code, 0.5)
     assert (rows[part]["name"], rows[part]["via"]) == ("checked_update.cold", ["embedding"])
+
+
+def test_setters_of_a_struct_that_gained_a_field_keep_their_own_names():
+    """expat's case: a field inserted before the handlers makes each setter's code exactly its neighbour's in
+    the older build; the run between two matches pairs in place. Without the repair they are one place off."""
+    ref = build("handlers.c", opt="-O2", kind="shared")
+    tgt = build("handlers.c", opt="-O2", kind="shared", extra=["-DNEW_FIELD"])
+    truth = truth_of(tgt)
+    setters = {a: next(iter(ns)) for a, ns in truth.items() if next(iter(ns)).startswith("set_")}
+    assert len(setters) == 10
+
+    def names(params=None):
+        r = transfer(Binary(ref), Binary(strip_copy(tgt), ignore_symbols=True), params=params)
+        return {setters[f["address"]]: f for f in r["functions"] if f["address"] in setters}
+
+    got = names()
+    assert all(f["name"] == name and "layout" in f["via"] for name, f in got.items())
+    off = names(replace(Params.default(), shift_run=0))
+    assert sum(f["name"] == name for name, f in off.items()) <= 2
+
+
+@pytest.mark.parametrize("compiler,opt", [("gcc", "-O3"), ("clang", "-O2")])
+def test_setters_of_an_unchanged_struct_are_not_moved(compiler, opt):
+    """Two builds of the same struct: every setter keeps its exact offset and its own name, and no run is
+    repaired (a run one place off would show one constant shift too, but no match closes it)."""
+    if compiler == "clang" and shutil.which("clang") is None:
+        pytest.skip("clang not installed")
+    ref = build("handlers.c", opt="-O2", kind="shared")
+    tgt = build("handlers.c", compiler=compiler, opt=opt, kind="shared")
+    truth = truth_of(tgt)
+    r = transfer(Binary(ref), Binary(strip_copy(tgt), ignore_symbols=True))
+    setters = [f for f in r["functions"] if any(n.startswith("set_") for n in truth.get(f["address"], ()))]
+    assert len(setters) == 10
+    assert all(f["name"] in truth[f["address"]] and "layout" not in f["via"] for f in setters)

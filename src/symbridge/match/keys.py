@@ -44,6 +44,22 @@ def code_keys(functions: list, cet_blind: bool = False) -> list[int | None]:
         out.append(stable_hash((tuple(tokens), tuple(fx.imports), tuple(fx.strings))) if tokens else None)
     return out
 
+def field_shapes(functions: list) -> list[tuple | None]:
+    """Each function's struct field accesses as (shape, offsets): its shape is what it does apart from which
+    fields (its instructions' mnemonics without a leading `endbr64`, the width of each field access, its
+    imports, strings and small immediates), its offsets the fields' displacements in order; None for a
+    function that accesses no field. Two functions of one shape whose offsets differ by one constant are the
+    same accessor of a struct whose fields moved (Matcher.repair_shifted_runs)."""
+    out: list[tuple | None] = []
+    for fx in (f.facts for f in functions):
+        if not fx.offsets:
+            out.append(None)
+            continue
+        ms = fx.mnemonics[1:] if fx.mnemonics[:1] == ["endbr64"] else fx.mnemonics
+        out.append((stable_hash((tuple(ms), tuple(fx.widths), tuple(fx.imports), tuple(fx.strings),
+                                 tuple(fx.small))), tuple(fx.offsets)))
+    return out
+
 def data_keys(functions: list, window: int = 16) -> list[int | None]:
     """A hash of the constants each function uses: the first `window` bytes at each RIP-relative data address
     in .rodata (elsewhere: the strings that the object's first pointers point to), its exact small immediates

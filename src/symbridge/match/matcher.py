@@ -66,6 +66,8 @@ class Params:
     # unmatched caller when it is this much more similar to the caller with its inlinable callees (0: never)
     slots: bool = True  # propagate_slots: callbacks paired by the struct field or call argument they are put in
     slot_args: bool = True  # and by call arguments (False: struct fields only)
+    shift_run: int = 1  # look-alike accessors of a struct whose fields moved: runs at least this long between two
+    # matches pair in place (repair_shifted_runs; 0: never)
     vote: int = 0  # match_both_ways: a target function moves to the reference function that at least this many
     # of its agreement runs choose, when they outvote the first matching (0: never)
 
@@ -81,6 +83,21 @@ class Params:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def is_settled(m: Match) -> bool:
+    """A match the last passes (improve, unfold) leave: own names, identical code, a run of shifted accessors
+    (repair_shifted_runs), whose similarity says less than the evidence that made them."""
+    return m.via[0] in ("symbol", "identical") or "layout" in m.via
+
+
+def field_shift(p: tuple | None, s: tuple | None) -> int | None:
+    """The one constant by which target function p's field offsets differ from reference function s's where the
+    two have one shape (keys.field_shapes), else None."""
+    if p is None or s is None or p[0] != s[0]:
+        return None
+    shifts = {a - b for a, b in zip(p[1], s[1])}
+    return shifts.pop() if len(shifts) == 1 else None
 
 
 @dataclass
@@ -341,6 +358,54 @@ class Matcher:
                     if not self.vetoed(a, b) and self.accept(a, b, "order"):
                         added += 1
         return added
+
+    def repair_shifted_runs(self) -> int:
+        """Accessors of a struct whose fields moved between the builds (a field inserted: every setter after
+        it writes 16 bytes further on) each have exactly the code of a neighbour in the other build, and
+        similarity pairs them one place off. Where a run of at least shift_run target functions between two
+        matches (i1 to j1, i2 to j2 with i2 - i1 == j2 - j1) holds, place by place, functions of one shape
+        (keys.field_shapes) whose offsets all differ by one constant other than 0, the run pairs in place:
+        address order and the constant shift together say more than which fields the code names. (Accessors
+        before the inserted field keep their offsets, match by similarity and close the runs.) Returns how many
+        target functions moved."""
+        P, S, need = self.P.shapes, self.S.shapes, self.p.shift_run
+        if need <= 0 or not P or not S:
+            return 0
+        n_p, n_s = len(P), len(S)
+        moved = 0
+        for i1 in sorted(self.match):
+            m = self.match.get(i1)
+            if m is None:
+                continue
+            j1, run, deltas = m.s, [], []
+            t = 1
+            while True:
+                a, b = i1 + t, j1 + t
+                if a >= n_p or b >= n_s:
+                    run = []
+                    break
+                here = self.match.get(a)
+                if here is not None and here.s == b:  # the match that closes the run
+                    break
+                d = field_shift(P[a], S[b])
+                if d is None:
+                    run = []
+                    break
+                run.append((a, b))
+                deltas.append(d)
+                t += 1
+            if len(run) < need or len(set(deltas)) != 1 or deltas[0] == 0:
+                continue
+            for a, b in run:
+                self.release(a)
+                holder = self.taken.get(b)
+                if holder is not None:
+                    self.release(holder)
+            for a, b in run:
+                self.accept(a, b, "order")
+                self.match[a].via.append("layout")  # and the later passes leave it (settled)
+            moved += len(run)
+        return moved
 
     def in_order(self, ps: list[int], ss: list[int]) -> list[tuple[int, int]]:
         """The pairs of two gaps of equal length: in order, unless their most similar pairing is order_perm a
@@ -679,14 +744,15 @@ class Matcher:
                 skip_settled: bool = True) -> int:
         """Moves matches (or swaps two) where the call graph says so: the score of a match is its similarity
         plus swap_weight per neighbour matched consistently, and a change must raise the sum by swap_gain.
-        Matches by symbol or identical code stay. With the candidates' similarities ``val``, a function none
-        of whose candidates can gain enough by a bound is passed over without computing any similarity.
+        Settled matches (is_settled: symbol, identical code, layout) stay. With the candidates' similarities
+        ``val``, a function none of whose candidates can gain enough by a bound is passed over without computing
+        any similarity.
         ``skip_settled``: a later round passes over a function passed over before for what its own and its
         neighbours' matches said, while those stay (the same moves, fewer looks; False looks at all)."""
         lam, gain = self.p.swap_weight, self.p.swap_gain
         if lam <= 0:
             return 0
-        fixed = {i for i, m in self.match.items() if m.via[0] in ("symbol", "identical")}
+        fixed = {i for i, m in self.match.items() if is_settled(m)}
         known = [dict(zip(r, v)) for r, v in zip(idx.tolist(), val.tolist())] if val is not None else None
         moved = 0
         # A function passed over for reasons that depend only on its own match and its call-graph neighbours'
@@ -764,14 +830,14 @@ class Matcher:
         """Target functions matched to a helper that an optimising compiler folds into its caller move to that
         caller when it is free and the target function is unfold_margin more similar to the caller's inlined
         view (S.unfold: with its inlinable callees, the helper among them) than to the helper: the target
-        function is the caller with the helper inlined. Matches by symbol or identical code stay."""
+        function is the caller with the helper inlined. Settled matches stay."""
         S, margin = self.S, self.p.unfold_margin
         if margin <= 0 or S.unfold is None:
             return 0
         moves = []
         for i, m in self.match.items():
             j2 = m.s
-            if m.via[0] in ("symbol", "identical"):
+            if is_settled(m):
                 continue
             if not inlinable(len(S.callers[j2]), S.sizes[j2], self.p.inline_max_size):
                 continue
@@ -814,6 +880,7 @@ class Matcher:
         for _ in range(8):
             if self.propagate_calls() + self.propagate_tables() + self.propagate_slots() + self.propagate_order() == 0:
                 break
+        self.repair_shifted_runs()
         if self.p.refine:
             self.refine_matches(idx)
         if self.p.assign_all:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..binary import cold_parts
-from .keys import callee_addresses, code_keys, data_keys, exported_addresses, pointer_tables, stored_slots, table_keys
+from .keys import (callee_addresses, code_keys, data_keys, exported_addresses, field_shapes, pointer_tables,
+                   stored_slots, table_keys)
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Side:
     neighbours: list[set[int]] | None = None  # callers and callees of each function (views share their side's)
     unfold: np.ndarray | None = None  # the inlined view, for the unfold pass only (a reference's, see unfold)
     slots: list[list[dict]] = field(default_factory=list)  # struct field or call argument -> function put there
+    shapes: list[tuple | None] = field(default_factory=list)  # (shape, field offsets) of each (keys.field_shapes)
 
     def __post_init__(self) -> None:
         if self.neighbours is None:
@@ -70,7 +72,7 @@ def build_side(functions: list, vectors: np.ndarray, use_names: bool = False, ce
     return Side(addrs, [f.size for f in functions], vectors, callees, callers, strings,
                 code_keys(functions, cet_blind), names,
                 exported=exported, tables=pointer_tables(functions), data_key=data_keys(functions), cold=cold,
-                slots=stored_slots(functions))
+                slots=stored_slots(functions), shapes=field_shapes(functions))
 
 
 def blend_thunks(side: Side, wrapper: Sequence[bool]) -> int:
