@@ -634,7 +634,7 @@ def index_add(db: str, binaries: list[Path], model: ModelOpt = None, quiet: Quie
 def index_upgrade(db: str, quiet: Quiet = False) -> None:
     """Fill in what the binaries a library got from an earlier symbridge lack (which functions are thunks or
     short wrappers, where each function puts callbacks, the tables of code pointers, code keys that ignore
-    CET's endbr64, for identify's matching),
+    CET's endbr64, the struct fields each function accesses, for identify's matching),
     reading each again from its path; no embedding is redone.
 
     Example: symbridge index upgrade known.db"""
@@ -699,8 +699,8 @@ def identify(db: str, target: Path,
         if old and not STATE["quiet"]:
             err.print(f"warning: {db}: {old} of its binaries were added by an earlier symbridge; `symbridge index "
                       f"upgrade {db}` lets identify compare their wrappers by where they jump, pair callbacks "
-                      f"by the struct fields and tables they are put in, and see identical code with or without "
-                      f"CET's endbr64", highlight=False)
+                      f"by the struct fields and tables they are put in, see identical code with or without "
+                      f"CET's endbr64, and pair the accessors of a struct whose fields moved", highlight=False)
         with progress("embedding", len(P.code_functions)) as tick:
             result = store.identify(P, min_confidence=min_confidence, progress=tick, stage=tick.stage)
     if output is not None:

@@ -175,3 +175,24 @@ def test_identify_names_look_alike_callbacks_by_the_struct_fields_the_library_kn
     assert right() == len(callbacks)
     monkeypatch.setattr(matcher.Matcher, "propagate_slots", lambda self: 0)
     assert right() < len(callbacks)
+
+
+def test_identify_names_the_setters_of_a_struct_that_gained_a_field_as_transfer_does(tmp_path):
+    """The library keeps each function's field accesses (schema 9), so identify pairs the setters of
+    handlers.c's grown struct in place as transfer does, where similarity alone names them one place off."""
+    from symbridge.binary import Binary
+    from symbridge.model.model import Model
+    from symbridge.store import open_store
+    from tests.conftest import truth_of
+    from tests.fixtures.build import build, strip_copy
+
+    ref = build("handlers.c", opt="-O2", kind="shared")
+    tgt = build("handlers.c", opt="-O2", kind="shared", extra=["-DNEW_FIELD"])
+    setters = {a: n for a, ns in truth_of(tgt).items() for n in ns if n.startswith("set_")}
+    db = tmp_path / "lib.db"
+    with open_store(str(db), Model.default()) as s:
+        s.add(ref)
+        res = s.identify(Binary(strip_copy(tgt), ignore_symbols=True))
+    got = {f["address"]: f for f in res["functions"] if f["address"] in setters}
+    assert len(got) == 10
+    assert all(f["name"] == setters[a] and "layout" in f["via"] for a, f in got.items())

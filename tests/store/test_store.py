@@ -227,14 +227,15 @@ def test_a_librarys_export_status_is_stored_and_read_back(tmp_path):
 
 
 @pytest.mark.parametrize("version, dropped", [(1, ("exported", "code_key", "data_key", "cold", "wrapper", "slots",
-                                                    "tables", "cet_key")),
+                                                    "tables", "cet_key", "shape")),
                                                (2, ("code_key", "data_key", "cold", "wrapper", "slots", "tables",
-                                                    "cet_key")),
-                                               (3, ("cold", "wrapper", "slots", "tables", "cet_key")),
-                                               (4, ("wrapper", "slots", "tables", "cet_key")),
-                                               (5, ("slots", "tables", "cet_key")),
-                                               (6, ("tables", "cet_key")),
-                                               (7, ("cet_key",))])
+                                                    "cet_key", "shape")),
+                                               (3, ("cold", "wrapper", "slots", "tables", "cet_key", "shape")),
+                                               (4, ("wrapper", "slots", "tables", "cet_key", "shape")),
+                                               (5, ("slots", "tables", "cet_key", "shape")),
+                                               (6, ("tables", "cet_key", "shape")),
+                                               (7, ("cet_key", "shape")),
+                                               (8, ("shape",))])
 def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixtures, tmp_path, version, dropped):
     from symbridge.store.db import SCHEMA_VERSION
     from symbridge.store.identify import has_cet_keys, has_wrapper_flags, reference_side
@@ -265,9 +266,11 @@ def test_a_library_of_an_earlier_schema_opens_with_what_it_lacks_unknown(fixture
     if "wrapper" in dropped:
         assert np.array_equal(side.vectors, stored)  # wrappers unknown: nothing blended
     assert has_wrapper_flags(con, 1) == ("wrapper" not in dropped)
-    assert not has_cet_keys(con, 1) or "code_key" in dropped  # keys with endbr64, as that version stored them
+    # keys with endbr64 where that version stored only those
+    assert has_cet_keys(con, 1) == ("cet_key" not in dropped) or "code_key" in dropped
     assert (side.slots == []) or "slots" not in dropped  # unknown: no slots to pair by
     assert side.tables == []  # unknown: no tables to pair by
+    assert side.shapes == []  # unknown: no field accesses to pair shifted accessors by
 
 
 def test_the_library_knows_its_wrappers_and_compares_them_by_where_they_jump(tmp_path):
@@ -314,11 +317,12 @@ def test_upgrade_reads_wrapper_status_and_slots_again_from_binaries_that_are_sti
     with open_store(str(db), Model.default()) as s:
         for p in (kept, gone, changed, slotted, tabled):
             s.add(p)
-        fresh = s.con.execute("SELECT binary_id, address, wrapper, slots, tables, cet_key FROM functions "
+        fresh = s.con.execute("SELECT binary_id, address, wrapper, slots, tables, cet_key, shape FROM functions "
                               "ORDER BY 1, 2").fetchall()
         assert s.outdated() == 0 and s.fill_outdated() == []
-        s.con.execute("UPDATE functions SET cet_key = NULL")  # an upgrade from 7 leaves
+        s.con.execute("UPDATE functions SET shape = NULL")  # an upgrade from 8 leaves
         assert s.outdated() == 5
+        s.con.execute("UPDATE functions SET cet_key = NULL")  # one from 7 too
         s.con.execute("UPDATE functions SET wrapper = NULL, slots = NULL, tables = NULL")  # one from 4 too
     gone.unlink()
     with open(changed, "r+b") as f:  # another build at the same path
@@ -327,11 +331,12 @@ def test_upgrade_reads_wrapper_status_and_slots_again_from_binaries_that_are_sti
     with open_store(str(db), Model.default()) as s:
         done = dict(s.fill_outdated())
         assert "marked" in done[str(kept)] and "not found" in done[str(gone)] and "changed" in done[str(changed)]
-        got = s.con.execute("SELECT binary_id, address, wrapper, slots, tables, cet_key FROM functions "
+        got = s.con.execute("SELECT binary_id, address, wrapper, slots, tables, cet_key, shape FROM functions "
                             "ORDER BY 1, 2").fetchall()
         assert [r for r in got if r[0] in (1, 4, 5)] == [r for r in fresh if r[0] in (1, 4, 5)]
         assert any(r[3] != "[]" for r in got if r[0] == 4)  # the callbacks field_ops.c stores are back
         assert any(r[4] != "[]" for r in got if r[0] == 5)  # and ctrl_table.c's table
+        assert any(r[6] != "null" for r in got if r[0] == 4)  # and the fields field_ops.c accesses
         assert all(r[2] is None and r[3] is None for r in got if r[0] in (2, 3)) and s.outdated() == 2
 
 

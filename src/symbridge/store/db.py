@@ -1,12 +1,12 @@
 """The library's SQLite metadata: schema, connection settings and the queries the store needs.
 
-Schema (version 8)::
+Schema (version 9)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)        -- schema_version, model_name, model_dim, model_fingerprint
     binaries(id, path, sha256 UNIQUE, build_id, model_name, dim, added_at, n_functions)
     functions(id, binary_id -> binaries.id, address, size, name, vector BLOB (float32 x dim),
               callees JSON [int], imports JSON [str], strings JSON [str], n_blocks, exported,
-              code_key, data_key, cold, wrapper, slots JSON, tables JSON, cet_key)
+              code_key, data_key, cold, wrapper, slots JSON, tables JSON, cet_key, shape JSON)
               UNIQUE(binary_id, address)
 
 A library of an earlier version is upgraded when it is opened: the columns it lacks are added as NULL
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # the columns each version added (NULL, unknown, in the rows of a library made before it)
 UPGRADES = {2: ("exported INTEGER",),  # export status
             3: ("code_key INTEGER", "data_key INTEGER"),  # keys.code_keys and data_keys: identical code
@@ -32,7 +32,8 @@ UPGRADES = {2: ("exported INTEGER",),  # export status
             5: ("wrapper INTEGER",),  # a thunk or short tail-calling wrapper (keys.is_wrapper)
             6: ("slots TEXT",),  # the functions it puts in struct fields and call arguments (keys.stored_slots)
             7: ("tables TEXT",),  # the tables of code pointers that begin with it (keys.pointer_tables)
-            8: ("cet_key INTEGER",)}  # code_key without a leading endbr64 (keys.code_keys(cet_blind=True))
+            8: ("cet_key INTEGER",),  # code_key without a leading endbr64 (keys.code_keys(cet_blind=True))
+            9: ("shape TEXT",)}  # its struct field accesses (keys.field_shapes), 'null' for none
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -68,6 +69,7 @@ CREATE TABLE IF NOT EXISTS functions (
     slots     TEXT,
     tables    TEXT,
     cet_key   INTEGER,
+    shape     TEXT,
     UNIQUE (binary_id, address)
 );
 CREATE INDEX IF NOT EXISTS functions_by_name ON functions(name);

@@ -150,11 +150,12 @@ def assign_one_to_one(labels: np.ndarray, scores: np.ndarray, refs: dict[int, Re
 
 
 def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[Side, list[RefFunction]]:
-    """One stored binary as the matcher's reference side: vectors, call graph, strings, slots and tables of code
-    pointers from the library; its code keys without endbr64 where the library has them (has_cet_keys)."""
+    """One stored binary as the matcher's reference side: vectors, call graph, strings, slots, tables of code
+    pointers and field accesses from the library; its code keys without endbr64 where the library has them
+    (has_cet_keys)."""
     key = "cet_key" if has_cet_keys(con, binary_id) else "code_key"
     rows = con.execute(f"SELECT id, address, size, name, vector, callees, strings, exported, {key}, data_key, "
-                       "cold, wrapper, slots, tables FROM functions WHERE binary_id = ? ORDER BY address",
+                       "cold, wrapper, slots, tables, shape FROM functions WHERE binary_id = ? ORDER BY address",
                        (binary_id,)).fetchall()
     refs = [RefFunction(fid, path, addr, size, name) for fid, addr, size, name, *_ in rows]
     index = {r.address: k for k, r in enumerate(refs)}
@@ -176,6 +177,9 @@ def reference_side(con: sqlite3.Connection, binary_id: int, path: str) -> tuple[
     kept = [row[13] for row in rows]
     if rows and None not in kept:  # the tables of code pointers (NULL before schema version 7: none)
         side.tables = [[index[a] for a in tab if a in index] for k in kept for tab in json.loads(k)]
+    kept = [row[14] for row in rows]
+    if rows and None not in kept:  # the field accesses (NULL before schema version 9: none)
+        side.shapes = [(shape[0], tuple(shape[1])) if (shape := json.loads(k)) else None for k in kept]
     flags = [row[11] for row in rows]
     if None not in flags:  # thunks and wrappers are known by where they jump (NULL before schema version 5)
         blend_thunks(side, flags)

@@ -15,8 +15,8 @@ from typing import Self
 import numpy as np
 
 from ..errors import ResourceLimitError, UsageError
-from ..match.keys import (callee_addresses, code_keys, data_keys, exported_addresses, is_wrapper, pointer_tables,
-                          stored_slots, table_keys)
+from ..match.keys import (callee_addresses, code_keys, data_keys, exported_addresses, field_shapes, is_wrapper,
+                          pointer_tables, stored_slots, table_keys)
 from ..model.model import model_fingerprint
 from .ann import AnnIndex
 from .db import check_db_arg, connect, function_counts, get_meta, immediate, set_meta
@@ -24,7 +24,8 @@ from .db import check_db_arg, connect, function_counts, get_meta, immediate, set
 MAX_STRINGS = 16
 MAX_FUNCTIONS = 2_000_000
 # rows that lack what a later schema added (a code key without endbr64 only where they have a code key)
-OUTDATED = "wrapper IS NULL OR slots IS NULL OR tables IS NULL OR (cet_key IS NULL AND code_key IS NOT NULL)"
+OUTDATED = ("wrapper IS NULL OR slots IS NULL OR tables IS NULL OR (cet_key IS NULL AND code_key IS NOT NULL) "
+            "OR shape IS NULL")
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -171,23 +172,24 @@ class Store:
         bid = cur.lastrowid
         con.executemany(
             "INSERT INTO functions(binary_id, address, size, name, vector, callees, imports, strings, n_blocks, "
-            "exported, code_key, data_key, cold, wrapper, slots, tables, cet_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "exported, code_key, data_key, cold, wrapper, slots, tables, cet_key, shape) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(bid, *r) for r in rows])
         return np.array([r[0] for r in con.execute("SELECT id FROM functions WHERE binary_id = ? ORDER BY address",
                                                    (bid,))], np.int64)
 
     def outdated(self) -> int:
-        """How many binaries were added before the library kept wrapper status (schema 5), slots (schema 6) or
-        tables of code pointers (schema 7) or the code keys without endbr64 (schema 8); fill_outdated adds them."""
+        """How many binaries were added before the library kept wrapper status (schema 5), slots (schema 6),
+        tables of code pointers (schema 7), the code keys without endbr64 (schema 8) or the struct field accesses
+        (schema 9); fill_outdated adds them."""
         return self.con.execute(f"SELECT count(DISTINCT binary_id) FROM functions WHERE {OUTDATED}").fetchone()[0]
 
     def fill_outdated(self, report: Callable[[str, str], None] | None = None) -> list[tuple[str, str]]:
-        """Wrapper status, slots, tables and code keys without endbr64 for the binaries added before the library
-        kept them (schemas 5 to 8), read again from their paths: each one whose file is still there with the
-        same sha256 (a function its discovery no longer finds counts as no wrapper, with no slots and no tables,
-        and keeps its code key). Returns (path, what happened) for each binary that lacked them, and tells
-        `report` each as it is done."""
+        """Wrapper status, slots, tables, code keys without endbr64 and field accesses for the binaries added
+        before the library kept them (schemas 5 to 9), read again from their paths: each one whose file is still
+        there with the same sha256 (a function its discovery no longer finds counts as no wrapper, with no slots,
+        no tables and no field accesses, and keeps its code key). Returns (path, what happened) for each binary
+        that lacked them, and tells `report` each as it is done."""
         from ..binary import Binary
 
         con = self.con
@@ -215,10 +217,10 @@ class Store:
             later = later_columns(Binary(path, link=True).code_functions)
             rows = con.execute("SELECT id, address FROM functions WHERE binary_id = ?", (bid,)).fetchall()
             # a function no longer found: none of them, and its code key as it was
-            got = [later.get(a, (0, "[]", "[]", None)) for _, a in rows]
+            got = [later.get(a, (0, "[]", "[]", None, "null")) for _, a in rows]
             with immediate(con):
                 con.executemany("UPDATE functions SET wrapper = ?, slots = ?, tables = ?, "
-                                "cet_key = coalesce(?, code_key) WHERE id = ?",
+                                "cet_key = coalesce(?, code_key), shape = ? WHERE id = ?",
                                 [(*g, fid) for g, (fid, _) in zip(got, rows)])
             note(path, f"{sum(g[0] for g in got)} thunks and wrappers marked, "
                        f"{sum(g[1] != '[]' for g in got)} functions' callback slots kept")
@@ -256,16 +258,17 @@ class Store:
                             sketch_columns=self.model.sketch_columns())
 
 
-def later_columns(code: list) -> dict[int, tuple[int, str, str, int | None]]:
-    """The columns schemas 5 to 8 added, for each of a binary's code functions by address (the first function
+def later_columns(code: list) -> dict[int, tuple[int, str, str, int | None, str]]:
+    """The columns schemas 5 to 9 added, for each of a binary's code functions by address (the first function
     at an address): wrapper status, slots and tables that begin with it (JSON), the code key without a leading
-    endbr64. What `index add` writes and `index upgrade` fills in for binaries added before."""
+    endbr64, its field accesses (keys.field_shapes as JSON: [shape, [offsets]], null for none). What `index
+    add` writes and `index upgrade` fills in for binaries added before."""
     at = [f.address for f in code]
     tables = tables_by_first(code)
-    out: dict[int, tuple[int, str, str, int | None]] = {}
-    for f, groups, cet in zip(code, stored_slots(code), code_keys(code, cet_blind=True)):
+    out: dict[int, tuple[int, str, str, int | None, str]] = {}
+    for f, groups, cet, shape in zip(code, stored_slots(code), code_keys(code, cet_blind=True), field_shapes(code)):
         out.setdefault(f.address, (int(is_wrapper(f.facts.mnemonics)), json.dumps(slots_by_address(groups, at)),
-                                   json.dumps(tables.get(f.address, [])), cet))
+                                   json.dumps(tables.get(f.address, [])), cet, json.dumps(shape)))
     return out
 
 
