@@ -460,3 +460,11 @@ def test_setters_before_a_field_inserted_among_them_close_the_run_of_those_after
     res = Matcher(ref, tgt).run()
     assert {i: res.matches[i].s for i in range(6)} == {i: i for i in range(6)}
     assert [res.matches[i].via for i in range(1, 5)] == [["embedding"]] * 2 + [["order", "layout"]] * 2
+
+
+def test_a_run_that_would_undo_an_identical_code_match_stays_as_similarity_put_it():
+    ref, tgt = shifted_sides([0x18, 0x20, 0x28, 0x30])
+    ref.code_key[4] = tgt.code_key[2] = 99  # the target's second setter is the reference's fourth, code for code
+    res = Matcher(ref, tgt).run()
+    assert res.matches[2].s == 4 and res.matches[2].via == ["identical"]
+    assert not any("layout" in m.via for m in res.matches.values())

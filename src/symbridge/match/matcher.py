@@ -365,9 +365,10 @@ class Matcher:
         similarity pairs them one place off. Where a run of at least shift_run target functions between two
         matches (i1 to j1, i2 to j2 with i2 - i1 == j2 - j1) holds, place by place, functions of one shape
         (keys.field_shapes) whose offsets all differ by one constant other than 0, the run pairs in place:
-        address order and the constant shift together say more than which fields the code names. (Accessors
-        before the inserted field keep their offsets, match by similarity and close the runs.) Returns how many
-        target functions moved."""
+        address order and the constant shift together say more than which fields the code names, though not
+        more than own names or identical code (a run that would undo such a match stays). (Accessors before the
+        inserted field keep their offsets, match by similarity and close the runs.) Returns how many target
+        functions moved."""
         P, S, need = self.P.shapes, self.S.shapes, self.p.shift_run
         if need <= 0 or not P or not S:
             return 0
@@ -396,6 +397,9 @@ class Matcher:
                 t += 1
             if len(run) < need or len(set(deltas)) != 1 or deltas[0] == 0:
                 continue
+            held = [self.match.get(a) for a, _ in run] + [self.match.get(self.taken.get(b, -1)) for _, b in run]
+            if any(h is not None and is_settled(h) for h in held):
+                continue  # own names or identical code say otherwise
             for a, b in run:
                 self.release(a)
                 holder = self.taken.get(b)
