@@ -254,3 +254,21 @@ def test_setters_of_an_unchanged_struct_are_not_moved(compiler, opt):
     setters = [f for f in r["functions"] if any(n.startswith("set_") for n in truth.get(f["address"], ()))]
     assert len(setters) == 10
     assert all(f["name"] in truth[f["address"]] and "layout" not in f["via"] for f in setters)
+
+
+def test_a_wrapper_of_another_helper_does_not_take_a_name_as_identical_code():
+    """`mov esi, 1; jmp helper` is the same code whichever helper it jumps to: a release that drops one such
+    wrapper and adds one of another helper elsewhere (FLAC's chain_read_ogg and encoder_init_ogg_FILE) has the
+    code once on each side. Identical code seeds a match only where the callees are alike too."""
+    ref = build("wrapper_swap.c", opt="-O2", kind="shared")
+    tgt = build("wrapper_swap.c", opt="-O2", kind="shared", extra=["-DNEW"])
+    new = next(a for a, ns in truth_of(tgt).items() if "encoder_init_ogg_file" in ns)
+
+    def named(params=None):
+        r = transfer(Binary(ref), Binary(strip_copy(tgt), ignore_symbols=True), params=params)
+        return next(f for f in r["functions"] if f["address"] == new)
+
+    got = named()
+    assert got["name"] != "chain_read_ogg" and "identical" not in got["via"]
+    before = named(replace(Params.default(), identical_callee_sim=-1.0))
+    assert (before["name"], before["via"]) == ("chain_read_ogg", ["identical"])

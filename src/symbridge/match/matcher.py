@@ -45,6 +45,8 @@ class Params:
     final_sim: float = 0.70
     final_margin: float = 0.0
     min_identical_len: int = 6  # bytes: identical code shorter than this is no evidence
+    identical_callee_sim: float = 0.9  # identical code seeds a match only where its callees are this similar
+    # place by place (-1: always)
     refine: bool = True  # match what seeds and propagation left best-first by a structural score
     nb_weight: float = 0.3  # score bonus per consistent matched call-graph neighbour (normalised)
     order_weight: float = 0.15  # score bonus when the pair sits between consistent address-order anchors
@@ -254,8 +256,19 @@ class Matcher:
         p_keys = Counter(k for k in p_code if k is not None)
         s_at = {k: j for j, k in enumerate(s_code) if k is not None and s_keys[k] == 1}
         for i, k in enumerate(p_code):
-            if k is not None and p_keys[k] == 1 and k in s_at and self.P.sizes[i] >= self.p.min_identical_len:
+            if k is not None and p_keys[k] == 1 and k in s_at and self.P.sizes[i] >= self.p.min_identical_len \
+                    and self.callees_alike(i, s_at[k]):
                 self.accept(i, s_at[k], "identical")
+
+    def callees_alike(self, i: int, j: int) -> bool:
+        """Whether what target function i and reference function j call (or jump to, or take the address of)
+        is alike, place by place: each pair at least identical_callee_sim similar. Short wrappers are the same
+        code whatever they call (`mov esi, 1; jmp chain_read_` and `mov esi, 1; jmp init_file_`), and one of each
+        in two releases makes their code unique on both sides by chance."""
+        if self.p.identical_callee_sim <= -1.0:
+            return True
+        pairs = list(zip(self.P.callees[i], self.S.callees[j]))
+        return all(float(self.P.vectors[a] @ self.S.vectors[b]) >= self.p.identical_callee_sim for a, b in pairs)
 
     def seed_strings(self) -> None:
         s_owner: dict[str, list[int]] = defaultdict(list)
