@@ -158,3 +158,24 @@ def test_rebuild_pairs_of_other_compilers_and_levels_are_drawn_as_their_own_kind
     assert [(p["reference"], p["target"]) for p in got["mixed-rebuild"]] == [
         ("train/a/gcc-O2/libx.so", "train/a/gcc-O3/libx.so"), ("train/a/gcc-O1/libx.so", "train/a/clang-O3/libx.so")]
     assert [p["target"] for p in got["cross-opt"]] == ["train/a/gcc-O3/libx.so"]
+
+
+def test_pooled_examples_join_dumps_of_disjoint_packages_and_refuse_shared_ones(tmp_path):
+    import pytest
+
+    from symbridge.match.confidence import FEATURES
+    from symbridge.train.fit_matcher import pooled_examples
+
+    def dump(name, packages):
+        n = len(packages)
+        np.savez(tmp_path / name, X=np.ones((n, len(FEATURES))), y=np.ones(n), groups=np.arange(n),
+                 packages=np.array(packages), kinds=np.array(["cross-opt"] * n), features=np.array(FEATURES),
+                 fitted_on=np.array(f"model {name}"))
+        return tmp_path / f"{name}.npz"
+
+    a, b = dump("a", ["zlib", "zlib", "expat"]), dump("b", ["bzip2"])
+    X, y, packages, kinds, fitted_on = pooled_examples([a, b])
+    assert X.shape == (4, len(FEATURES)) and list(packages) == ["zlib", "zlib", "expat", "bzip2"]
+    assert fitted_on == "model a; model b"
+    with pytest.raises(SystemExit, match="share packages"):
+        pooled_examples([a, dump("c", ["expat"])])

@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="Weight of the callers' vectors appended after the data sketch (0: none).")
     ap.add_argument("--context-members", type=int, default=2,
                     help="The callees' vectors are the outputs of this many ensemble members.")
+    ap.add_argument("--identifier-weight", type=float, default=None,
+                    help="Set the identifier-sketch weight instead of fitting it: a model trained on every "
+                         "train package has no held-out pairs; take the weight its fold models were fitted to.")
     ap.add_argument("--context-only", action="store_true",
                     help="One finished model: set its context weights only, no identifier-weight fit.")
     a = ap.parse_args(argv)
@@ -78,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"context {context}; wrote {a.out}")
         return 0
     base = ckpts[0] if len(ckpts) == 1 else Model.ensemble(ckpts)
+    if a.identifier_weight is not None:
+        final = Model(base.t, dict(base.meta, identifier_weight=a.identifier_weight, **context,
+                                   identifier_weight_fit="set, as its fold models were fitted"), base.source)
+        final.save(a.out, bits=a.bits)
+        print(f"identifier weight {a.identifier_weight} (set); wrote {a.out}")
+        return 0
     rng = random.Random(0)
     seen = read_list(a.model_packages)
     by_kind = defaultdict(list)

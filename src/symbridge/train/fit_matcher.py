@@ -223,6 +223,25 @@ def to_calibrator(clf, X: np.ndarray) -> Calibrator:
     return cal
 
 
+def pooled_examples(paths: list[Path]) -> tuple:
+    """The examples of several --dump files as one set (X, y, packages, kinds, fitted_on)."""
+    parts = []
+    for k, path in enumerate(paths):
+        d = np.load(path, allow_pickle=False)
+        if list(d["features"]) != list(FEATURES):
+            raise SystemExit(f"fit_matcher: {path} holds other features than this version's")
+        # dumps before packages were kept have pair numbers: keep each file's apart
+        groups = d["packages"] if "packages" in d else np.char.add(f"{k}:", d["groups"].astype(str))
+        parts.append((d["X"], d["y"], groups, d["kinds"], str(d["fitted_on"])))
+    packages = [set(map(str, part[2])) for part in parts]
+    if any(packages[i] & packages[j] for i in range(len(parts)) for j in range(i + 1, len(parts))):
+        raise SystemExit("fit_matcher: the --examples files share packages; each package belongs in one file")
+    return (np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts]),
+            np.concatenate([np.asarray(part[2]).astype(str) for part in parts]),
+            np.concatenate([np.asarray(part[3]).astype(str) for part in parts]),
+            "; ".join(part[4] for part in parts))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=Path, default=Path("corpus/pairs-train.json"))
@@ -253,18 +272,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="The model under the isotonic map (default: boosted trees).")
     ap.add_argument("--dump", type=Path, default=None,
                     help="Also save the examples (features, right or not, pair, kind, names) to this .npz.")
-    ap.add_argument("--examples", type=Path, default=None,
-                    help="Fit only the calibration, on the examples of an earlier --dump (same matcher).")
+    ap.add_argument("--examples", type=Path, nargs="+", default=None,
+                    help="Fit only the calibration, on the examples of earlier --dump files (same matcher). "
+                         "Several files are pooled: the cross-fitting of a model trained on every train "
+                         "package, each file from a model that held out other packages.")
     ap.add_argument("--missing-packages", action="store_true",
                     help="Only print the source packages of the drawn pairs whose files are not in --corpus "
                          "(what to rebuild first; scripts/rebuild_data.sh uses it).")
     a = ap.parse_args(argv)
-    if a.examples:  # refit the calibration alone, on the examples of an earlier --dump
-        d = np.load(a.examples, allow_pickle=False)
-        if list(d["features"]) != list(FEATURES):
-            raise SystemExit(f"fit_matcher: {a.examples} holds other features than this version's")
-        fit_calibration(d["X"], d["y"], d["packages"] if "packages" in d else d["groups"], d["kinds"], a,
-                        str(d["fitted_on"]))
+    if a.examples:  # refit the calibration alone, on the examples of earlier dumps
+        X, y, packages, kinds, fitted_on = pooled_examples(a.examples)
+        fit_calibration(X, y, packages, kinds, a, fitted_on)
         return 0
     model = Model.load(a.model) if a.model else Model.default()
     rng = random.Random(a.seed)
