@@ -179,3 +179,13 @@ def test_pooled_examples_join_dumps_of_disjoint_packages_and_refuse_shared_ones(
     assert fitted_on == "model a; model b"
     with pytest.raises(SystemExit, match="share packages"):
         pooled_examples([a, dump("c", ["expat"])])
+
+
+def test_heldout_pairs_refuse_a_model_that_saw_every_package():
+    import pytest
+
+    from symbridge.train.fit_matcher import heldout_pairs
+
+    pairs = [{"kind": "cross-opt", "source_package": "a", "reference": "r", "target": "t"}]
+    with pytest.raises(SystemExit, match="fold model"):
+        heldout_pairs(pairs, [{"relpath": "t", "size": 50_000}], {"a"}, min_bytes=0)

@@ -42,6 +42,14 @@ def test_source_lists_are_disjoint_and_keep_out_the_seed():
     assert not (train | dev) & {"miredo", "fdupes"}
 
 
+def test_model_packages_and_crossfit_folds_are_train_sources_and_the_folds_disjoint():
+    train = listed("train-sources.txt")
+    model, a, b = (listed(n) for n in ("model-train-packages.txt", "crossfit-A.txt", "crossfit-B.txt"))
+    assert model <= train and a and b
+    assert a <= model and b <= model  # each fold model trains on the model's packages but its fold's
+    assert not a & b
+
+
 def test_no_seed_binary_in_any_manifest():
     for split in ("train", "dev-eval"):
         for r in manifest(split):

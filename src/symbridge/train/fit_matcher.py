@@ -99,6 +99,11 @@ def heldout_pairs(pairs: list[dict], rows: list[dict], seen: set[str], min_bytes
     Read from the committed manifest (rows), not from what is on disk, so that a draw from them is the same on
     every machine; a pair whose files are missing here is skipped where it is loaded. Official programs are
     stripped (no names to judge by): hard_pair leaves them out."""
+    if pairs and all(p["source_package"] in seen for p in pairs):
+        raise SystemExit("no held-out train pairs: the model was trained on every package of the pairs (the shipped "
+                         "model is, since session 46); give a fold model and the packages it trained on, e.g. "
+                         "--model DATA/runs/foldA.safetensors --model-packages DATA/runs/without-A.txt "
+                         "(scripts/retrain.sh writes both)")
     size = {r["relpath"]: r["size"] for r in rows}
     by_kind: dict[str, list] = defaultdict(list)
     for p in pairs:

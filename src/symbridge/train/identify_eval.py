@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_manifest(a.manifest)
     found = shared_static.pairs(rows, a.corpus, read_list(a.model_packages))
     if not found:
-        raise SystemExit(f"identify_eval: no static programs under {a.corpus} (symbridge.train.shared_static)")
+        raise SystemExit(f"identify_eval: no static programs of packages outside {a.model_packages} under {a.corpus} "
+                         "(symbridge.train.shared_static; the shipped model was trained on every train package since "
+                         "session 46)")
     libs = sorted({lib for lib, _ in found})
     a.work.mkdir(parents=True, exist_ok=True)
     model = Model.default()
