@@ -100,7 +100,7 @@ measure)
     python benchmarks/partial_overlap.py
     ;;
 *)
-    sed -n '2,10p' "$0"
+    sed -n '2,/^set /p' "$0" | grep '^#'
     exit 2
     ;;
 esac
