@@ -42,6 +42,34 @@ def top1(model: Model, pairs: list) -> float:
     return hits / max(total, 1)
 
 
+def fit_identifier_weight(base: Model, context: dict, a: argparse.Namespace) -> tuple[float, str]:
+    """The identifier weight of GRID with the best nearest-neighbour top-1 on held-out train pairs, and how it
+    was fitted."""
+    rng = random.Random(0)
+    seen = read_list(a.model_packages)
+    by_kind = defaultdict(list)
+    for p in json.loads(a.pairs.read_text()):
+        if hard_pair(p) and p["source_package"] not in seen:
+            by_kind[p["kind"]].append(p)
+    pairs = []
+    for _kind, ps in sorted(by_kind.items()):
+        for p in rng.sample(ps, min(a.per_kind, len(ps))):
+            try:
+                got = queries(a.corpus / p["reference"], a.corpus / p["target"], a.work)
+            except (SymbridgeError, OSError):
+                continue
+            if got[2]:
+                pairs.append(got)
+    best_w, best = 0.0, -1.0
+    for w in GRID:
+        m = Model(base.t, dict(base.meta, identifier_weight=w, **context), base.source)
+        score = top1(m, pairs)
+        print(f"identifier weight {w}: train-pairs nearest-neighbour top-1 {score:.4f}", file=sys.stderr)
+        if score > best:
+            best_w, best = w, score
+    return best_w, f"{len(pairs)} train-sources pairs, top-1 {best:.4f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", type=Path, nargs="+",
@@ -82,37 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     base = ckpts[0] if len(ckpts) == 1 else Model.ensemble(ckpts)
     if a.identifier_weight is not None:
-        final = Model(base.t, dict(base.meta, identifier_weight=a.identifier_weight, **context,
-                                   identifier_weight_fit="set, as its fold models were fitted"), base.source)
-        final.save(a.out, bits=a.bits)
-        print(f"identifier weight {a.identifier_weight} (set); wrote {a.out}")
-        return 0
-    rng = random.Random(0)
-    seen = read_list(a.model_packages)
-    by_kind = defaultdict(list)
-    for p in json.loads(a.pairs.read_text()):
-        if hard_pair(p) and p["source_package"] not in seen:
-            by_kind[p["kind"]].append(p)
-    pairs = []
-    for _kind, ps in sorted(by_kind.items()):
-        for p in rng.sample(ps, min(a.per_kind, len(ps))):
-            try:
-                got = queries(a.corpus / p["reference"], a.corpus / p["target"], a.work)
-            except (SymbridgeError, OSError):
-                continue
-            if got[2]:
-                pairs.append(got)
-    best_w, best = 0.0, -1.0
-    for w in GRID:
-        m = Model(base.t, dict(base.meta, identifier_weight=w, **context), base.source)
-        score = top1(m, pairs)
-        print(f"identifier weight {w}: train-pairs nearest-neighbour top-1 {score:.4f}", file=sys.stderr)
-        if score > best:
-            best_w, best = w, score
-    final = Model(base.t, dict(base.meta, identifier_weight=best_w, **context,
-                               identifier_weight_fit=f"{len(pairs)} train-sources pairs, top-1 {best:.4f}"))
+        weight, fit = a.identifier_weight, "set, as its fold models were fitted"
+    else:
+        weight, fit = fit_identifier_weight(base, context, a)
+    final = Model(base.t, dict(base.meta, identifier_weight=weight, **context, identifier_weight_fit=fit), base.source)
     final.save(a.out, bits=a.bits)
-    print(f"identifier weight {best_w} (top-1 {best:.4f} on {len(pairs)} train pairs); wrote {a.out}")
+    print(f"identifier weight {weight} ({fit}); wrote {a.out}")
     return 0
 
 

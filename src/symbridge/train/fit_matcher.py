@@ -230,21 +230,20 @@ def to_calibrator(clf, X: np.ndarray) -> Calibrator:
 
 def pooled_examples(paths: list[Path]) -> tuple:
     """The examples of several --dump files as one set (X, y, packages, kinds, fitted_on)."""
-    parts = []
+    Xs, ys, groups, kinds, fitted = [], [], [], [], []
     for k, path in enumerate(paths):
         d = np.load(path, allow_pickle=False)
         if list(d["features"]) != list(FEATURES):
             raise SystemExit(f"fit_matcher: {path} holds other features than this version's")
         # dumps before packages were kept have pair numbers: keep each file's apart
-        groups = d["packages"] if "packages" in d else np.char.add(f"{k}:", d["groups"].astype(str))
-        parts.append((d["X"], d["y"], groups, d["kinds"], str(d["fitted_on"])))
-    packages = [set(map(str, part[2])) for part in parts]
-    if any(packages[i] & packages[j] for i in range(len(parts)) for j in range(i + 1, len(parts))):
+        groups.append(d["packages"].astype(str) if "packages" in d else np.char.add(f"{k}:", d["groups"].astype(str)))
+        Xs.append(d["X"])
+        ys.append(d["y"])
+        kinds.append(d["kinds"].astype(str))
+        fitted.append(str(d["fitted_on"]))
+    if any(set(a) & set(b) for a, b in itertools.combinations(groups, 2)):
         raise SystemExit("fit_matcher: the --examples files share packages; each package belongs in one file")
-    return (np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts]),
-            np.concatenate([np.asarray(part[2]).astype(str) for part in parts]),
-            np.concatenate([np.asarray(part[3]).astype(str) for part in parts]),
-            "; ".join(part[4] for part in parts))
+    return np.concatenate(Xs), np.concatenate(ys), np.concatenate(groups), np.concatenate(kinds), "; ".join(fitted)
 
 
 def main(argv: list[str] | None = None) -> int:
