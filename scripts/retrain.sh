@@ -88,6 +88,7 @@ print(sum(Model.load(p).meta["identifier_weight"] for p in sys.argv[1:]) / 2)' \
     args=()
     for r in $RUNS; do args+=("$DATA/runs/$r/last.safetensors"); done
     python -m symbridge.train.finalize "${args[@]}" --bits 4 --identifier-weight "$weight"  # 4-bit tables
+    python -m symbridge.train.torch_reference  # the parity test's PyTorch forward of the new model
     python -m symbridge.train.fit_matcher --examples "${dumps[@]}"
     # the shift filter on every train package's pairs: the shipped model has seen them all (fitted on pairs the
     # model had seen, it measured as one fitted on held-out pairs did, on other held-out pairs; session 46)

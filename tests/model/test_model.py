@@ -1,6 +1,7 @@
 """The shipped model: NumPy inference matches the training framework, is deterministic, validates files."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,8 @@ from symbridge.binary import Binary
 from symbridge.demo import demo_files
 from symbridge.errors import ModelError
 from symbridge.model.model import Model, quantize_rows
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -48,21 +51,29 @@ def test_a_function_has_one_vector_wherever_it_sits_among_the_others(demo_functi
 
 
 def test_numpy_forward_matches_torch(demo_functions):
-    torch = pytest.importorskip("torch")
-    from symbridge.train.train import BagMLP, collate
+    pytest.importorskip("torch")
+    from symbridge.train.torch_reference import torch_forward
 
     shipped = Model.default()
     m = Model(shipped.t, dict(shipped.meta, identifier_weight=0.0))  # the trained part alone
     bags, _ = m.featurize(demo_functions)
-    outs = []
-    for k, part in enumerate(m.parts):  # each member of an ensemble, concatenated as Model.forward does
-        net = BagMLP(part["ln_g"].shape[0], part["w1"].shape[1], part["w2"].shape[1])
-        net.load_model(m, member=k)
-        net.eval()
-        with torch.no_grad():
-            outs.append(net(*collate(bags)).numpy())
-    ref = np.concatenate(outs, axis=1) / np.sqrt(len(outs))
-    assert np.abs(m.forward(bags) - ref).max() < 1e-4
+    assert np.abs(m.forward(bags) - torch_forward(shipped, demo_functions)).max() < 1e-4
+
+
+def test_numpy_forward_matches_the_committed_torch_forward():
+    """Where PyTorch is not installed (the product does not need it): its forward pass of the shipped model on
+    the demo's first functions, written by `python -m symbridge.train.torch_reference` when the model ships."""
+    from symbridge.model.model import model_fingerprint
+    from symbridge.train.torch_reference import FUNCTIONS, OUT, demo_functions
+
+    ref = np.load(ROOT / OUT, allow_pickle=False)
+    shipped = Model.default()
+    assert str(ref["model"]) == model_fingerprint(shipped), \
+        "the shipped model changed: rerun python -m symbridge.train.torch_reference"
+    m = Model(shipped.t, dict(shipped.meta, identifier_weight=0.0))
+    bags, _ = m.featurize(demo_functions())
+    assert ref["forward"].shape[0] == FUNCTIONS
+    assert np.abs(m.forward(bags) - ref["forward"]).max() < 1e-4
 
 
 def test_an_ensemble_scores_the_mean_of_its_members_similarities(demo_functions):
